@@ -1,0 +1,1 @@
+"""Code generation: SymPy printers, the NumPy emitter and template rendering."""

@@ -1,0 +1,132 @@
+"""SymPy printers for generated code: SymPy expressions in, NumPy source text out.
+
+Known functions come from a table (SymPy's NumPy table re-spelled with the `np.` alias); the
+constructs NumPy spells differently get `_print_X` methods: Piecewise becomes nested `np.where`,
+Max/Min `np.maximum`/`np.minimum`, relations infix comparisons, floats their exact `repr`.
+Python number literals are "weak" in NumPy 2, so float32 code stays float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from sympy.printing.numpy import NumPyPrinter, _numpy_known_functions
+
+_KNOWN = {name: "np." + path.split(".", 1)[1] for name, path in _numpy_known_functions.items()}
+_KNOWN.update({"Abs": "np.abs", "erf": "_erf"})
+
+# Helper definitions a module needs when its code calls them (name -> source lines).
+HELPERS = {
+    "_erf": ("import math", "_erf = np.vectorize(math.erf, otypes=[np.float64])"),
+}
+
+
+class NumPyCodePrinter(NumPyPrinter):
+    _kf = _KNOWN
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+        self.known_functions = dict(_KNOWN)
+
+    def _module_format(self, fqn, register=True):
+        return fqn
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(expr.p / expr.q)
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_Exp1(self, expr):
+        return "np.e"
+
+    def _print_Pi(self, expr):
+        return "np.pi"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent == -1:
+            return f"1/{self.parenthesize(base, 80)}"
+        if exponent == 0.5:
+            return f"np.sqrt({self._print(base)})"
+        if exponent == -0.5:
+            return f"1/np.sqrt({self._print(base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, last_cond) = expr.args
+        text = self._print(last) if last_cond == True else "np.nan"  # noqa: E712 - SymPy truth
+        for value, cond in reversed(pieces):
+            text = f"np.where({self._print(cond)}, {self._print(value)}, {text})"
+        return text
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _pairwise(self, fn, args):
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{fn}({text}, {self._print(arg)})"
+        return text
+
+    def _print_Max(self, expr):
+        args = sorted(expr.args, key=lambda a: a.is_number)  # arrays first, literals last
+        return self._pairwise("np.maximum", args)
+
+    def _print_Min(self, expr):
+        args = sorted(expr.args, key=lambda a: a.is_number)
+        return self._pairwise("np.minimum", args)
+
+    def _print_Not(self, expr):
+        return f"np.logical_not({self._print(expr.args[0])})"
+
+    def _print_And(self, expr):
+        return self._pairwise("np.logical_and", expr.args)
+
+    def _print_Or(self, expr):
+        return self._pairwise("np.logical_or", expr.args)
+
+    def _print_Sigmoid(self, expr):
+        return f"1/(1 + np.exp(-{self.parenthesize(expr.args[0], 50)}))"
+
+    def _print_Softplus(self, expr):
+        return f"np.logaddexp(0, {self._print(expr.args[0])})"
+
+    def _print_LogAddExp(self, expr):
+        return f"np.logaddexp({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_sign(self, expr):
+        return f"np.sign({self._print(expr.args[0])})"
+
+
+@functools.lru_cache(maxsize=1)
+def _printer() -> NumPyCodePrinter:
+    return NumPyCodePrinter()
+
+
+def expression_code(expression, names) -> str:
+    """NumPy source of an expression in x0, x1, ... with operand k spelled `names[k]`."""
+    import sympy as sp
+
+    from ..symbolic import arg_symbol
+
+    renamed = expression.xreplace(
+        {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
+    return _printer().doprint(renamed)
+
+
+def helper_namespace() -> dict:
+    namespace = {"np": np, "math": math}
+    for lines in HELPERS.values():
+        exec("\n".join(lines), namespace)  # noqa: S102 - fixed helper source above
+    return namespace
+
+
+def helpers_used(code: str) -> list[str]:
+    return [line for name, lines in HELPERS.items() if name + "(" in code for line in lines]

@@ -1,0 +1,421 @@
+"""THE table of primitives. Adding an op is adding one row here.
+
+Two kinds of row:
+
+* `Elementwise`: defined by a SymPy expression of its operands (`sym`, given the vocabulary `S` of
+  `symbolic.py` so that SymPy is imported only on a cache miss) and a NumPy function for eager
+  evaluation. Partial derivatives come from `sympy.diff` (see `derive.py`); `partials` overrides
+  them only where PyTorch pins a convention at a kink (relu'(0) = 0, ties of maximum split evenly).
+* `Structural`: shape-changing or reducing ops. Each row has a NumPy evaluation, a code emitter
+  (operand names in, a NumPy expression or statements out) and a VJP rule written in other
+  primitives (through `ops`), so the backward pass is itself a graph and can be differentiated again.
+
+`examples` on each row drive the table-driven gradient tests: every differentiable row is checked
+against float64 central differences without anyone writing a test for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import ops
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    name: str
+    arity: int
+    numpy: Callable
+    sym: Callable
+    partials: Callable | None = None  # (S, *operands, out) -> tuple of partial derivatives
+    differentiable: bool = True
+    domain: tuple = ()  # (low, high) per operand for the generated tests; default (-2, 2)
+
+    elementwise = True
+
+
+@dataclass(frozen=True)
+class Structural:
+    name: str
+    numpy: Callable  # (*arrays, **attrs) -> ndarray
+    emit: Callable  # (names, **attrs) -> NumPy expression (str) or statements using "{out}"
+    vjp: Callable | None = None  # (g, out, *operands, **attrs) -> cotangent per operand (or None)
+    shape: Callable | None = None  # (*(shape, dtype), **attrs) -> (shape, dtype); else dummy evaluation
+    examples: tuple = ()  # ((operand specs...), attrs): a tuple spec is a random float array's shape
+    differentiable: bool = True
+
+    elementwise = False
+
+
+PRIMITIVES: dict[str, Elementwise | Structural] = {}
+
+
+def _row(row):
+    assert row.name not in PRIMITIVES, row.name
+    PRIMITIVES[row.name] = row
+
+
+def _pw(S, cond, then):
+    return S.Piecewise((then, cond), (0, True))
+
+
+# ----------------------------------------------------------------------------- elementwise
+POS = (0.2, 2.0)
+UNIT = (-0.9, 0.9)
+_ELEMENTWISE = [
+    Elementwise("add", 2, np.add, lambda S, x, y: x + y),
+    Elementwise("sub", 2, np.subtract, lambda S, x, y: x - y),
+    Elementwise("mul", 2, np.multiply, lambda S, x, y: x * y),
+    Elementwise("div", 2, np.true_divide, lambda S, x, y: x / y, domain=((-2, 2), (0.5, 2))),
+    Elementwise("neg", 1, np.negative, lambda S, x: -x),
+    Elementwise("pow", 2, np.power, lambda S, x, y: x**y,
+                partials=lambda S, x, y, out: (y * x ** (y - 1), out * S.log(x)),
+                domain=(POS, (-2, 2))),
+    Elementwise("exp", 1, np.exp, lambda S, x: S.exp(x)),
+    Elementwise("log", 1, np.log, lambda S, x: S.log(x), domain=(POS,)),
+    Elementwise("log1p", 1, np.log1p, lambda S, x: S.log1p(x), domain=((-0.5, 2),)),
+    Elementwise("expm1", 1, np.expm1, lambda S, x: S.expm1(x)),
+    Elementwise("sqrt", 1, np.sqrt, lambda S, x: S.sqrt(x), domain=(POS,)),
+    Elementwise("square", 1, np.square, lambda S, x: x**2),
+    Elementwise("reciprocal", 1, np.reciprocal, lambda S, x: 1 / x, domain=(POS,)),
+    Elementwise("sin", 1, np.sin, lambda S, x: S.sin(x)),
+    Elementwise("cos", 1, np.cos, lambda S, x: S.cos(x)),
+    Elementwise("tan", 1, np.tan, lambda S, x: S.tan(x), domain=((-1.2, 1.2),)),
+    Elementwise("arcsin", 1, np.arcsin, lambda S, x: S.asin(x), domain=(UNIT,)),
+    Elementwise("arccos", 1, np.arccos, lambda S, x: S.acos(x), domain=(UNIT,)),
+    Elementwise("arctan", 1, np.arctan, lambda S, x: S.atan(x)),
+    Elementwise("arctan2", 2, np.arctan2, lambda S, y, x: S.atan2(y, x), domain=((-2, 2), POS)),
+    Elementwise("sinh", 1, np.sinh, lambda S, x: S.sinh(x)),
+    Elementwise("cosh", 1, np.cosh, lambda S, x: S.cosh(x)),
+    Elementwise("tanh", 1, np.tanh, lambda S, x: S.tanh(x)),
+    Elementwise("arcsinh", 1, np.arcsinh, lambda S, x: S.asinh(x)),
+    Elementwise("arccosh", 1, np.arccosh, lambda S, x: S.acosh(x), domain=((1.2, 3),)),
+    Elementwise("arctanh", 1, np.arctanh, lambda S, x: S.atanh(x), domain=(UNIT,)),
+    Elementwise("sigmoid", 1, lambda x: 1 / (1 + np.exp(-x)), lambda S, x: S.Sigmoid(x)),
+    Elementwise("softplus", 1, lambda x: np.logaddexp(0, x), lambda S, x: S.Softplus(x)),
+    Elementwise("relu", 1, lambda x: np.maximum(x, 0), lambda S, x: S.Max(x, 0),
+                partials=lambda S, x, out: (_pw(S, x > 0, 1),)),
+    Elementwise("abs", 1, np.abs, lambda S, x: S.Abs(x)),
+    Elementwise("maximum", 2, np.maximum, lambda S, x, y: S.Max(x, y),
+                partials=lambda S, x, y, out: (
+                    S.Piecewise((1, x > y), (S.Rational(1, 2), S.Eq(x, y)), (0, True)),
+                    S.Piecewise((1, y > x), (S.Rational(1, 2), S.Eq(x, y)), (0, True)))),
+    Elementwise("minimum", 2, np.minimum, lambda S, x, y: S.Min(x, y),
+                partials=lambda S, x, y, out: (
+                    S.Piecewise((1, x < y), (S.Rational(1, 2), S.Eq(x, y)), (0, True)),
+                    S.Piecewise((1, y < x), (S.Rational(1, 2), S.Eq(x, y)), (0, True)))),
+    Elementwise("where", 3, np.where, lambda S, c, x, y: S.Piecewise((x, S.Ne(c, 0)), (y, True))),
+    Elementwise("clip", 3, np.clip,
+                lambda S, x, lo, hi: S.Piecewise((lo, x < lo), (hi, x > hi), (x, True)),
+                domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5))),
+    Elementwise("erf", 1, None, lambda S, x: S.erf(x)),  # numpy filled in below
+    Elementwise("logaddexp", 2, np.logaddexp, lambda S, x, y: S.LogAddExp(x, y)),
+    # Not differentiable: gradient zero (as torch), outputs are constants of the backward pass.
+    Elementwise("sign", 1, np.sign, lambda S, x: S.sign(x), differentiable=False),
+    Elementwise("floor", 1, np.floor, lambda S, x: S.floor(x), differentiable=False),
+    Elementwise("ceil", 1, np.ceil, lambda S, x: S.ceiling(x), differentiable=False),
+    Elementwise("eq", 2, np.equal, lambda S, x, y: S.Eq(x, y), differentiable=False),
+    Elementwise("ne", 2, np.not_equal, lambda S, x, y: S.Ne(x, y), differentiable=False),
+    Elementwise("lt", 2, np.less, lambda S, x, y: S.Lt(x, y), differentiable=False),
+    Elementwise("le", 2, np.less_equal, lambda S, x, y: S.Le(x, y), differentiable=False),
+    Elementwise("gt", 2, np.greater, lambda S, x, y: S.Gt(x, y), differentiable=False),
+    Elementwise("ge", 2, np.greater_equal, lambda S, x, y: S.Ge(x, y), differentiable=False),
+    Elementwise("logical_not", 1, np.logical_not, lambda S, x: S.Not(x), differentiable=False),
+    Elementwise("logical_and", 2, np.logical_and, lambda S, x, y: S.And(x, y), differentiable=False),
+    Elementwise("stop_gradient", 1, lambda x: x, lambda S, x: x, differentiable=False),
+    Elementwise("logical_or", 2, np.logical_or, lambda S, x, y: S.Or(x, y), differentiable=False),
+]
+
+
+def _erf(x):
+    import math
+
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
+
+
+for _r in _ELEMENTWISE:
+    _row(_r if _r.name != "erf" else Elementwise("erf", 1, _erf, _r.sym))
+
+# An elementwise node whose SymPy expression is an attribute: what derivation and fusion produce.
+# Its numpy evaluation and partials come from the expression itself (see derive.py).
+_row(Elementwise("expr", -1, None, None))
+
+
+# ----------------------------------------------------------------------------- structural helpers
+def _axis_text(axis) -> str:
+    return repr(axis[0]) if len(axis) == 1 else repr(tuple(axis))
+
+
+def _keep(g, x, axis, keepdims):
+    """A reduction's cotangent with the reduced axes put back as size 1."""
+    if keepdims:
+        return g
+    shape = tuple(1 if i in axis else s for i, s in enumerate(x.shape))
+    return ops.reshape(g, shape)
+
+
+def _reduce_emit(fn):
+    def emit(names, axis, keepdims):
+        kd = ", keepdims=True" if keepdims else ""
+        return f"np.{fn}({names[0]}, axis={_axis_text(axis)}{kd})"
+
+    return emit
+
+
+def _sum_vjp(g, out, x, axis, keepdims):
+    return (ops.broadcast_to(_keep(g, x, axis, keepdims), x.shape),)
+
+
+def _extremum_vjp(g, out, x, axis, keepdims):
+    # NOTE: as torch.amax: ties share the gradient evenly.
+    mask = ops.cast(ops.eq(x, _keep(out, x, axis, keepdims)), x.dtype)
+    count = ops.sum(mask, axis=axis, keepdims=True)
+    return (mask * (_keep(g, x, axis, keepdims) / count),)
+
+
+def _prod_vjp(g, out, x, axis, keepdims):
+    # d prod / d x_i = product of the others, also where x_i (or another element) is zero.
+    gk, outk = _keep(g, x, axis, keepdims), _keep(out, x, axis, keepdims)
+    is_zero = ops.eq(x, 0)
+    zeros = ops.sum(ops.cast(is_zero, x.dtype), axis=axis, keepdims=True)
+    others_if_zero = ops.prod(ops.where(is_zero, 1.0, x), axis=axis, keepdims=True)
+    safe_x = ops.where(is_zero, 1.0, x)
+    grad = ops.where(is_zero, ops.where(ops.eq(zeros, 1), others_if_zero, 0.0), outk / safe_x)
+    return (gk * grad,)
+
+
+def _reduction(name, fn, vjp, **kw):
+    return Structural(
+        name,
+        numpy=lambda x, axis, keepdims: getattr(np, fn)(x, axis=axis, keepdims=keepdims),
+        emit=_reduce_emit(fn),
+        vjp=vjp,
+        shape=lambda x, axis, keepdims: (
+            tuple(1 if i in axis else s for i, s in enumerate(x[0]) if keepdims or i not in axis),
+            x[1]),
+        examples=(
+            (((3, 4),), dict(axis=(0, 1), keepdims=False)),
+            (((3, 4, 2),), dict(axis=(1,), keepdims=True)),
+            (((2, 3, 4),), dict(axis=(0, 2), keepdims=False)),
+        ),
+        **kw,
+    )
+
+
+def _matmul_shape(a, b):
+    (sa, da), (sb, db) = a, b
+    dtype = np.result_type(da, db).name
+    if len(sa) == 1 and len(sb) == 1:
+        return (), dtype
+    if len(sa) == 1:
+        return tuple(sb[:-2]) + (sb[-1],), dtype
+    if len(sb) == 1:
+        return tuple(sa[:-1]), dtype
+    batch = np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))
+    return batch + (sa[-2], sb[-1]), dtype
+
+
+def _matmul_vjp(g, out, a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b, g * a
+    if a.ndim == 1:  # (k,) @ (..., k, m)
+        g2 = ops.expand_dims(g, -2)
+        return ops.matmul(g2, ops.swapaxes(b, -1, -2)), ops.expand_dims(a, -1) * g2
+    if b.ndim == 1:  # (..., n, k) @ (k,)
+        g2 = ops.expand_dims(g, -1)
+        gb = ops.matmul(ops.swapaxes(a, -1, -2), g2)
+        return g2 * b, ops.reshape(gb, gb.shape[:-1])
+    return ops.matmul(g, ops.swapaxes(b, -1, -2)), ops.matmul(ops.swapaxes(a, -1, -2), g)
+
+
+# ----------------------------------------------------------------------------- indexing
+def index_text(index, names) -> str:
+    """NumPy source of an index template; ("array", k) entries name the k-th index operand."""
+    parts = []
+    for item in index:
+        kind = item[0]
+        if kind == "int":
+            parts.append(repr(item[1]))
+        elif kind == "slice":
+            start, stop, step = (("" if v is None else repr(v)) for v in item[1:])
+            parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+        elif kind == "newaxis":
+            parts.append("None")
+        elif kind == "ellipsis":
+            parts.append("...")
+        else:
+            parts.append(names[item[1]])
+    if len(parts) == 1:
+        return parts[0] if index[0][0] != "slice" or parts[0] else ":"
+    return ", ".join(p or ":" for p in parts)
+
+
+def index_value(index, arrays):
+    """The NumPy index object of a template, given the index operands' values."""
+    items = []
+    for item in index:
+        kind = item[0]
+        if kind == "int":
+            items.append(item[1])
+        elif kind == "slice":
+            items.append(slice(*item[1:]))
+        elif kind == "newaxis":
+            items.append(None)
+        elif kind == "ellipsis":
+            items.append(Ellipsis)
+        else:
+            items.append(arrays[item[1]])
+    return tuple(items)
+
+
+def _scatter_add(g, *arrays, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    if any(item[0] == "array" for item in index):
+        np.add.at(out, index_value(index, arrays), g)
+    else:
+        out[index_value(index, arrays)] = g
+    return out
+
+
+def _scatter_add_emit(names, index, shape):
+    g, arrays = names[0], names[1:]
+    target = f"{{out}}[{index_text(index, arrays)}]"
+    if any(item[0] == "array" for item in index):
+        put = f"np.add.at({{out}}, ({index_text(index, arrays)},), {g})"
+    else:
+        put = f"{target} = {g}"
+    return [f"{{out}} = np.zeros({shape!r}, dtype={g}.dtype)", put]
+
+
+_IDX = np.array([2, 0, 2, 1])
+
+# ----------------------------------------------------------------------------- structural rows
+_STRUCTURAL = [
+    Structural(
+        "matmul", np.matmul, lambda n: f"{n[0]} @ {n[1]}", _matmul_vjp, shape=_matmul_shape,
+        examples=(
+            (((3, 4), (4, 5)), {}), (((4,), (4, 5)), {}), (((3, 4), (4,)), {}), (((4,), (4,)), {}),
+            (((2, 3, 4), (4, 5)), {}), (((2, 1, 3, 4), (3, 4, 2)), {}), (((4,), (2, 4, 3)), {}),
+        ),
+    ),
+    _reduction("sum", "sum", _sum_vjp),
+    _reduction("amax", "amax", _extremum_vjp),
+    _reduction("amin", "amin", _extremum_vjp),
+    _reduction("prod", "prod", _prod_vjp),
+    Structural(
+        "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+        lambda n, shape: f"np.broadcast_to({n[0]}, {shape!r})",
+        lambda g, out, x, shape: (ops.unbroadcast(g, x.shape),),
+        shape=lambda x, shape: (shape, x[1]),
+        examples=((((3, 1),), dict(shape=(2, 3, 4))), (((),), dict(shape=(2, 2)))),
+    ),
+    Structural(
+        "reshape", lambda x, shape: np.reshape(x, shape),
+        lambda n, shape: f"{n[0]}.reshape({shape!r})",
+        lambda g, out, x, shape: (ops.reshape(g, x.shape),),
+        shape=lambda x, shape: (shape, x[1]),
+        examples=((((3, 4),), dict(shape=(2, 6))), (((2, 3),), dict(shape=(6,)))),
+    ),
+    Structural(
+        "transpose", lambda x, axes: np.transpose(x, axes),
+        lambda n, axes: f"{n[0]}.T" if axes == (1, 0) else f"{n[0]}.transpose({axes!r})",
+        lambda g, out, x, axes: (ops.transpose(g, tuple(int(i) for i in np.argsort(axes))),),
+        shape=lambda x, axes: (tuple(x[0][a] for a in axes), x[1]),
+        examples=((((3, 4),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(2, 0, 1)))),
+    ),
+    Structural(
+        "getitem",
+        lambda x, *arrays, index: np.asarray(x[index_value(index, arrays)]),
+        lambda n, index: f"{n[0]}[{index_text(index, n[1:])}]",
+        lambda g, out, x, *arrays, index: (
+            ops.scatter_add(g, *arrays, index=index, shape=x.shape), *([None] * len(arrays))),
+        examples=(
+            (((5, 4),), dict(index=(("slice", 1, 4, None), ("int", 2)))),
+            (((5, 4),), dict(index=(("ellipsis",), ("slice", None, None, -1)))),
+            (((5, 4), _IDX), dict(index=(("array", 0),))),
+            (((5, 4), _IDX, _IDX[::-1].copy()), dict(index=(("array", 0), ("array", 1)))),
+            (((3, 4),), dict(index=(("newaxis",), ("slice", None, None, 2)))),
+        ),
+    ),
+    Structural(
+        "scatter_add", _scatter_add, _scatter_add_emit,
+        lambda g, out, x, *arrays, index, shape: (
+            ops.getitem_template(g, arrays, index), *([None] * len(arrays))),
+        shape=lambda g, *arrays, index, shape: (shape, g[1]),
+        examples=(
+            (((4,), _IDX), dict(index=(("array", 0),), shape=(3,))),
+            (((3, 2),), dict(index=(("slice", 1, 4, None), ("int", 1)), shape=(5, 3))),
+        ),
+    ),
+    Structural(
+        "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+        lambda n, axis: f"np.concatenate(({', '.join(n)},), axis={axis})",
+        lambda g, out, *xs, axis: ops.split_like(g, [x.shape[axis] for x in xs], axis),
+        examples=((((2, 3), (4, 3)), dict(axis=0)), (((2, 3), (2, 1), (2, 2)), dict(axis=1))),
+    ),
+    Structural(
+        "pad", lambda x, pad_width: np.pad(x, pad_width),
+        lambda n, pad_width: f"np.pad({n[0]}, {pad_width!r})",
+        lambda g, out, x, pad_width: (ops.getitem_template(g, (), tuple(
+            ("slice", lo, lo + s, None) for (lo, _), s in zip(pad_width, x.shape))),),
+        examples=((((3, 4),), dict(pad_width=((1, 2), (0, 1)))),),
+    ),
+    Structural(
+        "cast", lambda x, dtype: x.astype(dtype),
+        lambda n, dtype: f"{n[0]}.astype(np.{dtype})",
+        lambda g, out, x, dtype: (ops.cast(g, x.dtype),),
+        shape=lambda x, dtype: (x[0], dtype),
+        examples=((((3,),), dict(dtype="float32")),),
+    ),
+    Structural(
+        "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs),
+        lambda n, subscripts: f"np.einsum({subscripts!r}, {', '.join(n)})",
+        lambda g, out, *xs, subscripts: ops.einsum_vjp(g, xs, subscripts),
+        examples=(
+            (((3, 4), (4, 5)), dict(subscripts="ij,jk->ik")),
+            (((2, 3, 4), (2, 4)), dict(subscripts="bij,bj->bi")),
+            (((3, 4),), dict(subscripts="ij->j")),
+            (((3,), (4,)), dict(subscripts="i,j->ij")),
+            (((2, 3), (3, 4), (4,)), dict(subscripts="ij,jk,k->i")),
+        ),
+    ),
+    Structural(
+        "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+        lambda n, axis: f"np.cumsum({n[0]}, axis={axis})",
+        lambda g, out, x, axis: (ops.flip(ops.cumsum(ops.flip(g, axis), axis), axis),),
+        shape=lambda x, axis: x,
+        examples=((((3, 4),), dict(axis=1)), (((5,),), dict(axis=0))),
+    ),
+    # Not differentiable.
+    Structural(
+        "fill", lambda value, shape, dtype: np.full(shape, value, dtype=dtype),
+        lambda n, value, shape, dtype: f"np.full({shape!r}, {value!r}, dtype=np.{dtype})",
+        shape=lambda value, shape, dtype: (shape, dtype), differentiable=False,
+    ),
+    Structural(
+        "argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims),
+        lambda n, axis, keepdims: f"np.argmax({n[0]}, axis={axis}, keepdims={keepdims})",
+        differentiable=False,
+    ),
+    Structural(
+        "argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims),
+        lambda n, axis, keepdims: f"np.argmin({n[0]}, axis={axis}, keepdims={keepdims})",
+        differentiable=False,
+    ),
+    Structural(
+        "argsort", lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
+        lambda n, axis: f"np.argsort({n[0]}, axis={axis}, kind='stable')",
+        differentiable=False,
+    ),
+    Structural(
+        "nonzero", lambda x: np.stack(np.nonzero(x)),
+        lambda n: f"np.stack(np.nonzero({n[0]}))", differentiable=False,
+    ),
+]
+
+for _r in _STRUCTURAL:
+    _row(_r)

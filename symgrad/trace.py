@@ -1,0 +1,387 @@
+"""The tracer: records NumPy code as IR while (usually) also computing its values.
+
+A `Builder` is a graph under construction with hash-consing (the same op on the same operands is
+one node: CSE for free). A `Tracer` is a handle on one of its nodes; it overloads Python operators,
+NumPy ufuncs (`__array_ufunc__`), NumPy functions (`__array_function__`) and array methods, all
+through `ops`. Tracing normally runs on concrete values, so Python control flow on a traced value
+works: the branch taken is recorded as a *guard* the generated code re-checks, and a call that takes
+another branch is retraced. Without values (ahead-of-time compile) such control flow is an error
+naming the user's line.
+
+Every node records the user's source line: the first stack frame outside this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+import sys
+import threading
+
+import numpy as np
+
+from .ir import Graph, Node, dead_code_eliminated, make_attrs
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_state = threading.local()
+
+
+class TraceError(Exception):
+    """A problem in the user's function found while tracing it; the message names their line."""
+
+
+def user_location() -> str:
+    """'file.py:LINE: source' of the innermost caller outside symgrad (or the forced location)."""
+    forced = getattr(_state, "location", None)
+    if forced is not None:
+        return forced
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    filename, line = frame.f_code.co_filename, frame.f_lineno
+    text = linecache.getline(filename, line).strip()
+    return f"{os.path.basename(filename)}:{line}: {text}" if text else f"{os.path.basename(filename)}:{line}"
+
+
+@contextlib.contextmanager
+def at_location(where: str):
+    """Attribute every node created inside to `where` (the reverse sweep uses the forward line)."""
+    previous = getattr(_state, "location", None)
+    _state.location = where
+    try:
+        yield
+    finally:
+        _state.location = previous
+
+
+def where_text(where: str) -> str:
+    return where.split(": ", 1)[0] if where else "<unknown>"
+
+
+class Builder:
+    """A graph under construction. `values[i]` is node i's concrete value, or None if unknown."""
+
+    def __init__(self, name: str = "f"):
+        self.name = name
+        self.nodes: list[Node] = []
+        self.values: list = []
+        self._index: dict = {}
+        self._consts: dict = {}
+        self.inputs: list[int] = []
+        self.const_inputs: list[int] = []
+        self.guards: list[tuple[int, object]] = []
+
+    def add(self, node: Node, value=None) -> int:
+        key = (node.op, node.inputs, node.attrs)
+        found = self._index.get(key)
+        if found is not None:
+            return found
+        self.nodes.append(node)
+        self.values.append(value)
+        index = len(self.nodes) - 1
+        if node.op not in ("input", "const_array"):
+            self._index[key] = index
+        return index
+
+    def input(self, name: str, shape, dtype, value=None) -> "Tracer":
+        attrs = make_attrs(name=name, position=len(self.inputs))
+        node = Node("input", (), attrs, tuple(shape), np.dtype(dtype).name, "")
+        index = self.add(node, value)
+        self.inputs.append(index)
+        return Tracer(self, index)
+
+    def constant(self, value) -> int:
+        """A Python/NumPy scalar becomes a literal node; an array becomes a bound constant input."""
+        if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+            attrs = make_attrs(value=value, dtype=None)
+            return self.add(Node("const", (), attrs, (), np.result_type(value).name), value)
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TraceError(f"cannot trace a constant of dtype {array.dtype} ({user_location()})")
+        if array.ndim == 0:
+            scalar = array.item()
+            attrs = make_attrs(value=scalar, dtype=array.dtype.name)
+            return self.add(Node("const", (), attrs, (), array.dtype.name), array)
+        key = id(value)
+        if key in self._consts and self._consts[key][0] is value:
+            return self._consts[key][1]
+        attrs = make_attrs(slot=len(self.const_inputs))
+        node = Node("const_array", (), attrs, array.shape, array.dtype.name, user_location())
+        index = self.add(node, array)
+        self.const_inputs.append(index)
+        self._consts[key] = (value, index)
+        return index
+
+    def guard(self, index: int, expected) -> None:
+        if (index, expected) not in self.guards:
+            self.guards.append((index, expected))
+
+    def graph(self, outputs, name: str | None = None) -> Graph:
+        whole = Graph(
+            tuple(self.nodes), tuple(self.inputs + self.const_inputs), tuple(outputs),
+            name or self.name, tuple(self.guards),
+        )
+        return dead_code_eliminated(whole)
+
+    def const_values(self, graph: Graph) -> list:
+        """Values of the constant inputs kept in `graph`, in calling order."""
+        return [self.values[i] for i in self.const_inputs][: len(graph.inputs) - len(self.inputs)]
+
+
+def active_builder() -> Builder | None:
+    stack = getattr(_state, "builders", None)
+    return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def tracing(builder: Builder):
+    stack = getattr(_state, "builders", None)
+    if stack is None:
+        stack = _state.builders = []
+    stack.append(builder)
+    try:
+        yield builder
+    finally:
+        stack.pop()
+
+
+def _dummy(shape, dtype):
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+
+
+def apply(op: str, operands, **attrs) -> "Tracer":
+    """Record `op` on `operands` (Tracers, scalars or arrays); compute its value when all are known."""
+    from .primitives import PRIMITIVES
+
+    prim = PRIMITIVES[op]
+    builder = _builder_of(operands)
+    ids = tuple(lift(builder, x) for x in operands)
+    if not prim.elementwise:  # structural code needs arrays, not literals
+        ids = tuple(_materialised(builder, i) for i in ids)
+    values = [builder.values[i] for i in ids]
+    nodes = [builder.nodes[i] for i in ids]
+    where = user_location()
+    if all(v is not None for v in values):
+        value = np.asarray(_evaluate(prim, op, values, attrs))
+        shape, dtype = value.shape, value.dtype.name
+    else:
+        value = None
+        shape, dtype = _infer(prim, op, nodes, values, attrs)
+    node = Node(op, ids, make_attrs(**attrs), tuple(shape), dtype, where)
+    return Tracer(builder, builder.add(node, value))
+
+
+def _materialised(builder: Builder, index: int) -> int:
+    node = builder.nodes[index]
+    if node.op != "const":
+        return index
+    attrs = make_attrs(value=node.attr("value"), shape=(), dtype=node.dtype)
+    return builder.add(Node("fill", (), attrs, (), node.dtype, node.where),
+                       np.full((), node.attr("value"), dtype=node.dtype))
+
+
+def _evaluate(prim, op, values, attrs):
+    if op == "expr":
+        from .derive import evaluate_expr
+
+        return evaluate_expr(attrs["expr"], values)
+    try:
+        return prim.numpy(*values, **attrs)
+    except ValueError as error:
+        raise TraceError(f"{op}: {error} (shapes {[np.shape(v) for v in values]}) at {user_location()}") from None
+
+
+def _infer(prim, op, nodes, values, attrs):
+    if prim.elementwise:
+        try:
+            shape = np.broadcast_shapes(*(n.shape for n in nodes))
+        except ValueError:
+            shapes = " and ".join(str(n.shape) for n in nodes)
+            raise TraceError(f"{op}: operands could not be broadcast together with shapes {shapes} "
+                             f"at {user_location()}") from None
+        samples = [v if n.op == "const" else _dummy((), n.dtype) for n, v in zip(nodes, values)]
+        return shape, np.asarray(_evaluate(prim, op, samples, attrs)).dtype.name
+    if prim.shape is not None:
+        shape, dtype = prim.shape(*((n.shape, n.dtype) for n in nodes), **attrs)
+        return tuple(shape), np.dtype(dtype).name
+    samples = [v if v is not None else _dummy(n.shape, n.dtype) for n, v in zip(nodes, values)]
+    result = np.asarray(_evaluate(prim, op, samples, attrs))
+    return result.shape, result.dtype.name
+
+
+def _builder_of(operands) -> Builder:
+    builder = None
+    for x in operands:
+        if isinstance(x, Tracer):
+            if builder is not None and x.builder is not builder:
+                raise TraceError("values from two different traces were mixed; a traced value "
+                                 f"escaped its function (closure or global?) at {user_location()}")
+            builder = x.builder
+    if builder is None:
+        builder = active_builder()
+    if builder is None:
+        raise TraceError("no active trace")
+    return builder
+
+
+def lift(builder: Builder, x) -> int:
+    if isinstance(x, Tracer):
+        return x.index
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
+        return builder.constant(x)
+    raise TraceError(f"cannot use a {type(x).__name__} as an array operand at {user_location()}")
+
+
+class Tracer:
+    """A traced array: behaves like an ndarray whose operations are recorded."""
+
+    __slots__ = ("builder", "index")
+    __array_priority__ = 1000
+
+    def __init__(self, builder: Builder, index: int):
+        self.builder = builder
+        self.index = index
+
+    # --- metadata
+    @property
+    def node(self) -> Node:
+        return self.builder.nodes[self.index]
+
+    @property
+    def value(self):
+        return self.builder.values[self.index]
+
+    @property
+    def shape(self) -> tuple:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.node.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.node.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.node.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized (0-d) traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        from . import ops
+
+        return (ops.getitem(self, i) for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"Tracer(%{self.index}: {self.node.dtype}{list(self.shape)} = {self.node.op})"
+
+    # --- concretisation: allowed only where a value is known; recorded as a guard
+    def _concrete(self, what: str):
+        value = self.value
+        if value is None:
+            raise TraceError(
+                f"{what} of a traced value at {user_location()}: its value is not known while "
+                "compiling ahead of time. Use np.where / np.maximum instead of an `if` on array "
+                "values, or compile with example inputs.")
+        return value
+
+    def __bool__(self) -> bool:
+        result = bool(self._concrete("Python control flow (`if`, `while`, `and`, `bool()`)"))
+        self.builder.guard(self.index, result)
+        return result
+
+    def item(self):
+        result = self._concrete("`.item()` / `float()` / `int()`").item()
+        self.builder.guard(self.index, result)
+        return result
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub":
+            raise TypeError("only integer arrays can be used as an index")
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        raise TraceError(
+            f"a traced array was converted to a NumPy array at {user_location()} (np.asarray, or a "
+            "NumPy function symgrad does not know): the gradient would be lost. Use NumPy functions "
+            "symgrad supports (see symgrad.ops.SUPPORTED) or `.item()` for a Python number.")
+
+    def __setitem__(self, key, value):
+        from . import ops
+
+        updated = ops.setitem(self, key, value)
+        self.index = updated.index
+
+    def __hash__(self):
+        return id(self)
+
+    # --- NumPy protocols
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .ops import dispatch_ufunc
+
+        return dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .ops import dispatch_function
+
+        return dispatch_function(func, args, kwargs)
+
+
+def install_methods(cls, ops_module) -> None:
+    """Give `cls` NumPy's operators and array methods, all recorded through `ops_module`."""
+    o = ops_module
+    binary = {"add": o.add, "sub": o.sub, "mul": o.mul, "truediv": o.div, "pow": o.pow,
+              "matmul": o.matmul, "mod": o.mod, "floordiv": o.floor_divide}
+    for name, fn in binary.items():
+        setattr(cls, f"__{name}__", _forward(fn))
+        setattr(cls, f"__r{name}__", _reflected(fn))
+    for name, fn in {"eq": o.eq, "ne": o.ne, "lt": o.lt, "le": o.le, "gt": o.gt, "ge": o.ge,
+                     "and": o.logical_and, "or": o.logical_or}.items():
+        setattr(cls, f"__{name}__", _forward(fn))
+    cls.__neg__ = lambda self: o.neg(self)
+    cls.__pos__ = lambda self: self
+    cls.__abs__ = lambda self: o.abs(self)
+    cls.__invert__ = lambda self: o.logical_not(self)
+    cls.__getitem__ = lambda self, key: o.getitem(self, key)
+    cls.T = property(lambda self: o.transpose(self))
+    cls.mT = property(lambda self: o.swapaxes(self, -1, -2))
+    for name in ("sum", "mean", "prod", "var", "std", "max", "min", "argmax", "argmin", "cumsum",
+                 "clip", "dot", "transpose", "swapaxes", "squeeze", "flatten", "ravel", "astype",
+                 "repeat", "copy", "diagonal", "trace", "round", "all", "any", "reshape"):
+        setattr(cls, name, getattr(o, f"method_{name}", None) or getattr(o, name))
+
+
+def _forward(fn):
+    return lambda self, other: fn(self, other)
+
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+def trace_function(fn, args, builder: Builder | None = None, names=None):
+    """Trace `fn(*args)` with array arguments; returns (builder, input tracers, output)."""
+    builder = builder or Builder(getattr(fn, "__name__", "f"))
+    tracers = []
+    for i, a in enumerate(args):
+        a = np.asarray(a)
+        tracers.append(builder.input(names[i] if names else f"arg{i}", a.shape, a.dtype, a))
+    with tracing(builder):
+        out = fn(*tracers)
+    return builder, tracers, out
