@@ -315,6 +315,7 @@ class _VJPTransform(_Specialised):
         out = tree.unflatten(out_structure, [np.asarray(o) for o in outs])
         backward = variant.module.backward
         primal_structures = [tree.flatten(p) for p in primals]
+        float_leaves = [x.dtype.kind == "f" for x in leaves]
 
         def vjp_fn(cotangent):
             cts, ct_structure = tree.flatten(cotangent)
@@ -326,7 +327,8 @@ class _VJPTransform(_Specialised):
                 if ct.shape != shape:
                     raise ValueError(f"vjp_fn: cotangent shape {ct.shape} does not match output shape {shape}")
                 arrays.append(ct.astype(dtype, copy=False))
-            grads = [np.asarray(g) for g in backward(*saved, *arrays)]
+            computed = iter(backward(*saved, *arrays))
+            grads = [np.asarray(next(computed)) if is_float else None for is_float in float_leaves]
             result = []
             for leaves_, structure_ in primal_structures:
                 result.append(tree.unflatten(structure_, grads[: len(leaves_)]))
@@ -343,13 +345,13 @@ class _VJPTransform(_Specialised):
             out_leaves, out_structure = tree.flatten(out)
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
             cts = [builder.input(f"ct{k}", o.shape, o.dtype) for k, o in enumerate(out_leaves)]
-            wrt = [t for ts in leaf_tracers for t in ts]
-            for t in wrt:
-                _check_float([t], self.fn, "?", "vjp")
+            # NOTE: non-float primals (indices, masks) get None, as they have no tangent space.
+            wrt = [t for ts in leaf_tracers for t in ts if t.dtype.kind == "f"]
             grads = derive.backward(builder, out_leaves, cts, wrt)
             grads = [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
         whole = builder.graph([o.index for o in out_leaves] + [g.index for g in grads])
-        ct_ids = {whole.inputs[len(wrt) + k] for k in range(len(cts))}
+        n_primal = sum(len(ts) for ts in leaf_tracers)
+        ct_ids = set(whole.inputs[n_primal: n_primal + len(cts)])
         forward, backward, saved = split(whole, len(out_leaves), ct_ids)
         specs = [FunctionSpec("forward", forward, "forward pass: returns (*outputs, *saved values)"),
                  FunctionSpec("backward", backward, "backward pass: (*saved values, *cotangents) -> gradients")]

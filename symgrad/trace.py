@@ -149,7 +149,7 @@ def tracing(builder: Builder):
 
 
 def _dummy(shape, dtype):
-    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    return np.broadcast_to(np.ones((), dtype=dtype), shape)
 
 
 def apply(op: str, operands, **attrs) -> "Tracer":
@@ -161,6 +161,8 @@ def apply(op: str, operands, **attrs) -> "Tracer":
     ids = tuple(lift(builder, x) for x in operands)
     if not prim.elementwise:  # structural code needs arrays, not literals
         ids = tuple(_materialised(builder, i) for i in ids)
+    elif ids and all(builder.nodes[i].op == "const" for i in ids):
+        return Tracer(builder, _folded(builder, prim, op, ids, attrs))
     values = [builder.values[i] for i in ids]
     nodes = [builder.nodes[i] for i in ids]
     where = user_location()
@@ -169,9 +171,19 @@ def apply(op: str, operands, **attrs) -> "Tracer":
         shape, dtype = value.shape, value.dtype.name
     else:
         value = None
-        shape, dtype = _infer(prim, op, nodes, values, attrs)
+        with np.errstate(all="ignore"):
+            shape, dtype = _infer(prim, op, nodes, values, attrs)
     node = Node(op, ids, make_attrs(**attrs), tuple(shape), dtype, where)
     return Tracer(builder, builder.add(node, value))
+
+
+def _folded(builder: Builder, prim, op, ids, attrs) -> int:
+    """Constant folding: an elementwise op of literals is a literal (weak if all operands are)."""
+    with np.errstate(all="ignore"):
+        value = np.asarray(_evaluate(prim, op, [builder.values[i] for i in ids], attrs))
+    if all(builder.nodes[i].attr("dtype") is None for i in ids):
+        return builder.constant(value.item())
+    return builder.constant(value[()])
 
 
 def _materialised(builder: Builder, index: int) -> int:

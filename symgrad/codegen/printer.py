@@ -25,6 +25,7 @@ HELPERS = {
 
 class NumPyCodePrinter(NumPyPrinter):
     _kf = _KNOWN
+    _module = "np"
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": True, **(settings or {})})
@@ -52,10 +53,6 @@ class NumPyCodePrinter(NumPyPrinter):
         base, exponent = expr.args
         if exponent == -1:
             return f"1/{self.parenthesize(base, 80)}"
-        if exponent == 0.5:
-            return f"np.sqrt({self._print(base)})"
-        if exponent == -0.5:
-            return f"1/np.sqrt({self._print(base)})"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Piecewise(self, expr):
