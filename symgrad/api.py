@@ -18,7 +18,6 @@ import numpy as np
 
 from . import cache, derive, ops, tree
 from ._version import __version__
-from .codegen.numpy_emitter import FunctionSpec, comment_text
 from .passes import split
 from .trace import Builder, Tracer, active_builder, tracing, user_location
 
@@ -73,17 +72,28 @@ def _source_header(fn, kind: str, graph) -> list[str]:
     return header
 
 
-def _module(fn, kind: str, specs: list[FunctionSpec], signature_graph) -> object:
-    key = cache.make_key(graph=signature_graph.signature(), kind=kind, backend=BACKEND,
-                         specs=[(s.name, s.graph.signature()) for s in specs],
-                         templates=_template_version())
+def _module(fn, kind: str, forward, make_specs, **key_parts):
+    """The generated module of `kind` for the traced `forward` graph, via the cache.
+
+    The key depends on the forward graph only, so a cache hit neither derives nor emits anything
+    (SymPy and Jinja2 stay unimported). `make_specs()` derives and returns the FunctionSpecs.
+    """
+    key = cache.make_key(graph=forward.signature(), kind=kind, backend=BACKEND,
+                         templates=_template_version(), **key_parts)
 
     def build():
         from .codegen.numpy_emitter import emit_module
 
-        return emit_module(specs, _source_header(fn, kind, signature_graph), __version__)
+        return emit_module(make_specs(), _source_header(fn, kind, forward), __version__)
 
     return cache.load(key, build, f"{kind} of {_name(fn)}")
+
+
+def _spec(name, graph, docstring):
+    from .codegen.numpy_emitter import FunctionSpec, comment_text
+
+    
+    return FunctionSpec(name, graph, comment_text(docstring))
 
 
 def _template_version() -> str:
@@ -172,8 +182,9 @@ def _scalar_output(out, fn, kind):
     if not isinstance(out, Tracer):
         out = np.asarray(out)
     if out.shape != ():
+        where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
         raise TypeError(f"{kind} requires {_name(fn)} to return a scalar, but it returned shape "
-                        f"{tuple(out.shape)}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
+                        f"{tuple(out.shape)}{where}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
                         "symgrad.jacobian for non-scalar outputs.")
     if np.dtype(out.dtype).kind != "f":
         raise TypeError(f"{kind} requires {_name(fn)} to return a float scalar, got dtype {out.dtype}")
@@ -219,12 +230,12 @@ class _GradTransform(_Specialised):
         grads = grads[0] if single else tuple(grads)
         if self.has_aux:
             aux_structure, aux_static = static_aux
-            aux = tree.unflatten(aux_structure, [r if s is None else s for r, s in zip(rest, aux_static)]
-                                 if aux_static else rest)
+            traced = iter(rest)  # only the traced aux leaves are module outputs
+            aux = tree.unflatten(aux_structure, [next(traced) if s is None else s for s in aux_static])
             return ((value, aux), grads) if self.with_value else (grads, aux)
         return (value, grads) if self.with_value else grads
 
-    def _differentiate(self, builder, traced_args, leaf_tracers, nums):
+    def _forward(self, builder, traced_args):
         out = self.fn(*traced_args)
         aux = None
         if self.has_aux:
@@ -232,25 +243,40 @@ class _GradTransform(_Specialised):
                 raise TypeError(f"has_aux=True requires {_name(self.fn)} to return a pair (output, aux)")
             out, aux = out
         _scalar_output(out, self.fn, self.kind)
-        out = _lift_output(builder, out)
-        wrt = [t for a in nums for t in leaf_tracers[a]]
+        if not isinstance(out, Tracer):  # a constant output: fine, unless a traced value became a number
+            lost = [builder.nodes[i].where for i, v in builder.guards if not isinstance(v, bool)]
+            if lost:
+                raise TypeError(
+                    f"{_name(self.fn)} returned a plain number, not a traced value: the value computed at "
+                    f"{lost[0]} was converted to a Python number (float(), int() or .item()), which "
+                    "loses its gradient. Return the array expression itself.")
+        return _lift_output(builder, out), aux
+
+    @staticmethod
+    def _gradients(builder, out, wrt):
         seed = Tracer(builder, builder.constant(1.0))
         grads = derive.backward(builder, [out], [seed], wrt)
-        grads = [g if g is not None else _zeros_for(builder, w) for g, w in zip(grads, wrt)]
-        return out, grads, aux
+        return [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
 
     def _build(self, args, nums):
         builder = Builder(_name(self.fn))
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder)
-            out, grads, aux = self._differentiate(builder, traced_args, leaf_tracers, nums)
-            aux_leaves, aux_structure = tree.flatten(aux)
-            aux_static = [None if isinstance(x, Tracer) else x for x in aux_leaves]
-            aux_traced = [x for x in aux_leaves if isinstance(x, Tracer)]
-        graph = builder.graph([out.index] + [g.index for g in grads] + [a.index for a in aux_traced])
-        spec = FunctionSpec(self.kind, graph, f"{self.kind} of {comment_text(_name(self.fn))}: "
-                            "returns (value, *gradients, *aux)")
-        module = _module(self.fn, self.kind, [spec], graph)
+            out, aux = self._forward(builder, traced_args)
+        aux_leaves, aux_structure = tree.flatten(aux)
+        aux_static = [None if isinstance(x, Tracer) else x for x in aux_leaves]
+        aux_ids = [x.index for x in aux_leaves if isinstance(x, Tracer)]
+        wrt = [t for a in nums for t in leaf_tracers[a]]
+        forward = builder.graph([out.index] + aux_ids)
+
+        def make_specs():
+            with tracing(builder):
+                grads = self._gradients(builder, out, wrt)
+            graph = builder.graph([out.index] + [g.index for g in grads] + aux_ids)
+            return [_spec(self.kind, graph, f"{self.kind} of {_name(self.fn)}: returns "
+                          "(value, *gradients, *aux)")]
+
+        module = _module(self.fn, self.kind, forward, make_specs, wrt=[w.index for w in wrt])
         consts = [builder.values[i] for i in builder.const_inputs]
         return _Variant(module, self.kind, consts, (aux_structure, aux_static) if self.has_aux else None)
 
@@ -260,7 +286,8 @@ class _GradTransform(_Specialised):
             traced_args = [tree.unflatten(s, [_lift_output(builder, x) for x in leaves])
                            for leaves, s in map(tree.flatten, args)]
             leaf_tracers = [tree.flatten(a)[0] for a in traced_args]
-            out, grads, aux = self._differentiate(builder, traced_args, leaf_tracers, nums)
+            out, aux = self._forward(builder, traced_args)
+            grads = self._gradients(builder, out, [t for a in nums for t in leaf_tracers[a]])
         packed = []
         for a in nums:
             structure = tree.flatten(args[a])[1]
@@ -310,7 +337,7 @@ class _VJPTransform(_Specialised):
         leaves = [np.asarray(x) for x in leaves]
         key = _signature(structure, leaves)
         variant, result = self._run(key, leaves, lambda: self._build(primals))
-        out_structure, n_out, saved_count, ct_specs = variant.static_aux
+        out_structure, n_out, ct_specs = variant.static_aux
         outs, saved = list(result[:n_out]), list(result[n_out:])
         out = tree.unflatten(out_structure, [np.asarray(o) for o in outs])
         backward = variant.module.backward
@@ -341,25 +368,29 @@ class _VJPTransform(_Specialised):
         builder = Builder(_name(self.fn))
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, primals, builder)
-            out = self.fn(*traced_args)
-            out_leaves, out_structure = tree.flatten(out)
+            out_leaves, out_structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
-            cts = [builder.input(f"ct{k}", o.shape, o.dtype) for k, o in enumerate(out_leaves)]
-            # NOTE: non-float primals (indices, masks) get None, as they have no tangent space.
-            wrt = [t for ts in leaf_tracers for t in ts if t.dtype.kind == "f"]
-            grads = derive.backward(builder, out_leaves, cts, wrt)
-            grads = [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
-        whole = builder.graph([o.index for o in out_leaves] + [g.index for g in grads])
+        forward = builder.graph([o.index for o in out_leaves])
+        # NOTE: non-float primals (indices, masks) get None, as they have no tangent space.
+        wrt = [t for ts in leaf_tracers for t in ts if t.dtype.kind == "f"]
         n_primal = sum(len(ts) for ts in leaf_tracers)
-        ct_ids = set(whole.inputs[n_primal: n_primal + len(cts)])
-        forward, backward, saved = split(whole, len(out_leaves), ct_ids)
-        specs = [FunctionSpec("forward", forward, "forward pass: returns (*outputs, *saved values)"),
-                 FunctionSpec("backward", backward, "backward pass: (*saved values, *cotangents) -> gradients")]
-        module = _module(self.fn, "vjp", specs, whole)
+
+        def make_specs():
+            with tracing(builder):
+                cts = [builder.input(f"ct{k}", o.shape, o.dtype) for k, o in enumerate(out_leaves)]
+                grads = derive.backward(builder, out_leaves, cts, wrt)
+                grads = [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
+            whole = builder.graph([o.index for o in out_leaves] + [g.index for g in grads])
+            ct_ids = set(whole.inputs[n_primal: n_primal + len(cts)])
+            forward_graph, backward_graph, _ = split(whole, len(out_leaves), ct_ids)
+            return [_spec("forward", forward_graph, "forward pass: returns (*outputs, *saved values)"),
+                    _spec("backward", backward_graph,
+                          "backward pass: (*saved values, *cotangents) -> gradients")]
+
+        module = _module(self.fn, "vjp", forward, make_specs)
         consts = [builder.values[i] for i in builder.const_inputs]
         ct_specs = [(o.shape, o.dtype) for o in out_leaves]
-        variant = _Variant(module, "forward", consts, (out_structure, len(out_leaves), len(saved), ct_specs))
-        return variant
+        return _Variant(module, "forward", consts, (out_structure, len(out_leaves), ct_specs))
 
     def _inline(self, primals):
         builder = _builder_for(primals)
@@ -466,7 +497,7 @@ class _Compiled(_Specialised):
             out_leaves, structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
         graph = builder.graph([o.index for o in out_leaves])
-        module = _module(self.fn, "forward", [FunctionSpec("forward", graph, "forward pass")], graph)
+        module = _module(self.fn, "forward", graph, lambda: [_spec("forward", graph, "forward pass")])
         return _Variant(module, "forward", [builder.values[i] for i in builder.const_inputs], structure)
 
 

@@ -95,6 +95,7 @@ def _elementwise_vjp(builder, index, g, depends):
     traced = [j for j, (kind, _) in zip(node.inputs, pattern) if kind == "sym"]
     roles = {"cotangent": g, "out": Tracer(builder, index)}
     roles.update({f"x{k}": Tracer(builder, j) for k, j in enumerate(traced)})
+    literal = _literal_cotangent(builder, g, node.shape)
     result = []
     for position, (j, (kind, _)) in enumerate(zip(node.inputs, pattern)):
         if kind != "sym" or (depends is not None and j not in depends):
@@ -106,8 +107,20 @@ def _elementwise_vjp(builder, index, g, depends):
         elif expression == "identity":
             result.append(roles[names[0]])
         else:
-            result.append(ops.expr(expression, [roles[n] for n in names]))
+            operands = [roles[n] for n in names]
+            if literal is not None and any(o.shape == node.shape for n, o in zip(names, operands)
+                                           if n != "cotangent"):
+                operands = [literal if n == "cotangent" else o for n, o in zip(names, operands)]
+            result.append(ops.expr(expression, operands))
     return tuple(result)
+
+
+def _literal_cotangent(builder, g, shape):
+    """A constant cotangent (the seed 1.0 of `grad`, broadcast) as a literal, so it folds into code."""
+    node = g.node
+    if node.op == "fill" and node.shape == tuple(shape):
+        return Tracer(builder, builder.constant(np.dtype(node.dtype).type(node.attr("value"))))
+    return None
 
 
 def forward_expression(op, attrs, pattern):
@@ -143,6 +156,8 @@ def partial_derivative(op, attrs, pattern, position):
         derivative = sp.sympify(row.partials(S, *symbols, OUT)[position])
     else:
         derivative = sp.diff(forward, symbols[position])
+    if derivative.has(sp.DiracDelta):  # d sign / dx: zero away from the kink and, as torch, at it
+        derivative = derivative.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     traced = {s for s in symbols if isinstance(s, sp.Symbol)}
     if forward not in traced and derivative.has(*traced):
         in_output = derivative.subs(forward, OUT)

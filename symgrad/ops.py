@@ -407,10 +407,22 @@ def reshape(x, shape, order="C"):
     if order != "C":
         raise NotImplementedError(f"reshape with order={order!r} ({user_location()})")
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    shape = np.empty(shape_of(x), dtype=np.bool_).reshape(shape).shape  # resolves -1, checks size
+    try:  # resolves -1, checks the size
+        shape = np.empty(shape_of(x), dtype=np.bool_).reshape(shape).shape
+    except ValueError as error:
+        raise ValueError(f"{error} ({user_location()})") from None
     if shape == shape_of(x):
         return x
-    return apply("reshape", (x,), shape=tuple(int(s) for s in shape))
+    filled = _filled(x, shape)
+    return filled if filled is not None else apply("reshape", (x,), shape=tuple(int(s) for s in shape))
+
+
+def _filled(x, shape):
+    """A constant-valued x (literal or `fill`) reshaped/broadcast is just a `fill` of the new shape."""
+    if isinstance(x, Tracer) and x.node.op in ("const", "fill"):
+        node = x.node
+        return apply("fill", (), value=node.attr("value"), shape=tuple(shape), dtype=node.dtype)
+    return None
 
 
 def method_reshape(x, *shape, order="C"):
@@ -489,7 +501,8 @@ def broadcast_to(x, shape):
         np.broadcast_shapes(shape_of(x), shape)
     except ValueError:
         raise ValueError(f"cannot broadcast shape {shape_of(x)} to {shape} ({user_location()})") from None
-    return apply("broadcast_to", (x,), shape=shape)
+    filled = _filled(x, shape)
+    return filled if filled is not None else apply("broadcast_to", (x,), shape=shape)
 
 
 def unbroadcast(c, shape):
@@ -759,6 +772,8 @@ _UFUNCS = {
     "logaddexp": "logaddexp", "matmul": "matmul", "log2": "log2", "log10": "log10",
     "exp2": "exp2", "remainder": "mod", "mod": "mod", "floor_divide": "floor_divide",
     "hypot": "hypot", "positive": None,
+    # SciPy ufuncs reach __array_ufunc__ the same way
+    "erf": "erf", "expit": "sigmoid",
 }
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
 
@@ -836,8 +851,9 @@ SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in
 def dispatch_function(func, args, kwargs):
     fn = FUNCTIONS.get(func)
     if fn is None:
-        module = getattr(func, "__module__", "numpy") or "numpy"
-        prefix = "np.linalg." if "linalg" in module else "np."
+        parts = (getattr(func, "__module__", None) or "numpy").split(".")
+        public = len(parts) > 1 and parts[0] == "numpy" and not parts[1].startswith("_") and parts[1] != "lib"
+        prefix = f"np.{parts[1]}." if public else "np."
         raise NotImplementedError(
             f"symgrad cannot differentiate {prefix}{func.__name__} (called at {user_location()}). "
             f"Rewrite it with supported NumPy functions (symgrad.ops.SUPPORTED lists them).")

@@ -16,7 +16,7 @@ against float64 central differences without anyone writing a test for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -285,7 +285,7 @@ def _scatter_add_emit(names, index, shape):
     g, arrays = names[0], names[1:]
     target = f"{{out}}[{index_text(index, arrays)}]"
     if any(item[0] == "array" for item in index):
-        put = f"np.add.at({{out}}, ({index_text(index, arrays)},), {g})"
+        put = f"np.add.at({{out}}, np.s_[{index_text(index, arrays)}], {g})"
     else:
         put = f"{target} = {g}"
     return [f"{{out}} = np.zeros({shape!r}, dtype={g}.dtype)", put]

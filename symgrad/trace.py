@@ -24,6 +24,8 @@ import numpy as np
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# NOTE: the demo's model code is user code: its lines must appear in generated comments.
+_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "demo.py"),)
 _state = threading.local()
 
 
@@ -37,7 +39,8 @@ def user_location() -> str:
     if forced is not None:
         return forced
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while (frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+           and frame.f_code.co_filename not in _USER_CODE_IN_PACKAGE):
         frame = frame.f_back
     if frame is None:
         return ""

@@ -88,12 +88,15 @@ def _emit_function(spec: FunctionSpec) -> dict:
         if node.op == "const":
             names[i] = _literal(node)
             continue
-        if i in names:
-            continue
-        names[i] = f"t{i}"
-        lines = _statement(graph, i, names)
+        if i in names:  # an argument: only its guard, if any, is code
+            lines = []
+        else:
+            names[i] = f"t{i}"
+            lines = _statement(graph, i, names)
         if i in guards:
             lines.append(f"if {names[i]} != {guards[i]!r}: raise GuardFailed({comment_text(node.where)!r})")
+        if not lines:
+            continue
         comment = comment_text(node.where) or "(symgrad)"
         if groups and groups[-1]["comment"] == comment:
             groups[-1]["lines"].extend(lines)
