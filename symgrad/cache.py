@@ -1,6 +1,7 @@
 """Content-addressed cache of generated modules: in memory, then on disk.
 
-Key: SHA-256 of the graph signature, backend, template version, symgrad version, NumPy version and
+Key: SHA-256 of the graph signature, backend, template version, symgrad version (and a hash of its
+source, so a development change never reuses stale code), NumPy version and
 (for C) compiler and flags. On disk each entry is `<key>.py` (the source) and `<key>.json` (metadata
 with the source's SHA-256), published with `os.replace` after writing a temporary file, under a lock
 file per key (never one lock for the directory, never held while generating). An entry whose hash
@@ -11,6 +12,7 @@ does not match is rebuilt. Nothing is ever unpickled: loading executes the verif
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -51,8 +53,18 @@ def cache_dir() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of symgrad's own source: a changed deriver or emitter never reuses stale modules."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def make_key(**parts) -> str:
-    parts = {**parts, "symgrad": __version__, "numpy": np.__version__}
+    parts = {**parts, "symgrad": __version__, "code": code_version(), "numpy": np.__version__}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
 
 
-def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int]):
-    """(forward, backward, saved): `saved` are positions in `graph` of the values handed over."""
+def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], recompute_from: int | None = None):
+    """(forward, backward, saved): `saved` are positions in `graph` of the values handed over.
+
+    `recompute_from`: nodes at this position or later belong to the backward graph even when no
+    cotangent reaches them (eager `.backward()` holds only the forward values, positions before it).
+    """
     nodes = graph.nodes
     late = set(cotangent_inputs)
+    if recompute_from is not None:
+        late.update(i for i in range(recompute_from, len(nodes)) if nodes[i].op not in ("input", "const_array"))
     for i, node in enumerate(nodes):
         if any(j in late for j in node.inputs):
             late.add(i)
@@ -36,7 +42,8 @@ def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int]):
     for k, i in enumerate(saved):
         renumber[i] = len(new_nodes)
         old = nodes[i]
-        new_nodes.append(Node("input", (), make_attrs(name=f"saved{k}", position=k), old.shape, old.dtype, old.where))
+        name = old.attr("name") if old.op == "input" else f"saved{k}"
+        new_nodes.append(Node("input", (), make_attrs(name=name, position=k), old.shape, old.dtype, old.where))
     for i in order:
         renumber[i] = len(new_nodes)
         new_nodes.append(nodes[i])
