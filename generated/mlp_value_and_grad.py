@@ -20,69 +20,62 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     """value_and_grad of mlp_loss: returns (value, *gradients, *aux)"""
     # demo.py:23: h = h @ w + b
     t8 = x @ params_0_0
-    t9 = params_0_1 + t8
     # demo.py:25: h = np.tanh(h)
-    t10 = np.tanh(t9)
+    t9 = np.tanh(params_0_1 + t8)
     # demo.py:23: h = h @ w + b
-    t11 = t10 @ params_1_0
-    t12 = params_1_1 + t11
+    t10 = t9 @ params_1_0
     # demo.py:25: h = np.tanh(h)
-    t13 = np.tanh(t12)
+    t11 = np.tanh(params_1_1 + t10)
     # demo.py:23: h = h @ w + b
-    t14 = t13 @ params_2_0
-    t15 = params_2_1 + t14
+    t12 = t11 @ params_2_0
+    t13 = params_2_1 + t12
     # demo.py:26: h = h - np.max(h, axis=1, keepdims=True)
-    t16 = np.amax(t15, axis=1, keepdims=True)
-    t17 = t15 - t16
+    t14 = np.amax(t13, axis=1, keepdims=True)
+    t15 = t13 - t14
     # demo.py:27: log_probs = h - np.log(np.sum(np.exp(h), axis=1, keepdims=True))
-    t18 = np.exp(t17)
-    t19 = np.sum(t18, axis=1, keepdims=True)
-    t20 = np.log(t19)
-    t21 = t17 - t20
+    t16 = np.exp(t15)
+    t17 = np.sum(t16, axis=1, keepdims=True)
+    t18 = t15 - np.log(t17)
     # demo.py:28: return -np.mean(log_probs[np.arange(len(y)), y])
-    t23 = t21[const0, y]
-    t24 = np.sum(t23, axis=0)
-    t26 = (0.0033333333333333335)*t24
-    t27 = -t26
-    t28 = np.full((300,), -0.0033333333333333335, dtype=np.float64)
-    t29 = np.zeros((300, 3), dtype=t28.dtype)
-    np.add.at(t29, np.s_[const0, y], t28)
+    t20 = t18[const0, y]
+    t21 = np.sum(t20, axis=0)
+    t22 = -0.0033333333333333335*t21
+    t23 = np.full((300,), -0.0033333333333333335, dtype=np.float64)
+    t24 = np.zeros((300, 3), dtype=t23.dtype)
+    np.add.at(t24, np.s_[const0, y], t23)
     # demo.py:27: log_probs = h - np.log(np.sum(np.exp(h), axis=1, keepdims=True))
-    t30 = -t29
-    t31 = np.sum(t30, axis=1)
-    t32 = t31.reshape((300, 1))
-    t33 = t32/t19
-    t34 = np.broadcast_to(t33, (300, 3))
-    t35 = t18*t34
-    t36 = t29 + t35
+    t25 = -t24
+    t26 = np.sum(t25, axis=1)
+    t27 = t26.reshape((300, 1))
+    t28 = t27/t17
+    t29 = np.broadcast_to(t28, (300, 3))
+    t30 = t16*t29 + t24
     # demo.py:26: h = h - np.max(h, axis=1, keepdims=True)
-    t37 = -t36
-    t38 = np.sum(t37, axis=1)
-    t39 = t38.reshape((300, 1))
-    t40 = (t15 == t16)
-    t41 = t40.astype(np.float64)
-    t42 = np.sum(t41, axis=1, keepdims=True)
-    t43 = t39/t42
-    t44 = t41*t43
-    t45 = t36 + t44
+    t31 = -t30
+    t32 = np.sum(t31, axis=1)
+    t33 = t32.reshape((300, 1))
+    t34 = (t13 == t14)
+    t35 = t34.astype(np.float64)
+    t36 = np.sum(t35, axis=1, keepdims=True)
+    t37 = t30 + t33*t35/t36
     # demo.py:23: h = h @ w + b
-    t46 = np.sum(t45, axis=0)
-    t47 = params_2_0.T
-    t48 = t45 @ t47
-    t49 = t13.T
-    t50 = t49 @ t45
+    t38 = np.sum(t37, axis=0)
+    t39 = params_2_0.T
+    t40 = t37 @ t39
+    t41 = t11.T
+    t42 = t41 @ t37
     # demo.py:25: h = np.tanh(h)
-    t51 = t48*(1 - t13**2)
+    t43 = t40*(1 - t11**2)
     # demo.py:23: h = h @ w + b
-    t52 = np.sum(t51, axis=0)
-    t53 = params_1_0.T
-    t54 = t51 @ t53
-    t55 = t10.T
-    t56 = t55 @ t51
+    t44 = np.sum(t43, axis=0)
+    t45 = params_1_0.T
+    t46 = t43 @ t45
+    t47 = t9.T
+    t48 = t47 @ t43
     # demo.py:25: h = np.tanh(h)
-    t57 = t54*(1 - t10**2)
+    t49 = t46*(1 - t9**2)
     # demo.py:23: h = h @ w + b
-    t58 = np.sum(t57, axis=0)
-    t59 = x.T
-    t60 = t59 @ t57
-    return (t27, t60, t58, t56, t52, t50, t46)
+    t50 = np.sum(t49, axis=0)
+    t51 = x.T
+    t52 = t51 @ t49
+    return (t22, t52, t50, t48, t44, t42, t38)

@@ -12,18 +12,13 @@ import numpy as np
 def forward(a, b):
     """forward pass: returns (*outputs, *saved values)"""
     # regenerate.py:22: return 3 * a**3 - b**2
-    t3 = a**3
-    t4 = 3*t3
-    t6 = b**2
-    t7 = t4 - t6
-    return (t7, b, a)
+    t2 = 3*a**3 - b**2
+    return (t2, b, a)
 
 
 def backward(b, a, ct0):
     """backward pass: (*saved values, *cotangents) -> gradients"""
     # regenerate.py:22: return 3 * a**3 - b**2
-    t3 = -ct0
-    t4 = 2*b*t3
-    t5 = 3*ct0
-    t6 = 3*a**2*t5
-    return (t6, t4)
+    t3 = -2*b*ct0
+    t4 = 9*a**2*ct0
+    return (t4, t3)

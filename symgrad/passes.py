@@ -56,3 +56,64 @@ def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], reco
         tuple(new_nodes), tuple(range(len(saved) + len(order))),
         tuple(renumber[i] for i in backward_outputs), graph.name + "_backward"))
     return forward, backward, saved
+
+
+def fuse_elementwise(graph: Graph, max_operands: int = 8) -> Graph:
+    """Inline single-use elementwise nodes into their elementwise consumer: one `expr` per cluster.
+
+    A cluster becomes one SymPy expression of at most `max_operands` array operands (the emitter
+    prints it with `sympy.cse(order='none')`). Outputs, guarded values and nodes used twice stay
+    materialised, and so do booleans (SymPy relations are not numbers); structural nodes are
+    barriers. Scalar literals are folded into the expression.
+    """
+    import sympy as sp
+
+    from .derive import forward_expression
+    from .primitives import PRIMITIVES
+    from .symbolic import arg_symbol
+
+    nodes = graph.nodes
+    uses = [0] * len(nodes)
+    for node in nodes:
+        for j in node.inputs:
+            uses[j] += 1
+    pinned = set(graph.outputs) | {i for i, _ in graph.guards}
+    fused: dict[int, tuple] = {}  # node -> (expression over x0.., operand positions)
+    inlined: set[int] = set()
+    for i, node in enumerate(nodes):
+        row = PRIMITIVES.get(node.op)
+        if row is None or not row.elementwise:
+            continue
+        pattern, traced = [], []
+        for j in node.inputs:
+            if nodes[j].op == "const":
+                pattern.append(("const", nodes[j].attr("value")))
+            else:
+                pattern.append(("sym", len(traced)))
+                traced.append(j)
+        holes = [sp.Dummy(f"h{k}") for k in range(len(traced))]
+        expression = forward_expression(node.op, node.attrs, tuple(pattern))
+        expression = expression.xreplace({arg_symbol(k): hole for k, hole in enumerate(holes)})
+        operands: list[int] = []
+        fill = {}
+        for hole, j in zip(holes, traced):
+            if j in fused and uses[j] == 1 and j not in pinned and nodes[j].dtype != "bool":
+                part, part_operands = fused[j]
+                new = [o for o in part_operands if o not in operands]
+                if len(operands) + len(new) <= max_operands:
+                    operands += new
+                    fill[hole] = part.xreplace(
+                        {arg_symbol(m): arg_symbol(operands.index(o)) for m, o in enumerate(part_operands)})
+                    inlined.add(j)
+                    continue
+            if j not in operands:
+                operands.append(j)
+            fill[hole] = arg_symbol(operands.index(j))
+        fused[i] = (expression.xreplace(fill), tuple(operands))
+    new_nodes = []
+    for i, node in enumerate(nodes):
+        if i in fused and i not in inlined:
+            expression, operands = fused[i]
+            node = Node("expr", operands, make_attrs(expr=expression), node.shape, node.dtype, node.where)
+        new_nodes.append(node)
+    return dead_code_eliminated(Graph(tuple(new_nodes), graph.inputs, graph.outputs, graph.name, graph.guards))

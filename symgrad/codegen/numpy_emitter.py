@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import keyword
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..ir import Graph
+from ..passes import fuse_elementwise
 from ..primitives import PRIMITIVES
 from . import printer
 from .templates import render
@@ -48,12 +50,13 @@ class FunctionSpec:
     graph: Graph
     docstring: str
     param_names: tuple = ()  # names wanted for graph.inputs (validated here)
-    guards_raise: bool = True
 
 
-def emit_module(functions: list[FunctionSpec], header: list[str], version: str) -> str:
+def emit_module(functions: list[FunctionSpec], header: list[str], version: str, optimize: bool = True) -> str:
     rendered, code = [], []
     for spec in functions:
+        if optimize:
+            spec = FunctionSpec(spec.name, fuse_elementwise(spec.graph), spec.docstring, spec.param_names)
         fn = _emit_function(spec)
         rendered.append(fn)
         code.extend(line for group in fn["groups"] for line in group["lines"])
@@ -126,14 +129,17 @@ def _statement(graph: Graph, i: int, names: dict) -> list[str]:
     row = PRIMITIVES[node.op]
     operands = [names[j] for j in node.inputs]
     if row.elementwise:
-        return [f"{names[i]} = {_elementwise_code(graph, node, operands)}"]
+        return _elementwise_lines(graph, node, operands, names[i])
     code = row.emit(operands, **node.kwargs)
     if isinstance(code, str):
         return [f"{names[i]} = {code}"]
     return [line.replace("{out}", names[i]) for line in code]
 
 
-def _elementwise_code(graph: Graph, node, operands) -> str:
+def _elementwise_lines(graph: Graph, node, operands, target: str) -> list[str]:
+    """`target = <expression>`, preceded by `target_k = ...` for subexpressions used twice (cse)."""
+    import sympy as sp
+
     from ..derive import forward_expression
 
     pattern, traced = [], []
@@ -143,25 +149,29 @@ def _elementwise_code(graph: Graph, node, operands) -> str:
             pattern.append(("const", operand.attr("value")))
         else:
             pattern.append(("sym", len(traced)))
-            traced.append(j)
+            traced.append(name)
     expression = forward_expression(node.op, node.attrs, tuple(pattern))
-    code = printer.expression_code(expression, [operands[node.inputs.index(j)] for j in traced])
-    return _with_dtype(code, {operands[node.inputs.index(j)]: graph.nodes[j].dtype for j in traced},
-                       node.dtype)
+    temporaries, (reduced,) = sp.cse(expression, symbols=sp.numbered_symbols(f"{target}_", real=True),
+                                     order="none")
+    steps = [(str(symbol), printer.expression_code(value, traced)) for symbol, value in temporaries]
+    steps.append((target, printer.expression_code(reduced, traced)))
+    dtypes = {name: graph.nodes[j].dtype for name, j in zip(operands, node.inputs)}
+    return [f"{name} = {code}" for name, code in _with_dtypes(steps, dtypes, node.dtype)]
 
 
-def _with_dtype(code: str, operand_dtypes: dict, dtype: str) -> str:
-    """`code`, cast to the node's dtype if NumPy's promotion of the printed form would change it."""
+def _with_dtypes(steps, operand_dtypes: dict, dtype: str):
+    """The steps, the last cast to the node's dtype if NumPy's promotion of the printed code differs."""
     namespace = printer.helper_namespace()
     namespace.update({name: np.ones((), dtype=d) for name, d in operand_dtypes.items()})
     try:
-        import warnings
-
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            produced = np.asarray(eval(code, namespace)).dtype  # noqa: S307 - our own printed code
+            for name, code in steps:
+                namespace[name] = eval(code, namespace)  # noqa: S307 - our own printed code
+        produced = np.asarray(namespace[steps[-1][0]]).dtype
     except Exception:  # noqa: BLE001 - a dummy evaluation that fails says nothing about dtypes
         produced = np.dtype(dtype)
     if produced == np.dtype(dtype):
-        return code
-    return f"np.asarray({code}, dtype=np.{dtype})"
+        return steps
+    name, code = steps[-1]
+    return [*steps[:-1], (name, f"np.asarray({code}, dtype=np.{dtype})")]
