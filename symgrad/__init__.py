@@ -5,14 +5,23 @@ NumPy modules that are cached and imported. See README.md for the tour.
 """
 
 from . import ops  # noqa: F401 - must load before the primitive table
+from . import nn_ops  # noqa: F401 - registers the conv / pooling rows of the table
 from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
 from .ops import stop_gradient
+from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
 from .trace import TraceError, Tracer, install_methods
 
 install_methods(Tracer, ops)
 
+# Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
+from . import tensor as _tensor_module  # noqa: E402
+
+globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
+globals().update(_tensor_module.FUNCTIONS)
+
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError",
+    *_tensor_module.PUBLIC, *_tensor_module.FUNCTIONS,
 ]

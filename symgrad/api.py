@@ -21,7 +21,7 @@ from ._version import __version__
 from .passes import split
 from .trace import Builder, Tracer, active_builder, tracing, user_location
 
-BACKEND = "numpy"
+BACKENDS = ("numpy", "c")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -44,7 +44,10 @@ def _as_array(leaf, where_text):
         return leaf
     array = np.asarray(leaf)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"{where_text}: symgrad traces numeric arrays only, got dtype {array.dtype}")
+        raise TypeError(
+            f"{where_text} has dtype {array.dtype} (called at {user_location()}): symgrad traces real "
+            "numeric arrays only. Pass float (or integer/bool) arrays: convert with .astype(np.float64), "
+            "or split complex values into their .real and .imag parts.")
     return array
 
 
@@ -72,21 +75,47 @@ def _source_header(fn, kind: str, graph) -> list[str]:
     return header
 
 
-def _module(fn, kind: str, forward, make_specs, **key_parts):
+def _module(fn, kind: str, forward, make_specs, backend: str = "numpy", **key_parts):
     """The generated module of `kind` for the traced `forward` graph, via the cache.
 
     The key depends on the forward graph only, so a cache hit neither derives nor emits anything
     (SymPy and Jinja2 stay unimported). `make_specs()` derives and returns the FunctionSpecs.
+    With backend="c" the fused elementwise kernels are compiled into a shared library stored beside
+    the module in the cache.
     """
-    key = cache.make_key(graph=forward.signature(), kind=kind, backend=BACKEND,
+    if backend == "c":
+        from .codegen.c_backend import fingerprint
+
+        key_parts["compiler"] = fingerprint()
+    key = cache.make_key(graph=forward.signature(), kind=kind, backend=backend,
                          templates=_template_version(), **key_parts)
 
     def build():
-        from .codegen.numpy_emitter import emit_module
+        header = _source_header(fn, kind, forward)
+        if backend == "numpy":
+            from .codegen.numpy_emitter import emit_module
 
-        return emit_module(make_specs(), _source_header(fn, kind, forward), __version__)
+            return emit_module(make_specs(), header, __version__)
+        from .codegen.c_backend import compile_library
+        from .codegen.numpy_emitter import emit_c_module
 
-    return cache.load(key, build, f"{kind} of {_name(fn)}")
+        python, c_source = emit_c_module(make_specs(), header, __version__)
+        artifacts = {".c": c_source.encode()}
+        if "_library = " in python:
+            artifacts[".so"] = compile_library(c_source, cache.cache_dir() / "failed")
+        return python, artifacts
+
+    return cache.load(key, build, f"{kind} of {_name(fn)} ({backend})")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {BACKENDS} ({user_location()})")
+    if backend == "c":
+        from .codegen.c_backend import compiler
+
+        compiler()  # a missing compiler is reported now, not at the first call
+    return backend
 
 
 def _spec(name, graph, docstring):
@@ -119,8 +148,9 @@ class _Variant:
 class _Specialised:
     """Shared machinery: per-signature variants, guard failures, `.code`."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, backend: str = "numpy"):
         self.fn = fn
+        self.backend = _check_backend(backend)
         self._variants: dict = {}
         self._last = None
         functools.update_wrapper(self, fn, updated=())
@@ -187,7 +217,10 @@ def _scalar_output(out, fn, kind):
                         f"{tuple(out.shape)}{where}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
                         "symgrad.jacobian for non-scalar outputs.")
     if np.dtype(out.dtype).kind != "f":
-        raise TypeError(f"{kind} requires {_name(fn)} to return a float scalar, got dtype {out.dtype}")
+        where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
+        raise TypeError(f"{kind} requires {_name(fn)} to return a float scalar, but it returned dtype "
+                        f"{out.dtype}{where}, which has no gradient. Return a float expression (e.g. "
+                        "cast with .astype(np.float64) before reducing).")
 
 
 def _lift_output(builder, value):
@@ -200,8 +233,8 @@ def _zeros_for(builder, leaf: Tracer):
 
 # ----------------------------------------------------------------------------- grad / value_and_grad
 class _GradTransform(_Specialised):
-    def __init__(self, fn, argnums, has_aux, with_value):
-        super().__init__(fn)
+    def __init__(self, fn, argnums, has_aux, with_value, backend="numpy"):
+        super().__init__(fn, backend)
         self.argnums = argnums
         self.has_aux = has_aux
         self.with_value = with_value
@@ -276,7 +309,7 @@ class _GradTransform(_Specialised):
             return [_spec(self.kind, graph, f"{self.kind} of {_name(self.fn)}: returns "
                           "(value, *gradients, *aux)")]
 
-        module = _module(self.fn, self.kind, forward, make_specs, wrt=[w.index for w in wrt])
+        module = _module(self.fn, self.kind, forward, make_specs, self.backend, wrt=[w.index for w in wrt])
         consts = [builder.values[i] for i in builder.const_inputs]
         return _Variant(module, self.kind, consts, (aux_structure, aux_static) if self.has_aux else None)
 
@@ -306,29 +339,30 @@ def _builder_for(args) -> Builder:
     return active_builder()
 
 
-def grad(fn=None, argnums=0, has_aux=False):
+def grad(fn=None, argnums=0, has_aux=False, backend="numpy"):
     """Gradient of scalar-valued `fn` with respect to the arguments `argnums` (as jax.grad).
 
-    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`.
+    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. backend="c"
+    runs fused elementwise clusters as compiled C loops.
     """
     if fn is None:
-        return lambda f: grad(f, argnums=argnums, has_aux=has_aux)
-    return _GradTransform(fn, argnums, has_aux, with_value=False)
+        return lambda f: grad(f, argnums=argnums, has_aux=has_aux, backend=backend)
+    return _GradTransform(fn, argnums, has_aux, with_value=False, backend=backend)
 
 
-def value_and_grad(fn=None, argnums=0, has_aux=False):
+def value_and_grad(fn=None, argnums=0, has_aux=False, backend="numpy"):
     """(fn(*args), gradient) in one generated module (as jax.value_and_grad)."""
     if fn is None:
-        return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux)
-    return _GradTransform(fn, argnums, has_aux, with_value=True)
+        return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend)
+    return _GradTransform(fn, argnums, has_aux, with_value=True, backend=backend)
 
 
 # ----------------------------------------------------------------------------- vjp
 class _VJPTransform(_Specialised):
     """vjp(f, *primals) -> (out, vjp_fn): a forward module and a backward module (saved values)."""
 
-    def __init__(self, fn):
-        super().__init__(fn)
+    def __init__(self, fn, backend="numpy"):
+        super().__init__(fn, backend)
 
     def __call__(self, *primals):
         if active_builder() is not None or any(isinstance(x, Tracer) for x in tree.flatten(primals)[0]):
@@ -387,7 +421,7 @@ class _VJPTransform(_Specialised):
                     _spec("backward", backward_graph,
                           "backward pass: (*saved values, *cotangents) -> gradients")]
 
-        module = _module(self.fn, "vjp", forward, make_specs)
+        module = _module(self.fn, "vjp", forward, make_specs, self.backend)
         consts = [builder.values[i] for i in builder.const_inputs]
         ct_specs = [(o.shape, o.dtype) for o in out_leaves]
         return _Variant(module, "forward", consts, (out_structure, len(out_leaves), ct_specs))
@@ -416,16 +450,18 @@ class _VJPTransform(_Specialised):
         return out, vjp_fn
 
 
-def vjp(fn, *primals):
+def vjp(fn, *primals, backend="numpy"):
     """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp)."""
-    transform = _VJP_CACHE.get(fn)
-    if transform is None:
-        transform = _VJPTransform(fn)
+    transforms = _VJP_CACHE.get(fn)
+    if transforms is None:
+        transforms = {}
         try:
-            _VJP_CACHE[fn] = transform
-        except TypeError:
+            _VJP_CACHE[fn] = transforms
+        except TypeError:  # not weak-referenceable: no reuse across calls
             pass
-    return transform(*primals)
+    if backend not in transforms:
+        transforms[backend] = _VJPTransform(fn, backend)
+    return transforms[backend](*primals)
 
 
 _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -497,7 +533,8 @@ class _Compiled(_Specialised):
             out_leaves, structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
         graph = builder.graph([o.index for o in out_leaves])
-        module = _module(self.fn, "forward", graph, lambda: [_spec("forward", graph, "forward pass")])
+        module = _module(self.fn, "forward", graph, lambda: [_spec("forward", graph, "forward pass")],
+                         self.backend)
         return _Variant(module, "forward", [builder.values[i] for i in builder.const_inputs], structure)
 
 
@@ -509,9 +546,7 @@ def compile(fn=None, *, backend="numpy"):  # noqa: A001 - public name, as torch.
     """
     if fn is None:
         return lambda f: compile(f, backend=backend)
-    if backend != "numpy":
-        raise NotImplementedError(f"backend={backend!r} is not available yet; use backend='numpy'")
-    return _Compiled(fn)
+    return _Compiled(fn, backend)
 
 
 def trace(fn, *args):

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -44,13 +45,32 @@ def cache_dir() -> Path:
         probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe", delete=True)
         probe.close()
     except OSError as error:
-        fallback = Path(tempfile.gettempdir()) / f"symgrad-cache-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        fallback = _private_fallback()
         warnings.warn(f"symgrad cache directory {path} is not writable ({error}); using {fallback}. "
                       "Set SYMGRAD_CACHE_DIR to a writable directory.", RuntimeWarning, stacklevel=3)
-        fallback.mkdir(parents=True, exist_ok=True)
         path = fallback
     _resolved[wanted] = path
     return path
+
+
+def _private_fallback() -> Path:
+    """A cache directory under the temp dir that only this user can write (its code is executed).
+
+    The shared `symgrad-cache-<uid>` is reused only if it is a real directory owned by this user and
+    writable by nobody else (anyone could have created it first in a shared /tmp); otherwise a fresh
+    `mkdtemp` directory is used.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    candidate = Path(tempfile.gettempdir()) / f"symgrad-cache-{uid if uid is not None else 0}"
+    try:
+        candidate.mkdir(mode=0o700, exist_ok=True)
+        info = candidate.lstat()
+        if (stat.S_ISDIR(info.st_mode) and (uid is None or info.st_uid == uid)
+                and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and os.access(candidate, os.W_OK)):
+            return candidate
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="symgrad-cache-"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -85,11 +105,25 @@ def _read(key: str):
         return None, f"unreadable entry ({type(error).__name__})"
     if not isinstance(meta, dict) or meta.get("key") != key or meta.get("sha256") != hashlib.sha256(data).hexdigest():
         return None, "corrupt entry (hash mismatch)"
+    for suffix, digest in (meta.get("artifacts") or {}).items():  # e.g. the C backend's .c and .so
+        try:
+            ok = hashlib.sha256(source_path.with_suffix(suffix).read_bytes()).hexdigest() == digest
+        except OSError:
+            ok = False
+        if not ok:
+            return None, f"corrupt entry ({suffix} missing or hash mismatch)"
     return data.decode(), None
 
 
 @contextlib.contextmanager
 def _key_lock(key: str):
+    """Exclusive lock on `key` (a `<key>.lock` file, removed again on release).
+
+    The holder unlinks the lock file before releasing it, so a waiter that wakes up holding the lock
+    of an unlinked file retries on the current one (its inode must be the one at the path). Under
+    the lock, temporary files left by a writer that died mid-publish are removed: every writer of
+    this key holds this lock, so any temporary file seen here is an orphan.
+    """
     folder = cache_dir() / key[:2]
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -97,12 +131,30 @@ def _key_lock(key: str):
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    with open(folder / f"{key}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    path = folder / f"{key}.lock"
+    while True:
+        handle = open(path, "a")  # noqa: SIM115 - closed below, after the lock is released
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            handle.close()
+            raise
+        if current:
+            break
+        handle.close()
+    try:
+        for orphan in folder.glob(f".{key}.*.tmp"):
+            with contextlib.suppress(OSError):
+                orphan.unlink()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        handle.close()  # releases the lock
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -119,7 +171,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _publish(key: str, source: str, description: str) -> str:
+def _publish(key: str, source: str, description: str, artifacts: dict | None = None) -> str:
+    """Publish an entry: artifacts (`{".so": bytes}`), then the source, then the metadata naming both."""
+    artifacts = artifacts or {}
     with _key_lock(key):
         existing, _ = _read(key)
         if existing is not None:
@@ -127,7 +181,10 @@ def _publish(key: str, source: str, description: str) -> str:
         source_path, meta_path = _paths(key)
         data = source.encode()
         meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "what": description,
-                "symgrad": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "symgrad": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "artifacts": {suffix: hashlib.sha256(blob).hexdigest() for suffix, blob in artifacts.items()}}
+        for suffix, blob in artifacts.items():
+            _atomic_write(source_path.with_suffix(suffix), blob)
         _atomic_write(source_path, data)
         _atomic_write(meta_path, json.dumps(meta, indent=1).encode())
     return source
@@ -145,21 +202,33 @@ def load(key: str, build, description: str) -> types.ModuleType:
         stats["memory_hits"] += 1
         return module
     source, reason = _read(key)
+    filename = str(_paths(key)[0])
     if source is None:
         start = time.perf_counter()
-        source = build()
+        built = build()
+        source, artifacts = built if isinstance(built, tuple) else (built, {})
         stats["generated"] += 1
         try:
-            source = _publish(key, source, description)
+            source = _publish(key, source, description, artifacts)
         except OSError as error:
             warnings.warn(f"symgrad could not write its cache ({error}); continuing in memory",
                           RuntimeWarning, stacklevel=2)
+            filename = _scratch_copy(key, source, artifacts)
         _log(f"generated {description} in {time.perf_counter() - start:.3f} s ({reason}; key {key[:12]})")
     else:
         stats["disk_hits"] += 1
-    module = module_from_source(source, str(_paths(key)[0]), f"symgrad_generated_{key[:16]}")
+    module = module_from_source(source, filename, f"symgrad_generated_{key[:16]}")
     _memory[key] = module
     return module
+
+
+def _scratch_copy(key: str, source: str, artifacts: dict) -> str:
+    """Where a module that could not be cached lives (its artifacts, e.g. a .so, must be files)."""
+    path = Path(tempfile.mkdtemp(prefix="symgrad-uncached-")) / f"{key}.py"
+    path.write_text(source)
+    for suffix, blob in artifacts.items():
+        path.with_suffix(suffix).write_bytes(blob)
+    return str(path)
 
 
 def module_from_source(source: str, filename: str, name: str) -> types.ModuleType:

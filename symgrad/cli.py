@@ -1,13 +1,25 @@
-"""The `symgrad` command: `symgrad demo` (more subcommands arrive with the ahead-of-time compiler).
+"""The `symgrad` command: `demo` (the whole pipeline), `inspect` (read generated code), `graph` (draw the DAG).
 
 `demo` runs the whole pipeline on built-in synthetic data: it differentiates the tutorial's
 Q = 3a^3 - b^2, trains a small MLP whose gradient is generated code, shows that code, and says where
 everything was written.
+
+`inspect MODULE:CALLABLE --input NAME:DTYPE[SHAPE] ...` prints the module symgrad generates for a
+function of yours on inputs of those dtypes and shapes; `graph ... -o dag.svg` draws its DAG (see
+`symgrad.viz`). Bad arguments give one line on stderr and exit status 2; an error raised while
+tracing the function gives one line and exit status 1 (`--traceback` shows it whole).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -66,18 +78,468 @@ def demo(out_dir: Path, steps: int) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="symgrad", description=__doc__.split("\n\n")[0])
+# ============================================================================ inspect / graph
+class UsageError(Exception):
+    """A bad command-line argument: reported on one line, exit status 2."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr (exit status 2), pointing at --help."""
+
+    def error(self, message):
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+          "uint8", "uint16", "uint32", "uint64", "bool")
+_INPUT = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<dtype>[^\[\]=\s]+)\s*"
+                    r"\[(?P<shape>[^\]]*)\]\s*(?:=(?P<value>.*))?$")
+_INPUT_FORM = "NAME:DTYPE[SHAPE] (e.g. w:float64[3,4], n:int64[] or lr:float32[]=0.1)"
+
+
+def parse_input(text: str):
+    """'w:float64[3,4]' -> ('w', dtype('float64'), (3, 4), None); '=VALUE' fills the array."""
+    match = _INPUT.match(text)
+    if not match:
+        raise UsageError(f"cannot parse --input {text!r}: expected {_INPUT_FORM}")
+    name, dtype_text, shape_text, value_text = match.group("name", "dtype", "shape", "value")
+    if dtype_text not in DTYPES:
+        close = difflib.get_close_matches(dtype_text, DTYPES, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"unknown dtype {dtype_text!r} in --input {text!r}: {hint}use one of {', '.join(DTYPES)}")
+    items = [item.strip() for item in shape_text.split(",")]
+    if items and items[-1] == "" and len(items) > 1:
+        items.pop()  # a trailing comma, as in (3,)
+    if items == [""]:
+        items = []
+    if not all(item.isdigit() for item in items):
+        raise UsageError(f"bad shape [{shape_text}] in --input {text!r}: expected non-negative integers "
+                         "separated by commas, e.g. [3,4], [5] or [] for a scalar")
+    shape = tuple(int(item) for item in items)
+    value = None
+    if value_text is not None:
+        try:
+            value = ast.literal_eval(value_text.strip())
+        except (ValueError, SyntaxError):
+            value = None
+        if isinstance(value, complex) or not isinstance(value, (bool, int, float)):
+            raise UsageError(f"bad value {value_text.strip()!r} in --input {text!r}: expected a number "
+                             "(the array is filled with it)")
+    return name, np.dtype(dtype_text), shape, value
+
+
+def make_input(dtype: np.dtype, shape, value, rng):
+    """The example array: `value` everywhere if given, else standard normal floats, zero integers."""
+    if value is not None:
+        return np.full(shape, value, dtype=dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+def load_target(spec: str):
+    """(callable, its name) from 'package.module:name', 'file.py:name' or 'file.py:Class.method'."""
+    module_text, sep, attr_path = spec.rpartition(":")
+    if not sep or not module_text or not attr_path:
+        raise UsageError(f"cannot parse {spec!r}: expected MODULE:CALLABLE, e.g. mymodel:loss or "
+                         "path/to/model.py:loss")
+    if not all(part.isidentifier() for part in attr_path.split(".")):
+        raise UsageError(f"bad callable name {attr_path!r} in {spec!r}: expected a Python name such as "
+                         "loss or Model.forward")
+    is_file = module_text.endswith(".py") or "/" in module_text or os.sep in module_text
+    if is_file:
+        module = _load_file(Path(module_text))
+    else:
+        if not all(part.isidentifier() for part in module_text.split(".")):
+            raise UsageError(f"bad module name {module_text!r}: give a dotted module importable from the "
+                             "current directory (mypkg.model) or a file path (model.py)")
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(module_text)
+        except ModuleNotFoundError as error:
+            missing = error.name or module_text
+            if module_text == missing or module_text.startswith(missing + "."):
+                raise UsageError(f"module {module_text!r} not found (looked in {cwd} and sys.path); "
+                                 "give a dotted module name or a path ending in .py") from None
+            raise _TargetError(f"importing {module_text!r} failed: {_one_line(error)}", error) from None
+        except Exception as error:  # noqa: BLE001 - the user's module raised while importing
+            raise _TargetError(f"importing {module_text!r} failed: {_one_line(error)}", error) from None
+    target = module
+    for k, part in enumerate(attr_path.split(".")):
+        if not hasattr(target, part):
+            where = module_text if k == 0 else ".".join(attr_path.split(".")[:k])
+            names = [n for n in dir(target) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"{where!r} has no attribute {part!r}{hint}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise UsageError(f"{attr_path!r} in {module_text!r} is a {type(target).__name__}, not a callable")
+    return target, attr_path
+
+
+def _load_file(path: Path):
+    if not path.is_file():
+        raise UsageError(f"file {str(path)!r} not found")
+    stem = re.sub(r"\W", "_", path.stem) or "target"
+    name = f"_symgrad_cli_{stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot import {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # its sibling modules import as they would when run as a script
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - the user's file raised while importing
+        sys.modules.pop(name, None)
+        raise _TargetError(f"importing {str(path)!r} failed: {_one_line(error)}", error) from None
+    return module
+
+
+class _TargetError(Exception):
+    """The user's code failed (importing, tracing): one line, exit status 1."""
+
+    def __init__(self, message, cause=None):
+        super().__init__(message)
+        self.cause = cause
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def bind_inputs(fn, specs, seed: int):
+    """Positional example arguments for `fn` from the parsed --input specs (matched by name)."""
+    rng = np.random.default_rng(seed)
+    seen = {}
+    for name, dtype, shape, value in specs:
+        if name in seen:
+            raise UsageError(f"--input {name} is given twice")
+        seen[name] = (dtype, shape, value)
+    plain = getattr(fn, "fn", fn)
+    try:
+        parameters = list(inspect.signature(plain).parameters.values())
+    except (TypeError, ValueError):
+        parameters = None
+    if parameters is None or any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return [make_input(*seen[n], rng) for n in seen]  # no usable signature: the order given
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name for p in positional]
+    for name in seen:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"{_fn_name(fn)} has no positional parameter {name!r}{hint}; its parameters: "
+                             + (", ".join(names) or "none"))
+    args, stopped = [], None
+    for p in positional:
+        if p.name in seen:
+            if stopped is not None:
+                raise UsageError(f"give --input for {stopped!r} too: parameters are passed by position, "
+                                 f"and {p.name!r} comes after it")
+            args.append(make_input(*seen[p.name], rng))
+        elif p.default is p.empty:
+            raise UsageError(f"missing --input for parameter {p.name!r} of {_fn_name(fn)}, e.g. "
+                             f"--input {p.name}:float64[3]")
+        elif stopped is None:
+            stopped = p.name
+    required_kw = [p.name for p in parameters if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if required_kw:
+        raise UsageError(f"{_fn_name(fn)} has keyword-only parameters without defaults "
+                         f"({', '.join(required_kw)}); wrap it in a function of arrays only")
+    return args
+
+
+def _fn_name(fn) -> str:
+    plain = getattr(fn, "fn", fn)
+    return getattr(plain, "__qualname__", getattr(plain, "__name__", type(plain).__name__))
+
+
+def _progress(message: str):
+    """A note on stderr when it is a terminal (tracing and a first SymPy import take a moment)."""
+    if sys.stderr.isatty():
+        print(f"symgrad: {message}", file=sys.stderr, flush=True)
+
+
+def _select_functions(source: str, names) -> str:
+    """`source` with only the top-level functions in `names` (the header and helpers stay)."""
+    lines = source.split("\n")
+    blocks, current, head = [], None, []
+    for line in lines:
+        match = re.match(r"def (\w+)\(", line)
+        if match:
+            current = [match.group(1), [line]]
+            blocks.append(current)
+        elif current is None:
+            head.append(line)
+        else:
+            current[1].append(line)
+    kept = [block for name, block in blocks if name in names]
+    parts = ["\n".join(head).rstrip("\n")] + ["\n".join(block).rstrip("\n") for block in kept]
+    return "\n\n\n".join(parts) + "\n"
+
+
+def generated_source(fn, args, part: str) -> tuple[str, str]:
+    """(source, what) of the module symgrad generates for `fn(*args)`; `part` is forward|backward|both."""
+    import symgrad
+    from symgrad.api import _Specialised
+
+    plain = fn.fn if isinstance(fn, _Specialised) else fn
+    floats = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"]
+    if part == "forward":
+        return _compiled_code(plain, args), "forward module"
+    if not floats:
+        if part == "backward":
+            raise UsageError("--part backward needs a floating-point --input: nothing else has a gradient")
+        print("symgrad inspect: note: no floating-point input, so nothing to differentiate; showing the "
+              "forward module", file=sys.stderr)
+        return _compiled_code(plain, args), "forward module"
+    if part == "both" and isinstance(fn, _Specialised):
+        return symgrad.show_code(fn, *args), "its own module"
+    graph = symgrad.trace(plain, *args)
+    outputs = [graph.nodes[i] for i in graph.outputs]
+    scalar = len(outputs) == 1 and outputs[0].shape == () and np.dtype(outputs[0].dtype).kind == "f"
+    if part == "both" and scalar:
+        transform = symgrad.value_and_grad(plain, argnums=tuple(floats))
+        transform(*args)
+        return transform.code, "value_and_grad module"
+    source = symgrad.show_code(plain, *args)  # the vjp module: forward + backward
+    if part == "backward":
+        return _select_functions(source, {"backward"}), "backward function of the vjp module"
+    return source, "vjp module (forward and backward)"
+
+
+def _compiled_code(fn, args) -> str:
+    import symgrad
+
+    compiled = symgrad.compile(fn)
+    compiled(*args)
+    return compiled.code
+
+
+# ----------------------------------------------------------------------------- colour
+_ANSI = {"comment": "\033[2;32m", "keyword": "\033[1;34m", "string": "\033[33m", "number": "\033[36m",
+         "builtin": "\033[35m", "reset": "\033[0m"}
+
+
+def highlight(source: str) -> str:
+    """`source` with ANSI colours: Pygments when it is installed, else a small tokenize colourer."""
+    try:
+        from pygments import highlight as pygments_highlight
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        return _simple_highlight(source)
+    return pygments_highlight(source, PythonLexer(), TerminalFormatter())
+
+
+def _simple_highlight(source: str) -> str:
+    import io
+    import keyword
+    import tokenize
+
+    lines = source.splitlines(keepends=True)
+    spans: dict[int, list] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            kind = None
+            if token.type == tokenize.COMMENT:
+                kind = "comment"
+            elif token.type == tokenize.STRING:
+                kind = "string"
+            elif token.type == tokenize.NUMBER:
+                kind = "number"
+            elif token.type == tokenize.NAME and keyword.iskeyword(token.string):
+                kind = "keyword"
+            elif token.type == tokenize.NAME and token.string == "np":
+                kind = "builtin"
+            if kind is None:
+                continue
+            (row, col), (end_row, end_col) = token.start, token.end
+            for r in range(row, end_row + 1):
+                start = col if r == row else 0
+                end = end_col if r == end_row else len(lines[r - 1].rstrip("\r\n"))
+                spans.setdefault(r, []).append((start, end, kind))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return source
+    out = []
+    for r, line in enumerate(lines, start=1):
+        for start, end, kind in sorted(spans.get(r, ()), reverse=True):
+            line = line[:start] + _ANSI[kind] + line[start:end] + _ANSI["reset"] + line[end:]
+        out.append(line)
+    return "".join(out)
+
+
+def _use_colour(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+# ----------------------------------------------------------------------------- the commands
+def inspect_command(args) -> int:
+    fn, name = load_target(args.target)
+    inputs = bind_inputs(fn, [parse_input(text) for text in args.input or ()], args.seed)
+    _progress(f"tracing {name} and generating code (a first run imports SymPy) ...")
+    start = time.perf_counter()
+    source, what = _run_user(lambda: generated_source(fn, inputs, args.part), name)
+    _progress(f"{what} of {name} ready in {time.perf_counter() - start:.2f} s")
+    sys.stdout.write(highlight(source) if _use_colour(args.color) else source)
+    return 0
+
+
+def graph_command(args) -> int:
+    from symgrad import viz
+
+    output = args.output
+    if output != "-":
+        suffix = Path(output).suffix.lower().lstrip(".")
+        if suffix not in viz.FORMATS:
+            raise UsageError(f"cannot tell the picture format from {output!r}: end it with "
+                             + ", ".join("." + f for f in viz.FORMATS) + " (or use -o - for DOT on stdout)")
+    fn, name = load_target(args.target)
+    inputs = bind_inputs(fn, [parse_input(text) for text in args.input or ()], args.seed)
+    _progress(f"tracing {name} and finding the values its backward pass saves ...")
+    dot_text = _run_user(lambda: viz.to_dot(fn, *inputs, show_saved=not args.no_saved), name)
+    if output == "-":
+        sys.stdout.write(dot_text)
+        return 0
+    result = viz.render(dot_text, output)
+    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    return 0
+
+
+def _run_user(thunk, name):
+    """Run tracing / code generation; the user's errors become one line (exit status 1)."""
+    try:
+        return thunk()
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported on one line; --traceback shows it whole
+        raise _TargetError(f"{name}: {_one_line(error)}", error) from None
+
+
+_TARGET_HELP = ("the function: MODULE:CALLABLE, where MODULE is a dotted module importable from the "
+                "current directory (mypkg.model) or a file path (model.py, src/model.py) and CALLABLE a "
+                "name in it (loss, Model.loss)")
+_INPUT_HELP = ("one argument of the function, matched to its parameters by NAME: DTYPE is one of "
+               + ", ".join(DTYPES) + "; SHAPE is comma-separated sizes, [] for a scalar; floats are "
+               "standard normal (see --seed), integers zero, or append =VALUE to fill the array. "
+               "Repeat for each parameter, e.g. --input w:float64[3,4] --input x:float32[5,3] --input n:int64[]")
+_SEED_HELP = "seed of the random example values (default: 0); shapes and dtypes, not values, pick the code"
+_TRACEBACK_HELP = "show the whole Python traceback when the function fails to trace, not one line"
+
+_INSPECT_EPILOG = """\
+The generated code depends on the input shapes and dtypes, not their values. With --part both, a
+function returning one float scalar gets its value_and_grad module (value and gradients with respect
+to every float input, in one function); any other function gets its vjp module (forward, returning
+outputs and saved values, and backward, from saved values and cotangents to gradients).
+
+examples:
+  symgrad inspect mymodel:loss --input w:float64[3,4] --input x:float32[5,3]
+  symgrad inspect model.py:step --input params:float64[10] --input n:int64[] --part backward
+  symgrad inspect mymodel:loss --input w:float64[3,4] --input x:float32[5,3] --color never > loss_grad.py
+"""
+
+_GRAPH_EPILOG = """\
+The picture is drawn as torchviz draws PyTorch's autograd graph: grey boxes are the backward
+functions of the ops (MulBackward0, PowBackward0, ...), light blue boxes the float inputs (leaves,
+with their names and shapes), orange boxes the values each backward function saves, green boxes the
+outputs; every box shows its shape. SVG, PNG and PDF need Graphviz's `dot` (apt-get install
+graphviz); without it the .dot file is written instead, with the command that renders it.
+
+examples:
+  symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o dag.svg
+  symgrad graph tutorial.py:Q --input a:float64[2] --input b:float64[2] -o q.png
+  symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o - | dot -Tpdf -o dag.pdf
+"""
+
+_MAIN_EPILOG = """\
+examples:
+  symgrad demo --steps 100
+  symgrad inspect mymodel:loss --input w:float64[3,4] --input x:float32[5,3]
+  symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o dag.svg
+
+Run `symgrad COMMAND --help` for a command's options.
+"""
+
+
+def _add_target_options(parser):
+    parser.add_argument("target", metavar="MODULE:CALLABLE", help=_TARGET_HELP)
+    parser.add_argument("--input", "-i", action="append", metavar="NAME:DTYPE[SHAPE]", help=_INPUT_HELP)
+    parser.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    parser.add_argument("--traceback", action="store_true", help=_TRACEBACK_HELP)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `symgrad` argument parser (its subcommands: demo, inspect, graph)."""
+    parser = _OneLineParser(prog="symgrad", description=__doc__.split("\n\n")[0],
+                            epilog=_MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo_parser = commands.add_parser("demo", help="run the whole pipeline on built-in data")
     demo_parser.add_argument("--out", type=Path, default=Path("symgrad-demo"),
                              help="folder for what the demo writes (default: ./symgrad-demo)")
     demo_parser.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
+    inspect_parser = commands.add_parser(
+        "inspect", help="print the NumPy code symgrad generates for a function",
+        description="Print the NumPy module symgrad generates for MODULE:CALLABLE on inputs of the given "
+                    "dtypes and shapes, coloured when stdout is a terminal.",
+        epilog=_INSPECT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_target_options(inspect_parser)
+    inspect_parser.add_argument(
+        "--part", choices=("forward", "backward", "both"), default="both",
+        help="forward: the forward-only module (as symgrad.compile); backward: the backward function of "
+             "the vjp module; both (default): the value_and_grad module for a scalar function, else the "
+             "vjp module's forward and backward, e.g. --part backward")
+    inspect_parser.add_argument("--backend", choices=("numpy",), default="numpy",
+                                help="code generator (default and only choice for now: numpy), e.g. --backend numpy")
+    inspect_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                                help="ANSI colours: auto (default) colours when stdout is a terminal and "
+                                     "NO_COLOR is unset; uses Pygments if installed, e.g. --color never")
+    graph_parser = commands.add_parser(
+        "graph", help="draw the DAG of a function (SVG/PNG via Graphviz, or DOT)",
+        description="Trace MODULE:CALLABLE on inputs of the given dtypes and shapes and draw its DAG.",
+        epilog=_GRAPH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_target_options(graph_parser)
+    graph_parser.add_argument("-o", "--output", default="dag.svg", metavar="FILE",
+                              help="where to write: .svg (default: dag.svg), .png, .pdf, .dot/.gv, or - "
+                                   "for DOT text on stdout, e.g. -o loss.png")
+    graph_parser.add_argument("--no-saved", action="store_true",
+                              help="leave out the orange boxes of saved values, e.g. --no-saved")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.steps < 1:
             parser.error("--steps must be at least 1")
         return demo(args.out, args.steps)
+    if args.command in ("inspect", "graph"):
+        run = inspect_command if args.command == "inspect" else graph_command
+        prog = f"symgrad {args.command}"
+        try:
+            return run(args)
+        except UsageError as error:
+            print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+        except _TargetError as error:
+            if args.traceback and error.cause is not None:
+                raise error.cause
+            print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            return 0
     parser.print_help()
     return 2
 

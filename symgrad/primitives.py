@@ -58,6 +58,13 @@ def _row(row):
     PRIMITIVES[row.name] = row
 
 
+def _number_text(value) -> str:
+    """Source of a Python number: repr, but nan/inf spelled through `np` (repr(nan) is no code)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return "np.nan" if np.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+    return repr(value)
+
+
 def _pw(S, cond, then):
     return S.Piecewise((then, cond), (0, True))
 
@@ -393,7 +400,7 @@ _STRUCTURAL = [
     # Not differentiable.
     Structural(
         "fill", lambda value, shape, dtype: np.full(shape, value, dtype=dtype),
-        lambda n, value, shape, dtype: f"np.full({shape!r}, {value!r}, dtype=np.{dtype})",
+        lambda n, value, shape, dtype: f"np.full({shape!r}, {_number_text(value)}, dtype=np.{dtype})",
         shape=lambda value, shape, dtype: (shape, dtype), differentiable=False,
     ),
     Structural(

@@ -166,6 +166,8 @@ def apply(op: str, operands, **attrs) -> "Tracer":
         ids = tuple(_materialised(builder, i) for i in ids)
     elif ids and all(builder.nodes[i].op == "const" for i in ids):
         return Tracer(builder, _folded(builder, prim, op, ids, attrs))
+    else:  # SymPy's nan absorbs (x*nan -> nan, d/dx 0) and oo is not IEEE: keep them out of it
+        ids = tuple(_materialised(builder, i) if _non_finite_literal(builder.nodes[i]) else i for i in ids)
     values = [builder.values[i] for i in ids]
     nodes = [builder.nodes[i] for i in ids]
     where = user_location()
@@ -187,6 +189,11 @@ def _folded(builder: Builder, prim, op, ids, attrs) -> int:
     if all(builder.nodes[i].attr("dtype") is None for i in ids):
         return builder.constant(value.item())
     return builder.constant(value[()])
+
+
+def _non_finite_literal(node) -> bool:
+    value = node.attr("value") if node.op == "const" else None
+    return isinstance(value, float) and not np.isfinite(value)
 
 
 def _materialised(builder: Builder, index: int) -> int:

@@ -32,7 +32,8 @@ class NumPyCodePrinter(NumPyPrinter):
         self.known_functions = dict(_KNOWN)
 
     def _module_format(self, fqn, register=True):
-        return fqn
+        # SymPy's own methods (NaN, Infinity, ...) spell `numpy.x`; the module imports `np`.
+        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
 
     def _print_Float(self, expr):
         return repr(float(expr))

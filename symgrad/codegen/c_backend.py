@@ -1,0 +1,188 @@
+"""C backend: each fused elementwise cluster becomes one C loop, compiled at run time.
+
+A cluster qualifies when its output is float32/float64 and every array operand has the output's
+dtype and shape (0-d operands are passed as scalars); everything else (BLAS-shaped work, reductions,
+indexing, broadcasting clusters) stays NumPy. Kernels compute in double, flat SSA temporaries from
+`sympy.cse`, compiled with `-O3` into one shared library per module, loaded with `ctypes` by the
+generated Python module (which finds `<module>.so` beside itself). Built with -march=native (the
+CPU is part of the cache key) and with glibc's vector math functions declared `simd`, so loops of
+tanh/exp/sin vectorise. No compiler: a clear error naming what to install; NumPy needs none.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-std=c99")
+# glibc's vector math library (libmvec): functions with SIMD variants, by the glibc that added them.
+# Declaring them `simd` lets -O3 vectorise loops that call them, without -ffast-math's NaN rules.
+_LIBMVEC = {
+    (2, 22): ("cos", "sin", "exp", "log", "pow"),
+    (2, 35): ("acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "cosh", "erf", "erfc",
+              "exp2", "expm1", "hypot", "log10", "log1p", "log2", "sinh", "tan", "tanh"),
+}
+_BINARY = {"pow", "atan2", "hypot"}
+_C_TYPES = {"float64": "double", "float32": "float"}
+
+
+class CompilerError(RuntimeError):
+    """The C compiler is missing or rejected a generated kernel."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One C loop computing several same-shape elementwise values (`outputs`) from `inputs`."""
+
+    name: str
+    c_source: str
+    inputs: tuple  # ((python name, "array" | "mask" | "scalar"), ...)
+    outputs: tuple  # python names written by the kernel
+    dtype: str
+
+    def python_lines(self) -> list[str]:
+        """The ctypes binding and the NumPy-facing wrapper the generated module defines."""
+        shape_from = next(f"a{k}" for k, (_, kind) in enumerate(self.inputs) if kind == "array")
+        c_types = {"array": "ctypes.c_void_p", "mask": "ctypes.c_void_p", "scalar": "ctypes.c_double"}
+        argtypes = ["ctypes.c_ssize_t", *(c_types[kind] for _, kind in self.inputs)]
+        argtypes += ["ctypes.c_void_p"] * len(self.outputs)
+        call = [f"{shape_from}.size"]
+        for k, (_, kind) in enumerate(self.inputs):
+            call.append(f"float(a{k})" if kind == "scalar" else f"np.ascontiguousarray(a{k}).ctypes.data")
+        outs = [f"o{k}" for k in range(len(self.outputs))]
+        call += [f"{o}.ctypes.data" for o in outs]
+
+        return [
+            "",
+            f"_{self.name} = _library.{self.name}",
+            f"_{self.name}.argtypes = ({', '.join(argtypes)},)",
+            f"_{self.name}.restype = None",
+            "",
+            "",
+            f"def {self.name}({', '.join(f'a{k}' for k in range(len(self.inputs)))}):",
+            *[f"    {o} = np.empty({shape_from}.shape, dtype=np.{self.dtype})" for o in outs],
+            f"    _{self.name}({', '.join(call)})",
+            f"    return {', '.join(outs)},",
+        ]
+
+
+def cluster_kernel(name, members, inputs, outputs, dtype) -> Kernel | None:
+    """A kernel for `members` [(target, SymPy expression over named symbols, source line)].
+
+    `inputs` [(name, kind)] are read per element ("array", "mask" for booleans) or once ("scalar");
+    `outputs` are the member targets stored to memory. None if SymPy cannot spell it in C.
+    """
+    import sympy as sp
+
+    from .c_printer import c_printer
+
+    ctype = _C_TYPES[dtype]
+    params = ["ptrdiff_t n"]
+    loads = []
+    for k, (python_name, kind) in enumerate(inputs):
+        if kind == "scalar":
+            params.append(f"double v_{python_name}")
+        else:
+            element = "unsigned char" if kind == "mask" else ctype
+            params.append(f"const {element} *restrict p{k}")
+            loads.append(f"        const double v_{python_name} = (double)p{k}[i];")
+    params += [f"{ctype} *restrict o{k}" for k in range(len(outputs))]
+    body, previous = [], None
+    try:
+        for target, expression, where in members:
+            renamed = expression.xreplace({s: sp.Symbol(f"v_{s.name}", real=True) for s in expression.free_symbols})
+            if where != previous:
+                body.append(f"        /* {where.replace('*/', '* /')} */")
+                previous = where
+            body.append(f"        const double v_{target} = {c_printer().doprint(renamed)};")
+    except Exception:  # noqa: BLE001 - SymPy has no C spelling for some member: stay in NumPy
+        return None
+    if any("Not supported" in line for line in body):
+        return None
+    stores = [f"        o{k}[i] = ({ctype})v_{target};" for k, target in enumerate(outputs)]
+    source = "\n".join([
+        f"void {name}({', '.join(params)}) {{",
+        "    for (ptrdiff_t i = 0; i < n; ++i) {",
+        *loads, *body, *stores,
+        "    }",
+        "}",
+    ])
+    return Kernel(name, source, tuple(inputs), tuple(outputs), dtype)
+
+
+def _vector_math(source: str) -> list[str]:
+    """`simd` declarations of the libmvec functions `source` calls (none off glibc)."""
+    version = (os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else "") or ""
+    if not version.startswith("glibc "):
+        return []
+    have = tuple(int(part) for part in version.split()[1].split(".")[:2])
+    lines = []
+    for since, names in _LIBMVEC.items():
+        for name in names if have >= since else ():
+            if re.search(rf"\b{name}\(", source):
+                args = "double, double" if name in _BINARY else "double"
+                lines.append(f'__attribute__((simd("notinbranch"))) double {name}({args});')
+    return lines
+
+
+def library_source(kernels: list[Kernel], header: list[str]) -> str:
+    lines = [f"/* {line.replace('*/', '* /')} */" for line in header]
+    body = "\n".join(kernel.c_source for kernel in kernels)
+    lines += ["#include <math.h>", "#include <stddef.h>", "", *_vector_math(body), ""]
+    for kernel in kernels:
+        lines += [kernel.c_source, ""]
+    return "\n".join(lines)
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc or not shutil.which(cc):
+        raise CompilerError("backend='c' needs a C compiler and none was found (looked for $CC, cc, gcc, "
+                            "clang). Install one (e.g. `apt-get install gcc`) or use backend='numpy', "
+                            "which needs none.")
+    return shutil.which(cc)
+
+
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """Compiler identity for the cache key: path, size and mtime (no subprocess on a cache hit)."""
+    cc = compiler()
+    info = os.stat(os.path.realpath(cc))
+    cpu = hashlib.sha256(_cpu_flags().encode()).hexdigest()[:12]  # -march=native code is per CPU
+    return f"{os.path.realpath(cc)}:{info.st_size}:{int(info.st_mtime)}:{' '.join(FLAGS)}:{cpu}"
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line for line in handle if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
+def compile_library(c_source: str, keep_failed_in) -> bytes:
+    """Bytes of the shared library built from `c_source` (in a temporary directory)."""
+    cc = compiler()
+    with tempfile.TemporaryDirectory(prefix="symgrad-cc-") as folder:
+        src = os.path.join(folder, "kernels.c")
+        lib = os.path.join(folder, "kernels.so")
+        with open(src, "w") as handle:
+            handle.write(c_source)
+        result = subprocess.run([cc, *FLAGS, "-o", lib, src, "-lm"], capture_output=True, text=True)
+        if result.returncode != 0:
+            os.makedirs(keep_failed_in, exist_ok=True)
+            kept = os.path.join(keep_failed_in, f"failed-{os.getpid()}-{abs(hash(c_source)) % 10**8}.c")
+            with open(kept, "w") as handle:
+                handle.write(c_source)
+            raise CompilerError(f"the C compiler ({cc}) failed on generated code kept at {kept}:\n"
+                                f"{result.stderr.strip()}")
+        with open(lib, "rb") as handle:
+            return handle.read()

@@ -1,0 +1,751 @@
+"""Eager `Tensor` with PyTorch's autograd semantics; `.backward()` runs generated NumPy code.
+
+Contract
+--------
+* Operations run eagerly on NumPy arrays (float32 by default; float64 available; Python numbers are
+  weak scalars, dtype promotion as torch). When grad mode is on and an operand requires grad, the
+  operation is *recorded*: a `GradFn` holding the IR op name and attrs of `primitives.PRIMITIVES`,
+  references to its operands (the producing `GradFn`, a leaf, a constant tensor or a Python scalar)
+  with their values and version numbers, and the user's source line. Nothing is differentiated then.
+* `Tensor.backward()` walks the recorded DAG from the root in a deterministic topological order.
+  That order, with each node's op, attrs, shapes, dtypes and source line, is the *structure
+  signature*. Its backward module (saved forward values + output gradient -> leaf gradients) is
+  looked up in memory, then in the on-disk cache (`cache.load`), and only on a miss is the IR
+  rebuilt from the record (no values recomputed), differentiated (`derive.backward`), cut
+  (`passes.split`) and emitted. A repeated structure with new values generates nothing and does not
+  import SymPy. Gradients accumulate into leaves' `.grad`.
+* PyTorch's rules: `requires_grad` propagates; `.grad` lives on leaves only (a warning otherwise);
+  non-scalar roots need `gradient=`; the graph is freed after `backward` unless `retain_graph=True`;
+  `no_grad`/`enable_grad` record nothing / record; in-place ops bump a version counter shared with
+  views, are refused on leaves that require grad, and a saved value changed in place makes
+  `backward` raise instead of returning a wrong gradient. What is not supported (in-place on views
+  inside a recorded graph, `create_graph=True`, duplicate-index assignment with gradients) raises.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import linecache
+import os
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from .primitives import PRIMITIVES
+from .trace import _PACKAGE_DIR
+
+_state = threading.local()
+_py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
+
+
+# ============================================================================ dtypes and sizes
+class dtype:  # noqa: N801 - torch's name
+    """A tensor element type (`symgrad.float32` ...); compares equal to the matching NumPy dtype."""
+
+    def __init__(self, name: str):
+        self.numpy = np.dtype(name)
+        self.name = name if name != "bool_" else "bool"
+
+    @property
+    def is_floating_point(self) -> _py_bool:
+        return self.numpy.kind == "f"
+
+    def __repr__(self) -> str:
+        return f"symgrad.{self.name}"
+
+    def __eq__(self, other) -> _py_bool:
+        if isinstance(other, dtype):
+            return self.numpy == other.numpy
+        try:
+            return self.numpy == np.dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.numpy)
+
+
+float16 = half = dtype("float16")
+float32 = float = dtype("float32")  # noqa: A001 - torch's names
+float64 = double = dtype("float64")
+int32 = dtype("int32")
+int64 = long = dtype("int64")
+uint8 = dtype("uint8")
+bool = dtype("bool")  # noqa: A001
+_DTYPES = {d.numpy: d for d in (float16, float32, float64, int32, int64, uint8, bool)}
+
+
+def _np_dtype(d) -> np.dtype:
+    if isinstance(d, dtype):
+        return d.numpy
+    if d is _py_float:
+        return np.dtype(np.float32)
+    if d is _py_int:
+        return np.dtype(np.int64)
+    if d is _py_bool:
+        return np.dtype(np.bool_)
+    return np.dtype(d)
+
+
+def _wrap_dtype(d: np.dtype) -> dtype:
+    found = _DTYPES.get(np.dtype(d))
+    return found if found is not None else dtype(np.dtype(d).name)
+
+
+class Size(tuple):
+    """A tensor shape (a tuple), printed as torch does."""
+
+    def __repr__(self) -> str:
+        return f"symgrad.Size({list(self)})"
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+
+# ============================================================================ grad mode
+def is_grad_enabled() -> _py_bool:
+    return getattr(_state, "grad", True)
+
+
+class _GradMode:
+    """Context manager and decorator setting grad mode (as torch.no_grad / torch.enable_grad)."""
+
+    enabled = True
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.grad = self.enabled
+
+    def __exit__(self, *exc):
+        _state.grad = self._previous
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - torch's name
+    enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801 - torch's name
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
+    def __init__(self, mode: _py_bool):
+        self.enabled = _py_bool(mode)
+        self._previous = is_grad_enabled()
+        _state.grad = self.enabled  # torch applies it on construction too
+
+    def __call__(self, fn):
+        mode = self.enabled
+        _state.grad = self._previous
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+# ============================================================================ the record
+class _Counter:
+    """A version counter, shared by a tensor and its views (as torch's `_version`)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class _Ref:
+    """One operand (or the output) of a recorded op, as it was when the op ran.
+
+    kind: "fn" (output of `target`, a GradFn), "leaf" (`target` is a Tensor requiring grad),
+    "const" (a tensor not requiring grad) or "scalar" (`value` is a Python number).
+    """
+
+    __slots__ = ("kind", "target", "value", "counter", "version", "shape", "dtype")
+
+    def __init__(self, kind, target, value, counter=None):
+        self.kind = kind
+        self.target = target
+        self.value = value
+        self.counter = counter
+        self.version = counter.value if counter is not None else 0
+        if kind != "scalar":
+            self.shape, self.dtype = value.shape, value.dtype
+
+    def stale(self) -> _py_bool:
+        return self.counter is not None and self.counter.value != self.version
+
+
+def _caller():
+    """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
+
+
+def _where_text(where) -> str:
+    filename, line = where
+    if not filename:
+        return ""
+    text = linecache.getline(filename, line).strip()
+    return f"{os.path.basename(filename)}:{line}: {text}" if text else f"{os.path.basename(filename)}:{line}"
+
+
+# Ops whose torch backward saves no tensor: walking them again after the graph was freed is allowed.
+_SAVES_NOTHING = frozenset({
+    "AddBackward0", "SubBackward0", "NegBackward0", "ViewBackward0", "ExpandBackward0",
+    "TransposeBackward0", "PermuteBackward0", "TBackward0", "SumBackward0", "SumBackward1",
+    "MeanBackward0", "MeanBackward1", "SelectBackward0", "SliceBackward0", "UnsqueezeBackward0",
+    "SqueezeBackward0", "SqueezeBackward1", "ToCopyBackward0", "CatBackward0", "StackBackward0",
+    "CumsumBackward0", "RsubBackward1", "CloneBackward0", "UnbindBackward0",
+})
+
+
+class GradFn:
+    """A recorded operation (torch's `grad_fn`): op, attrs, operand refs, output ref, source line."""
+
+    __slots__ = ("_name", "op", "attrs", "inputs", "out", "where", "freed", "__weakref__")
+
+    def __init__(self, name, op, attrs, inputs, out, where):
+        self._name = name
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
+        self.out = out
+        self.where = where
+        self.freed = False
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        result = []
+        for ref in self.inputs:
+            if ref.kind == "fn":
+                result.append((ref.target, 0))
+            elif ref.kind == "leaf":
+                result.append((AccumulateGrad(ref.target), 0))
+            else:
+                result.append((None, 0))
+        return tuple(result)
+
+
+class AccumulateGrad:
+    """The end of a backward path: accumulates into `variable.grad` (shown by `next_functions`)."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+    next_functions = ()
+
+
+# ============================================================================ Tensor
+class Tensor:
+    """An n-dimensional array that records the operations done on it (see the module docstring)."""
+
+    __slots__ = ("_value", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_has_views",
+                 "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data=None, *, dtype=None, requires_grad=False):
+        array = _as_array(data if data is not None else [], dtype)
+        _init(self, array, requires_grad=_py_bool(requires_grad))
+        if self._requires_grad:
+            _check_can_require_grad(array.dtype)
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self) -> Size:
+        return Size(self._value.shape)
+
+    def size(self, dim=None):
+        return Size(self._value.shape) if dim is None else self._value.shape[dim]
+
+    @property
+    def dtype(self) -> dtype:
+        return _wrap_dtype(self._value.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    def dim(self) -> int:
+        return self._value.ndim
+
+    def numel(self) -> int:
+        return int(self._value.size)
+
+    nelement = numel
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> _py_bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def _version_number(self) -> int:
+        return self._version.value
+
+    @property
+    def requires_grad(self) -> _py_bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if self._grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if flag:
+            _check_can_require_grad(self._value.dtype)
+        self._requires_grad = _py_bool(flag)
+
+    def requires_grad_(self, requires_grad=True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self):
+        if self._grad_fn is not None and self._grad is None:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                "the .grad field to be populated for a non-leaf Tensor, use .retain_grad() on the "
+                "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
+                "the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more "
+                "information.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            value = value if isinstance(value, Tensor) else tensor(value)
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {value.shape} "
+                                   f"for a tensor of size {self.shape}")
+        self._grad = value
+
+    @property
+    def data(self) -> "Tensor":
+        return _view_result(self._value, self, requires_grad=False)
+
+    @data.setter
+    def data(self, other):
+        self._value = _as_array(other._value if isinstance(other, Tensor) else other, None)
+
+    # ------------------------------------------------------------------ conversion
+    def item(self):
+        if self._value.size != 1:
+            raise RuntimeError(f"a Tensor with {self._value.size} elements cannot be converted to Scalar")
+        return self._value.item()
+
+    def tolist(self):
+        return self._value.tolist()
+
+    def numpy(self, *, force=False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        return self._value
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.numpy()
+        return value if dtype is None else value.astype(dtype)
+
+    def __float__(self):
+        return _py_float(self.item())
+
+    def __int__(self):
+        return _py_int(self.item())
+
+    def __index__(self):
+        if self._value.dtype.kind not in "iub" or self._value.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return _py_int(self.item())
+
+    def __bool__(self):
+        if self._value.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return _py_bool(self._value.item())
+
+    def __len__(self):
+        if self._value.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._value.shape[0]
+
+    def __iter__(self):
+        if self._value.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._value.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self) -> str:
+        from ._tensor_str import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._value.ndim == 0 and spec:
+            return format(self._value.item(), spec)
+        return repr(self)
+
+    # ------------------------------------------------------------------ graph control
+    def detach(self) -> "Tensor":
+        return _view_result(self._value, self, requires_grad=False)
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        if self._grad_fn is None:
+            return
+        raise NotImplementedError(
+            f"retain_grad() on a non-leaf tensor is not supported by symgrad yet ({_where_text(_caller())}). "
+            "Make the value a leaf instead: y = y.detach().requires_grad_() and continue from it.")
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from . import _autograd
+
+        _autograd.backward(self, gradient, _py_bool(retain_graph), create_graph, inputs)
+
+    def clone(self, memory_format=None) -> "Tensor":
+        return _unary_record("cast", self, np.array(self._value, copy=True), "CloneBackward0",
+                             dtype=self._value.dtype.name)
+
+    def contiguous(self, memory_format=None) -> "Tensor":
+        return self
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        target = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, (dtype, np.dtype, type)) and not isinstance(a, str):
+                target = a
+            elif isinstance(a, Tensor):
+                target = a.dtype
+        return self if target is None else self.type(target)
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"symgrad.{self.dtype.name.capitalize()}Tensor"
+        target = _np_dtype(dtype)
+        if target == self._value.dtype:
+            return self
+        return _unary_record("cast", self, self._value.astype(target), "ToCopyBackward0", dtype=target.name)
+
+    def float(self):
+        return self.type(float32)
+
+    def double(self):
+        return self.type(float64)
+
+    def long(self):
+        return self.type(int64)
+
+    def int(self):
+        return self.type(int32)
+
+    def bool(self):
+        return self.type(bool)
+
+    def half(self):
+        return self.type(float16)
+
+    # ------------------------------------------------------------------ NumPy protocols
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from ._tensor_ops import array_ufunc
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from ._tensor_ops import array_function
+
+        return array_function(func, args, kwargs)
+
+
+def _init(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None, counter=None, base=None):
+    t._value = array
+    t._requires_grad = requires_grad
+    t._grad_fn = grad_fn
+    t._grad = None
+    t._version = counter if counter is not None else _Counter()
+    t._base = base
+    t._has_views = False
+    return t
+
+
+def _new(array, requires_grad=False, grad_fn=None, counter=None, base=None) -> Tensor:
+    return _init(Tensor.__new__(Tensor), array, requires_grad, grad_fn, counter, base)
+
+
+def _check_can_require_grad(np_dtype):
+    if np.dtype(np_dtype).kind not in "fc":
+        raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+
+
+def _view_result(array, source: Tensor, requires_grad) -> Tensor:
+    """A tensor sharing `source`'s memory and version counter (a view, or `detach()`)."""
+    base = source._base if source._base is not None else source
+    base._has_views = True
+    return _new(array, requires_grad, counter=source._version, base=base)
+
+
+# ============================================================================ creation
+def _infer_dtype(data) -> np.dtype:
+    """torch.tensor's dtype for Python data: bool, int64, else float32 (NumPy arrays keep theirs)."""
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        return data.dtype
+    if type(data) is list and data and all(type(v) is _py_float for v in data):
+        return np.dtype(np.float32)
+    flat = np.asarray(data, dtype=object).ravel() if not isinstance(data, (_py_bool, _py_int, _py_float)) else [data]
+    kinds = set()
+    for v in flat:
+        if isinstance(v, Tensor):
+            kinds.add(v._value.dtype.kind)
+        elif isinstance(v, (_py_bool, np.bool_)):
+            kinds.add("b")
+        elif isinstance(v, (_py_int, np.integer)):
+            kinds.add("i")
+        else:
+            kinds.add("f")
+    if "f" in kinds or not kinds:
+        return np.dtype(np.float32)
+    return np.dtype(np.int64) if "i" in kinds else np.dtype(np.bool_)
+
+
+def _as_array(data, dtype_) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data._value
+    elif isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in _flat(data)):
+        data = _nested_values(data)
+    target = _np_dtype(dtype_) if dtype_ is not None else _infer_dtype(data)
+    return np.array(data, dtype=target, copy=True)
+
+
+def _flat(data):
+    for v in data:
+        if isinstance(v, (list, tuple)):
+            yield from _flat(v)
+        else:
+            yield v
+
+
+def _nested_values(data):
+    if isinstance(data, (list, tuple)):
+        return [_nested_values(v) for v in data]
+    return data._value if isinstance(data, Tensor) else data
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new leaf tensor holding a copy of `data` (as torch.tensor)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+as_tensor = tensor
+
+
+def _size_args(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        size = tuple(size[0])
+    return tuple(_py_int(s) for s in size)
+
+
+def _factory(array, dtype_, requires_grad) -> Tensor:
+    target = _np_dtype(dtype_) if dtype_ is not None else np.dtype(np.float32)
+    t = _new(np.asarray(array, dtype=target))
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _generator():
+    gen = getattr(_state, "rng", None)
+    if gen is None:
+        gen = _state.rng = np.random.default_rng()
+    return gen
+
+
+def manual_seed(seed: int):
+    """Seed symgrad's random generator (its stream differs from torch's)."""
+    _state.rng = np.random.default_rng(_py_int(seed))
+    return _state.rng
+
+
+def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory(np.zeros(_size_args(size)), dtype, requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory(np.ones(_size_args(size)), dtype, requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if dtype is None:
+        dtype = _wrap_dtype(_infer_dtype(fill_value))
+    return _factory(np.full(_size_args((size,)), fill_value), dtype, requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+    return _factory(_generator().random(_size_args(size)), dtype, requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+    return _factory(_generator().standard_normal(_size_args(size)), dtype, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return _factory(_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    values = np.arange(start, end, step)
+    if dtype is None:
+        floats = any(isinstance(v, _py_float) or (isinstance(v, Tensor) and v.dtype.is_floating_point)
+                     for v in (start, end, step))
+        dtype = float32 if floats else int64
+    return _factory(values, dtype, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory(np.linspace(start, end, steps), dtype, requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory(np.eye(n, m), dtype, requires_grad)
+
+
+def _like(fn):
+    def like(t, dtype=None, requires_grad=False, device=None):
+        return fn(*t.shape, dtype=dtype if dtype is not None else t.dtype, requires_grad=requires_grad)
+
+    like.__name__ = fn.__name__ + "_like"
+    return like
+
+
+zeros_like, ones_like, rand_like, randn_like = _like(zeros), _like(ones), _like(rand), _like(randn)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing `array`'s memory (as torch.from_numpy)."""
+    return _new(np.asarray(array))
+
+
+# ============================================================================ recording
+def _ref(x) -> _Ref:
+    if not isinstance(x, Tensor):
+        return _Ref("scalar", None, x)
+    if x._grad_fn is not None:
+        return _Ref("fn", x._grad_fn, x._value, x._version)
+    if x._requires_grad:
+        return _Ref("leaf", x, x._value, x._version)
+    return _Ref("const", None, x._value, x._version)
+
+
+def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), where=None,
+           view_of: Tensor | None = None) -> Tensor:
+    """The result tensor of `op` on `operands` (Tensors or Python scalars) whose value is `value`.
+
+    Records a GradFn when grad mode is on, the result is floating point and an operand requires
+    grad. `attrs` are the IR attrs (sorted (name, value) pairs). `view_of`: the result shares that
+    tensor's memory (and version counter).
+    """
+    requires = (is_grad_enabled() and value.dtype.kind == "f"
+                and any(isinstance(x, Tensor) and x._requires_grad for x in operands))
+    if view_of is not None and np.may_share_memory(value, view_of._value):
+        out = _view_result(value, view_of, requires)
+    else:
+        out = _new(value, requires)
+    if requires:
+        fn = GradFn(name, op, attrs, tuple(_ref(x) for x in operands), None,
+                    where if where is not None else _caller())
+        fn.out = _Ref("fn", fn, value, out._version)
+        out._grad_fn = fn
+    return out
+
+
+def _unary_record(op, x, value, name, **attrs):
+    return record(name, op, (x,), value, tuple(sorted(attrs.items())), where=_caller())
+
+
+def _is_recording(*operands) -> _py_bool:
+    return is_grad_enabled() and any(isinstance(x, Tensor) and x._requires_grad for x in operands)
+
+
+# ============================================================================ public helpers
+def apply_op(op: str, *operands, name: str | None = None, **attrs) -> Tensor:
+    """Run primitive `op` of the table eagerly on Tensors / scalars and record it (for extensions)."""
+    row = PRIMITIVES[op]
+    values = [x._value if isinstance(x, Tensor) else x for x in operands]
+    value = np.asarray(row.numpy(*values, **attrs))
+    label = name or "".join(p.capitalize() for p in op.split("_")) + "Backward0"
+    return record(label, op, operands, value, tuple(sorted(attrs.items())), where=_caller())
+
+
+def is_tensor(obj) -> _py_bool:
+    return isinstance(obj, Tensor)
+
+
+# The methods, operators, functions and NumPy protocols are installed by _tensor_ops.
+from . import _tensor_ops  # noqa: E402,F401
+
+PUBLIC = (
+    "Tensor", "tensor", "as_tensor", "from_numpy", "is_tensor", "rand", "randn", "randint", "zeros",
+    "ones", "full", "empty", "eye", "arange", "linspace", "zeros_like", "ones_like", "rand_like",
+    "randn_like", "full_like", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "dtype", "Size", "float16", "half", "float32", "float", "float64", "double",
+    "int32", "int64", "long", "uint8", "bool", "apply_op",
+)
+FUNCTIONS = _tensor_ops.FUNCTIONS
