@@ -48,5 +48,18 @@ def main():
     print(f"torch:   {median_us(torch, n):8.1f} us  (median of {n}, torch {torch.__version__})")
 
 
+def rows(n: int = 1000):
+    """Benchmark-table rows (see benchmarks/__main__.py)."""
+    from .common import Row, torch_or_none
+
+    import symgrad
+
+    result = [Row("tutorial Q: create, forward, backward", "symgrad (eager)", median_us(symgrad, n) * 1e-6)]
+    torch = torch_or_none()
+    if torch is not None:
+        result.append(Row("tutorial Q: create, forward, backward", "torch", median_us(torch, n) * 1e-6))
+    return result
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,62 @@
+"""Workload 2: gradient of a 30-op elementwise expression w.r.t. both inputs (10³ and 10⁶ float64)."""
+
+from __future__ import annotations
+
+from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
+
+import numpy as np  # noqa: E402 - after the thread limits
+
+
+def expression(x, y, m):
+    """30 elementwise operations; `m` is the array module (numpy, torch, jax.numpy, autograd.numpy)."""
+    a = m.sin(x) * m.cos(y) + m.exp(-x * x)          # 7
+    b = m.tanh(a * y - x) / (1 + y * y)              # 7
+    c = m.sqrt(1 + a * a) * m.log(1 + b * b)         # 9
+    d = (c - a) * (b + x) + m.sin(c) * y             # 7
+    return (d * 0.5 + a * b).sum()                   # + 3 and the sum
+
+
+def run(sizes=(10**3, 10**6)) -> list[Row]:
+    import symgrad
+
+    rows = []
+    for n in sizes:
+        name = f"30-op elementwise grad, n={n:.0e}".replace("+0", "")
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        f = lambda x, y: expression(x, y, np)  # noqa: E731
+        for backend in ("numpy", "c"):
+            g = symgrad.grad(f, argnums=(0, 1), backend=backend)
+            rows.append(Row(name, f"symgrad ({backend})", median_seconds(lambda: g(x, y))))
+        rows += [_torch(name, x, y), _jax(name, x, y), _autograd(name, x, y)]
+    return [r for r in rows if r is not None]
+
+
+def _torch(name, x, y):
+    torch = torch_or_none()
+    if torch is None:
+        return None
+    xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+
+    def step():
+        xt.grad = yt.grad = None
+        expression(xt, yt, torch).backward()
+
+    return Row(name, "torch", median_seconds(step))
+
+
+def _jax(name, x, y):
+    jax = jax_or_none()
+    if jax is None:
+        return None
+    g = jax.jit(jax.grad(lambda x, y: expression(x, y, jax.numpy), argnums=(0, 1)))
+    xj, yj = jax.numpy.asarray(x), jax.numpy.asarray(y)
+    return Row(name, "jax.jit", median_seconds(lambda: g(xj, yj)[0].block_until_ready()))
+
+
+def _autograd(name, x, y):
+    ag = autograd_or_none()
+    if ag is None:
+        return None
+    g = ag.grad(lambda xy: expression(xy[0], xy[1], ag.numpy))  # gradient w.r.t. the pair
+    return Row(name, "HIPS autograd", median_seconds(lambda: g((x, y))))

@@ -1,0 +1,187 @@
+"""Workload 1: one SGD-momentum training step of a 784-256-256-10 ReLU MLP with cross-entropy.
+
+Every implementation does the same step: forward, loss, gradients of all weights and biases,
+momentum update (b = 0.9 b + g; p -= 0.01 b). symgrad compiles the whole step (value_and_grad inlined
+into `compile`, so forward, backward and the update are one generated module).
+"""
+
+from __future__ import annotations
+
+from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
+
+import numpy as np  # noqa: E402 - after the thread limits
+
+SIZES = (784, 256, 256, 10)
+LR, MOMENTUM = 0.01, 0.9
+
+
+def init(batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    params = [[rng.normal(size=(m, n)) / np.sqrt(m), np.zeros(n)] for m, n in zip(SIZES, SIZES[1:])]
+    x = rng.normal(size=(batch, SIZES[0]))
+    y = rng.integers(0, SIZES[-1], size=batch)
+    return params, x, y
+
+
+def loss_fn(params, x, y):
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w + b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0)
+    h = h - np.max(h, axis=1, keepdims=True)
+    logp = h - np.log(np.sum(np.exp(h), axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(len(y)), y])
+
+
+def symgrad_step(backend):
+    import symgrad
+
+    @symgrad.compile(backend=backend)
+    def step(params, buffers, x, y):
+        loss, grads = symgrad.value_and_grad(loss_fn)(params, x, y)
+        new_buffers = [[MOMENTUM * b + g for b, g in zip(bl, gl)] for bl, gl in zip(buffers, grads)]
+        new_params = [[p - LR * b for p, b in zip(pl, bl)] for pl, bl in zip(params, new_buffers)]
+        return loss, new_params, new_buffers
+
+    return step
+
+
+def numpy_step(params, buffers, x, y):
+    """The same step written by hand in NumPy (the reference an expert would write)."""
+    (w1, b1), (w2, b2), (w3, b3) = params
+    n = len(y)
+    h1 = x @ w1 + b1
+    a1 = np.maximum(h1, 0)
+    h2 = a1 @ w2 + b2
+    a2 = np.maximum(h2, 0)
+    logits = a2 @ w3 + b3
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(n), y]))
+    p[np.arange(n), y] -= 1
+    d3 = p / n
+    d2 = (d3 @ w3.T) * (h2 > 0)
+    d1 = (d2 @ w2.T) * (h1 > 0)
+    grads = [[x.T @ d1, d1.sum(0)], [a1.T @ d2, d2.sum(0)], [a2.T @ d3, d3.sum(0)]]
+    for pl, bl, gl in zip(params, buffers, grads):
+        for k in range(2):
+            bl[k] *= MOMENTUM
+            bl[k] += gl[k]
+            pl[k] -= LR * bl[k]
+    return loss
+
+
+def gemms_only(params, x, n):
+    """The eight matrix products the step needs (3 forward, 3 weight gradients, 2 input gradients)."""
+    (w1, _), (w2, _), (w3, _) = params
+    a1 = x @ w1
+    a2 = a1 @ w2
+    a3 = a2 @ w3
+    _ = a2.T @ a3, a3 @ w3.T, a1.T @ a2, a2 @ w2.T, x.T @ a1
+
+
+def run(batches=(1, 64, 512)) -> list[Row]:
+    rows = []
+    for batch in batches:
+        name = f"MLP step, batch {batch}"
+        params, x, y = init(batch)
+        buffers = [[np.zeros_like(p) for p in layer] for layer in params]
+
+        state = {"p": [[p.copy() for p in layer] for layer in params], "b": [[b.copy() for b in layer] for layer in buffers]}
+        rows.append(Row(name, "numpy by hand", median_seconds(lambda: numpy_step(state["p"], state["b"], x, y))))
+        rows.append(Row(name, "GEMMs alone", median_seconds(lambda: gemms_only(params, x, batch))))
+        for backend in ("numpy", "c"):
+            step = symgrad_step(backend)
+            state = {"p": params, "b": buffers}
+
+            def one():
+                _, state["p"], state["b"] = step(state["p"], state["b"], x, y)
+
+            rows.append(Row(name, f"symgrad ({backend})", median_seconds(one)))
+        rows += [_torch(name, params, x, y), _jax(name, params, x, y), _autograd(name, params, x, y)]
+    return [r for r in rows if r is not None]
+
+
+def _torch(name, params, x, y):
+    torch = torch_or_none()
+    if torch is None:
+        return None
+    ps = [torch.tensor(p, requires_grad=True) for layer in params for p in layer]
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    opt = torch.optim.SGD(ps, lr=LR, momentum=MOMENTUM)
+
+    def step():
+        h = xt
+        for i in range(3):
+            h = h @ ps[2 * i] + ps[2 * i + 1]
+            if i < 2:
+                h = torch.relu(h)
+        loss = torch.nn.functional.cross_entropy(h, yt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return Row(name, "torch", median_seconds(step))
+
+
+def _jax(name, params, x, y):
+    jax = jax_or_none()
+    if jax is None:
+        return None
+    jnp = jax.numpy
+
+    def loss(ps, x, y):
+        h = x
+        for i, (w, b) in enumerate(ps):
+            h = h @ w + b
+            if i < 2:
+                h = jax.nn.relu(h)
+        return -jnp.mean(jax.nn.log_softmax(h)[jnp.arange(y.shape[0]), y])
+
+    @jax.jit
+    def step(ps, bs, x, y):
+        value, grads = jax.value_and_grad(loss)(ps, x, y)
+        bs = jax.tree_util.tree_map(lambda b, g: MOMENTUM * b + g, bs, grads)
+        ps = jax.tree_util.tree_map(lambda p, b: p - LR * b, ps, bs)
+        return value, ps, bs
+
+    state = {"p": jax.tree_util.tree_map(jnp.asarray, params)}
+    state["b"] = jax.tree_util.tree_map(jnp.zeros_like, state["p"])
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+    def one():
+        value, state["p"], state["b"] = step(state["p"], state["b"], xj, yj)
+        value.block_until_ready()
+
+    return Row(name, "jax.jit", median_seconds(one))
+
+
+def _autograd(name, params, x, y):
+    ag = autograd_or_none()
+    if ag is None:
+        return None
+    anp = ag.numpy
+
+    def loss(ps, x, y):
+        h = x
+        for i, (w, b) in enumerate(ps):
+            h = anp.dot(h, w) + b
+            if i < 2:
+                h = anp.maximum(h, 0)
+        h = h - anp.max(h, axis=1, keepdims=True)
+        logp = h - anp.log(anp.sum(anp.exp(h), axis=1, keepdims=True))
+        return -anp.mean(logp[np.arange(len(y)), y])
+
+    grad = ag.grad(loss)
+    ps = [list(layer) for layer in params]
+    bs = [[np.zeros_like(p) for p in layer] for layer in params]
+
+    def one():
+        gs = grad(ps, x, y)
+        for pl, bl, gl in zip(ps, bs, gs):
+            for k in range(2):
+                bl[k] = MOMENTUM * bl[k] + gl[k]
+                pl[k] = pl[k] - LR * bl[k]
+
+    return Row(name, "HIPS autograd", median_seconds(one))
