@@ -22,10 +22,12 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     t8 = x @ params_0_0
     # demo.py:25: h = np.tanh(h)
     t9 = np.tanh(params_0_1 + t8)
+    del t8
     # demo.py:23: h = h @ w + b
     t10 = t9 @ params_1_0
     # demo.py:25: h = np.tanh(h)
     t11 = np.tanh(params_1_1 + t10)
+    del t10
     # demo.py:23: h = h @ w + b
     t12 = t11 @ params_2_0
     t13 = params_2_1 + t12
@@ -64,18 +66,23 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     t40 = t37 @ t39
     t41 = t11.T
     t42 = t41 @ t37
+    del t41
     # demo.py:25: h = np.tanh(h)
     t43 = t40*(1 - t11**2)
+    del t11, t40
     # demo.py:23: h = h @ w + b
     t44 = np.sum(t43, axis=0)
     t45 = params_1_0.T
     t46 = t43 @ t45
     t47 = t9.T
     t48 = t47 @ t43
+    del t43, t47
     # demo.py:25: h = np.tanh(h)
     t49 = t46*(1 - t9**2)
+    del t9, t46
     # demo.py:23: h = h @ w + b
     t50 = np.sum(t49, axis=0)
     t51 = x.T
     t52 = t51 @ t49
+    del t49
     return (t22, t52, t50, t48, t44, t42, t38)

@@ -58,6 +58,7 @@ class Kernel:
         outs = [f"o{k}" for k in range(len(self.outputs))]
         call += [f"{o}.ctypes.data" for o in outs]
 
+        params = [f"a{k}" for k in range(len(self.inputs))] + [f"{o}=None" for o in outs]
         return [
             "",
             f"_{self.name} = _library.{self.name}",
@@ -65,19 +66,24 @@ class Kernel:
             f"_{self.name}.restype = None",
             "",
             "",
-            f"def {self.name}({', '.join(f'a{k}' for k in range(len(self.inputs)))}):",
-            *[f"    {o} = np.empty({shape_from}.shape, dtype=np.{self.dtype})" for o in outs],
+            f"def {self.name}({', '.join(params)}):",
+            *[f"    {o} = np.empty({shape_from}.shape, dtype=np.{self.dtype}) if {o} is None else {o}"
+              for o in outs],
             f"    _{self.name}({', '.join(call)})",
             f"    return {', '.join(outs)},",
         ]
 
 
-def cluster_kernel(name, members, inputs, outputs, dtype) -> Kernel | None:
+def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -> Kernel | None:
     """A kernel for `members` [(target, SymPy expression over named symbols, source line)].
 
     `inputs` [(name, kind)] are read per element ("array", "mask" for booleans) or once ("scalar");
-    `outputs` are the member targets stored to memory. None if SymPy cannot spell it in C.
+    `outputs` are the member targets stored to memory. With `alias`, an output may be the memory of
+    an input (a donated buffer): pointers are not `restrict`, and since every element's inputs are
+    loaded before any of its outputs is stored, `ivdep` still lets the loop vectorise.
+    None if SymPy cannot spell it in C.
     """
+    restrict = "" if alias else "restrict "
     import sympy as sp
 
     from .c_printer import c_printer
@@ -90,9 +96,9 @@ def cluster_kernel(name, members, inputs, outputs, dtype) -> Kernel | None:
             params.append(f"double v_{python_name}")
         else:
             element = "unsigned char" if kind == "mask" else ctype
-            params.append(f"const {element} *restrict p{k}")
+            params.append(f"const {element} *{restrict}p{k}")
             loads.append(f"        const double v_{python_name} = (double)p{k}[i];")
-    params += [f"{ctype} *restrict o{k}" for k in range(len(outputs))]
+    params += [f"{ctype} *{restrict}o{k}" for k in range(len(outputs))]
     body, previous = [], None
     try:
         for target, expression, where in members:
@@ -108,6 +114,7 @@ def cluster_kernel(name, members, inputs, outputs, dtype) -> Kernel | None:
     stores = [f"        o{k}[i] = ({ctype})v_{target};" for k, target in enumerate(outputs)]
     source = "\n".join([
         f"void {name}({', '.join(params)}) {{",
+        "    #pragma GCC ivdep",
         "    for (ptrdiff_t i = 0; i < n; ++i) {",
         *loads, *body, *stores,
         "    }",

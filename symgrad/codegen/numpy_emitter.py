@@ -53,6 +53,7 @@ class FunctionSpec:
     graph: Graph
     docstring: str
     param_names: tuple = ()  # names wanted for graph.inputs (validated here)
+    donated: tuple = ()  # positions in graph.inputs whose arrays outputs may overwrite (donate_argnums)
 
 
 def emit_module(functions: list[FunctionSpec], header: list[str], version: str, optimize: bool = True) -> str:
@@ -73,7 +74,8 @@ def _emit(functions, header, version, optimize, kernels) -> str:
     rendered, code = [], []
     for spec in functions:
         if optimize:
-            spec = FunctionSpec(spec.name, fuse_elementwise(spec.graph), spec.docstring, spec.param_names)
+            spec = FunctionSpec(spec.name, fuse_elementwise(spec.graph), spec.docstring, spec.param_names,
+                                spec.donated)
         fn = _emit_function(spec, kernels)
         rendered.append(fn)
         code.extend(line for group in fn["groups"] for line in group["lines"])
@@ -110,7 +112,8 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
             names[i] = safe_identifier(wanted, f"arg{k}", taken)
     guards = dict(graph.guards)
     groups: list[dict] = []
-    cluster = _Cluster(graph, names, kernels) if kernels is not None else None
+    donations = _Donations(graph, spec.donated)
+    cluster = _Cluster(graph, names, kernels, donations) if kernels is not None else None
     for i, node in enumerate(graph.nodes):
         if node.op == "const":
             names[i] = _literal(node)
@@ -120,21 +123,35 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
         else:
             names[i] = f"t{i}"
             if cluster is not None:
-                if cluster.accepts(i, i in guards):
+                joined, flushed = cluster.offer(i, i in guards)
+                for where, flushed_lines in flushed:
+                    _add_lines(groups, where, flushed_lines)
+                if joined:
                     continue
-                if cluster.feeds(node):
-                    _add_lines(groups, *cluster.flush())
-            lines = _statement(graph, i, names)
+            lines = _statement(graph, i, names, donations) + _frees(graph, i, names, donations.last_use)
         if i in guards:
             lines.append(f"if {_guard_test(names[i], guards[i])}: raise GuardFailed({comment_text(node.where)!r})")
         _add_lines(groups, node.where, lines)
     if cluster is not None:
-        _add_lines(groups, *cluster.flush())
+        for where, flushed_lines in cluster.flush_all():
+            _add_lines(groups, where, flushed_lines)
     outputs = [names[i] for i in graph.outputs]
     returns = "(" + ", ".join(outputs) + ("," if len(outputs) == 1 else "") + ")"
     params = ", ".join(names[i] for i in graph.inputs)
     return {"name": spec.name, "params": params, "docstring": f'"""{_docstring(spec.docstring)}"""',
             "groups": groups, "returns": returns}
+
+
+LARGE = 1 << 14  # elements: intermediates at least this big are freed as soon as they are dead
+
+
+def _frees(graph: Graph, i: int, names: dict, last_use: dict) -> list[str]:
+    """`del` of the large intermediates whose last reader is node i (lower peak memory)."""
+    dead = sorted({j for j in graph.nodes[i].inputs if last_use.get(j) == i and j not in graph.outputs
+                   and graph.nodes[j].op not in ("input", "const", "const_array")
+                   and int(np.prod(graph.nodes[j].shape, dtype=np.int64)) >= LARGE
+                   and names.get(j, "").startswith("t")})
+    return [f"del {', '.join(names[j] for j in dead)}"] if dead else []
 
 
 def _add_lines(groups: list, where: str, lines: list) -> None:
@@ -148,37 +165,82 @@ def _add_lines(groups: list, where: str, lines: list) -> None:
         groups.append({"comment": comment, "lines": lines})
 
 
-class _Cluster:
-    """Consecutive same-shape float elementwise nodes gathered into one multi-output C kernel.
+class _Donations:
+    """Donated input buffers (`donate_argnums`) that a same-shape elementwise result may overwrite.
 
-    Nodes join while they qualify; a node that reads a member before the kernel ran flushes it.
-    Members read only by members stay C temporaries (never stored); the rest are kernel outputs.
+    A buffer is handed out once, to a node that runs after every other reader of the input and is
+    not itself an output. Functions with guards donate nothing (a retrace needs the inputs intact).
     """
 
-    def __init__(self, graph: Graph, names: dict, kernels: list):
-        self.graph, self.names, self.kernels = graph, names, kernels
-        self.members: list[int] = []
+    def __init__(self, graph: Graph, donated: tuple):
+        self.graph = graph
+        self.free = [] if graph.guards else [graph.inputs[k] for k in donated]
+        self.last_use = {}
+        for i, node in enumerate(graph.nodes):
+            for j in node.inputs:
+                self.last_use[j] = i
+        self.outputs = set(graph.outputs)
+
+    def take(self, i: int, readers=None, prefer=()):
+        """A donated buffer node `i` (or a kernel whose members are `readers`) may write into.
+
+        Buffers in `prefer` (what node i reads) come first, so a parameter's new value lands in
+        that parameter's own array.
+        """
+        node = self.graph.nodes[i]
+        readers = readers or {i}
+        for d in sorted(self.free, key=lambda d: d not in prefer):
+            buffer = self.graph.nodes[d]
+            if (buffer.shape, buffer.dtype) == (node.shape, node.dtype) and d not in self.outputs \
+                    and self.last_use.get(d, -1) <= max(readers):
+                self.free.remove(d)
+                return d
+        return None
+
+    def give_back(self, d: int) -> None:
+        self.free.append(d)
+
+
+class _Cluster:
+    """Same-shape float elementwise nodes gathered into multi-output C kernels, one per (shape, dtype).
+
+    A qualifying node joins the pending group of its shape; a node that reads a pending member
+    (another group's, or any non-elementwise node) flushes that group first, so every kernel runs
+    after its inputs and before its readers. Members read only by members stay C temporaries.
+    """
+
+    def __init__(self, graph: Graph, names: dict, kernels: list, donations: "_Donations"):
+        self.graph, self.names, self.kernels, self.donations = graph, names, kernels, donations
+        self.groups: dict[tuple, list[int]] = {}
+        self.group_of: dict[int, tuple] = {}
         self.consumers: dict[int, set] = {}
         for i, node in enumerate(graph.nodes):
             for j in node.inputs:
                 self.consumers.setdefault(j, set()).add(i)
 
-    def accepts(self, i: int, guarded: bool) -> bool:
+    def offer(self, i: int, guarded: bool) -> tuple[bool, list]:
+        """(joined, flushed groups' (where, lines)) for node i."""
         node = self.graph.nodes[i]
-        if guarded or not PRIMITIVES[node.op].elementwise or node.dtype not in ("float32", "float64"):
-            return False
-        if not node.shape or any(self._operand_kind(j, node) is None for j in node.inputs):
-            return False
-        if self.members:
-            first = self.graph.nodes[self.members[0]]
-            if (first.shape, first.dtype) != (node.shape, node.dtype):
-                return False
-        self.members.append(i)
-        return True
+        key = (node.shape, node.dtype)
+        qualifies = (not guarded and PRIMITIVES[node.op].elementwise and node.dtype in ("float32", "float64")
+                     and node.shape and all(self._operand_kind(j, node) is not None for j in node.inputs))
+        flushed = self.before(node, keep=key if qualifies else None)
+        if qualifies:
+            self.groups.setdefault(key, []).append(i)
+            self.group_of[i] = key
+        return bool(qualifies), flushed
+
+    def before(self, node, keep=None) -> list:
+        """Flush the groups (other than `keep`) that hold an operand of `node`."""
+        keys = {self.group_of[j] for j in node.inputs if j in self.group_of} - {keep}
+        return [self._flush(key) for key in sorted(keys, key=lambda k: self.groups[k][0])]
+
+    def flush_all(self) -> list:
+        return [self._flush(key) for key in sorted(self.groups, key=lambda k: self.groups[k][0])]
 
     def _operand_kind(self, j: int, node):
         operand = self.graph.nodes[j]
-        if operand.op == "const" or j in self.members:
+        if operand.op == "const":
             return "member"
         if operand.shape == node.shape and operand.dtype == node.dtype:
             return "array"
@@ -188,13 +250,10 @@ class _Cluster:
             return "scalar"
         return None
 
-    def feeds(self, node) -> bool:
-        return any(j in self.members for j in node.inputs)
-
-    def flush(self) -> tuple[str, list]:
-        members, self.members = self.members, []
-        if not members:
-            return "", []
+    def _flush(self, key) -> tuple[str, list]:
+        members = self.groups.pop(key)
+        for i in members:
+            del self.group_of[i]
         where = self.graph.nodes[members[-1]].where
         kernel_lines = self._kernel(members)
         if kernel_lines is not None:
@@ -234,12 +293,22 @@ class _Cluster:
                    if i in self.graph.outputs or not self.consumers.get(i, set()) <= member_set]
         if total_ops < 2 or not outputs or "array" not in inputs.values():
             return None
+        reads: dict[int, set] = {}  # member -> the cluster inputs it depends on
+        for i in members:
+            reads[i] = set().union(*[reads.get(j, {j}) for j in graph.nodes[i].inputs])
+        into = {}
+        for i in members:
+            if names[i] in outputs:
+                buffer = self.donations.take(i, readers=member_set, prefer=reads[i])
+                if buffer is not None:
+                    into[f"o{outputs.index(names[i])}"] = names[buffer]
         kernel = cluster_kernel(f"k{len(self.kernels)}", steps, list(inputs.items()), outputs,
-                                graph.nodes[members[0]].dtype)
+                                graph.nodes[members[0]].dtype, alias=bool(into))
         if kernel is None:
             return None
         self.kernels.append(kernel)
-        call = f"{', '.join(outputs)}, = {kernel.name}({', '.join(inputs)})"
+        arguments = [*inputs, *(f"{o}={b}" for o, b in into.items())]
+        call = f"{', '.join(outputs)}, = {kernel.name}({', '.join(arguments)})"
         return [f"# C kernel {kernel.name} computes:", *comments, call]
 
 
@@ -264,11 +333,17 @@ def _literal(node) -> str:
     return f"np.{dtype}({text})" if dtype else text
 
 
-def _statement(graph: Graph, i: int, names: dict) -> list[str]:
+def _statement(graph: Graph, i: int, names: dict, donations=None) -> list[str]:
     node = graph.nodes[i]
     row = PRIMITIVES[node.op]
     operands = [names[j] for j in node.inputs]
     if row.elementwise:
+        buffer = donations.take(i) if donations is not None else None
+        if buffer is not None:
+            lines = _elementwise_lines(graph, node, operands, names[i], out=names[buffer])
+            if lines is not None:
+                return lines
+            donations.give_back(buffer)
         return _elementwise_lines(graph, node, operands, names[i])
     code = row.emit(operands, **node.kwargs)
     if isinstance(code, str):
@@ -276,8 +351,11 @@ def _statement(graph: Graph, i: int, names: dict) -> list[str]:
     return [line.replace("{out}", names[i]) for line in code]
 
 
-def _elementwise_lines(graph: Graph, node, operands, target: str) -> list[str]:
-    """`target = <expression>`, preceded by `target_k = ...` for subexpressions used twice (cse)."""
+def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | None = None) -> list[str]:
+    """`target = <expression>`, preceded by `target_k = ...` for subexpressions used twice (cse).
+
+    With `out`, the outermost operation writes into that (donated) array, or None if it cannot.
+    """
     import sympy as sp
 
     from ..derive import forward_expression
@@ -303,6 +381,11 @@ def _elementwise_lines(graph: Graph, node, operands, target: str) -> list[str]:
     steps.append((target, printer.expression_code(reduced, traced)))
     dtypes = {name: graph.nodes[j].dtype for name, j in zip(operands, node.inputs)}
     steps = _with_dtypes(steps, dtypes, node.dtype)
+    if out is not None:
+        code = printer.expression_code_into(reduced, traced, out)
+        if code is None or lost_shape or steps[-1][1].startswith("np.asarray("):
+            return None
+        steps[-1] = (target, code)
     if lost_shape:
         steps[-1] = (target, f"np.full({tuple(node.shape)!r}, {steps[-1][1]}, dtype=np.{node.dtype})")
     return [f"{name} = {code}" for name, code in steps]

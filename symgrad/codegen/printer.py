@@ -35,6 +35,19 @@ class NumPyCodePrinter(NumPyPrinter):
         # SymPy's own methods (NaN, Infinity, ...) spell `numpy.x`; the module imports `np`.
         return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
 
+    def _print_log(self, expr):
+        rest = _minus_one(expr.args[0], sign=1)
+        if rest is not None:  # log(1 + x) is log1p(x): exact for small x
+            return f"np.log1p({self._print(rest)})"
+        return f"np.log({self._print(expr.args[0])})"
+
+    def _print_Add(self, expr, order=None):
+        rewritten = _expm1_form(expr)
+        return self._print(rewritten) if rewritten is not None else super()._print_Add(expr, order)
+
+    def _print_expm1(self, expr):
+        return f"np.expm1({self._print(expr.args[0])})"
+
     def _print_Float(self, expr):
         return repr(float(expr))
 
@@ -103,6 +116,31 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"np.sign({self._print(expr.args[0])})"
 
 
+def _minus_one(arg, sign: int):
+    """`arg - sign` if `arg` is a sum containing the literal `sign` (1 for log1p), else None."""
+    import sympy as sp
+
+    if isinstance(arg, sp.Add) and sp.Integer(sign) in arg.args:
+        return arg - sign
+    return None
+
+
+def _expm1_form(expr):
+    """An Add holding `exp(z) - 1` with that pair rewritten as expm1(z) (exact for small z); or None."""
+    import sympy as sp
+
+    from ..symbolic import S
+
+    if sp.Integer(-1) not in expr.args:
+        return None
+    for term in expr.args:
+        if isinstance(term, sp.exp):
+            rest = [a for a in expr.args if a is not term]
+            rest.remove(sp.Integer(-1))
+            return sp.Add(S.expm1(term.args[0]), *rest, evaluate=False)
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _printer() -> NumPyCodePrinter:
     return NumPyCodePrinter()
@@ -117,6 +155,34 @@ def expression_code(expression, names) -> str:
     renamed = expression.xreplace(
         {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
     return _printer().doprint(renamed)
+
+
+def expression_code_into(expression, names, out: str):
+    """Like `expression_code`, with the outermost operation a ufunc call writing into `out`.
+
+    `a - 0.01*b` becomes `np.subtract(a, 0.01*b, out=out)`; None when the top is no ufunc.
+    """
+    import sympy as sp
+
+    from ..symbolic import arg_symbol
+
+    renamed = expression.xreplace(
+        {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
+    code = _printer().doprint
+    if isinstance(renamed, sp.Add):
+        first, *rest = renamed.as_ordered_terms()
+        rest = sp.Add(*rest)
+        if rest.could_extract_minus_sign():
+            return f"np.subtract({code(first)}, {code(-rest)}, out={out})"
+        return f"np.add({code(first)}, {code(rest)}, out={out})"
+    if isinstance(renamed, sp.Mul):
+        first, *rest = renamed.as_ordered_factors()
+        return f"np.multiply({code(first)}, {code(sp.Mul(*rest))}, out={out})"
+    if isinstance(renamed, sp.Function) and len(renamed.args) == 1:
+        known = _KNOWN.get(type(renamed).__name__)
+        if known and known.startswith("np."):
+            return f"{known}({code(renamed.args[0])}, out={out})"
+    return None
 
 
 def helper_namespace() -> dict:
