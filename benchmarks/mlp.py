@@ -37,7 +37,7 @@ def loss_fn(params, x, y):
 def symgrad_step(backend):
     import symgrad
 
-    @symgrad.compile(backend=backend)
+    @symgrad.compile(backend=backend, donate_argnums=(0, 1))  # update parameters in place
     def step(params, buffers, x, y):
         loss, grads = symgrad.value_and_grad(loss_fn)(params, x, y)
         new_buffers = [[MOMENTUM * b + g for b, g in zip(bl, gl)] for bl, gl in zip(buffers, grads)]

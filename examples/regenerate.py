@@ -1,4 +1,4 @@
-"""Regenerate the committed modules in generated/ (a test checks they come out byte-identical).
+"""Regenerate generated/: modules and `symgrad compile` packages (PACKAGES); tests check the bytes.
 
     python examples/regenerate.py            # rewrite generated/
     python examples/regenerate.py --check    # exit 1 if anything would change
@@ -34,6 +34,41 @@ def modules() -> dict[str, str]:
     }
 
 
+ROOT = GENERATED.parent
+PACKAGES = {  # folder in generated/ -> arguments of `symgrad compile` (run from the repository root)
+    "tutorial_q_aot": ["examples/aot_models.py:tutorial_q", "--input", "a:float64[2]", "--input", "b:float64[2]"],
+    "mlp_sgd": ["examples/aot_models.py:mlp", "--input", "x:float64[32,2]", "--input", "target:int64[32]",
+                "--train", "sgd", "--lr", "0.1", "--momentum", "0.9", "--loss", "cross_entropy"],
+}
+
+
+def packages() -> dict[str, bytes]:
+    """'folder/file' -> bytes of every file of every package in generated/ (as `symgrad compile` writes)."""
+    import os
+
+    from symgrad import aot
+    from symgrad.cli import load_target, parse_input
+
+    files = {}
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the targets are given relative to the repository root, as in the READMEs
+    try:
+        for folder, argv in PACKAGES.items():
+            target, options = argv[0], argv[1:]
+            fn, _ = load_target(target)
+            specs = [parse_input(options[k + 1]) for k, a in enumerate(options) if a == "--input"]
+            flags = {a[2:].replace("-", "_"): options[k + 1] for k, a in enumerate(options)
+                     if a.startswith("--") and a != "--input"}
+            command = "symgrad compile " + " ".join(argv + ["--out", f"generated/{folder}"])
+            built = aot.build(fn, specs, module_factory=aot.is_module_factory(fn), train=flags.get("train"),
+                              loss=flags.get("loss"), lr=float(flags["lr"]) if "lr" in flags else None,
+                              momentum=float(flags.get("momentum", 0.0)), command=command, out_name=folder)
+            files.update({f"{folder}/{name}": data for name, data in built.items()})
+    finally:
+        os.chdir(cwd)
+    return files
+
+
 def main(argv) -> int:
     check = "--check" in argv
     stale = []
@@ -43,6 +78,13 @@ def main(argv) -> int:
             stale.append(name)
             if not check:
                 path.write_text(source)
+    for name, data in packages().items():
+        path = GENERATED / name
+        if not path.exists() or path.read_bytes() != data:
+            stale.append(name)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
     if check and stale:
         print("generated/ is stale: " + ", ".join(stale) + " (run python examples/regenerate.py)")
         return 1

@@ -20,8 +20,12 @@ from . import tensor as _tensor_module  # noqa: E402
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
 globals().update(_tensor_module.FUNCTIONS)
 
+# PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
+from . import nn, optim, models, data  # noqa: E402
+from .serialization import load, save  # noqa: E402
+
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
-    "trace", "show_code", "stop_gradient", "TraceError",
+    "trace", "show_code", "stop_gradient", "TraceError", "nn", "optim", "models", "data", "save", "load",
     *_tensor_module.PUBLIC, *_tensor_module.FUNCTIONS,
 ]

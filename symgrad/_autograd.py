@@ -41,7 +41,30 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
     if root._grad_fn is None:
         _accumulate(root, seed)
         return
-    order = _collect(root._grad_fn)
+    pending: dict = {}  # opaque compiled calls reached -> cotangents of their outputs
+    visited: dict = {}  # id -> every node swept (freed at the end unless retain_graph)
+    _sweep(root._grad_fn, seed, pending, visited)
+    while pending:  # compiled calls, latest first: all their consumers have been swept
+        call = max(pending, key=lambda c: c.seq)
+        grads = call.backward(pending.pop(call))
+        visited[id(call)] = call
+        for ref, grad in zip(call.inputs, grads):
+            if ref.kind == "leaf":
+                _accumulate(ref.target, grad)
+            elif ref.kind == "fn":
+                _sweep(ref.target, np.asarray(grad, dtype=ref.dtype), pending, visited)
+    if not retain_graph:
+        for fn in visited.values():
+            fn.free() if getattr(fn, "opaque", False) else _free([fn])
+
+
+def _sweep(root_fn, seed, pending, visited) -> None:
+    """Backpropagate `seed` from `root_fn` through recorded ops to leaves; cotangents reaching the
+    outputs of compiled calls (opaque nodes, `symgrad.compile`) are collected in `pending`."""
+    if getattr(root_fn, "opaque", False):
+        _add_pending(pending, root_fn, seed)
+        return
+    order = _collect(root_fn)
     plan = _Plan(order)
     function, saved_slots = _backward_module(plan)
     saved = [plan.value(slot) for slot in saved_slots]
@@ -49,9 +72,20 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
     with np.errstate(all="ignore"):  # as torch: inf/nan propagate silently
         grads = function(*saved, seed)
     for leaf, grad in zip(plan.leaves, grads):
-        _accumulate(leaf, grad)
-    if not retain_graph:
-        _free(order)
+        if getattr(leaf, "opaque", False):
+            _add_pending(pending, leaf, grad)
+        else:
+            _accumulate(leaf, grad)
+    visited.update((id(fn), fn) for fn in order)
+
+
+def _add_pending(pending: dict, output, grad) -> None:
+    call = output.call
+    if call.freed:
+        raise RuntimeError(_FREED)
+    cts = pending.setdefault(call, [None] * call.n_outputs)
+    grad = np.asarray(grad)
+    cts[output.position] = grad if cts[output.position] is None else cts[output.position] + grad
 
 
 def _seed(root: Tensor, gradient) -> np.ndarray:
@@ -81,7 +115,7 @@ def _accumulate(leaf: Tensor, grad) -> None:
         raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
                            f"{leaf._value.shape}; please report it")
     if leaf._grad is None:
-        leaf._grad = _new(np.array(grad, dtype=leaf._value.dtype, copy=True))
+        leaf._grad = _new(np.array(grad, dtype=leaf._value.dtype, copy=True, order="C"))  # C layout, as the leaf
     else:
         leaf._grad._value = leaf._grad._value + grad.astype(leaf._value.dtype, copy=False)
         leaf._grad._version.value += 1
@@ -101,7 +135,7 @@ def _collect(root_fn) -> list:
         seen.add(id(fn))
         stack.append((fn, True))
         for ref in reversed(fn.inputs):
-            if ref.kind == "fn" and id(ref.target) not in seen:
+            if ref.kind == "fn" and id(ref.target) not in seen and not getattr(ref.target, "opaque", False):
                 stack.append((ref.target, False))
     return order
 
@@ -134,7 +168,15 @@ class _Plan:
     def _operand(self, ref):
         if ref.kind == "scalar":
             return ("scalar", type(ref.value).__name__, ref.value)
-        if ref.kind == "fn":
+        if ref.kind == "fn" and getattr(ref.target, "opaque", False):
+            # an output of a compiled call: a leaf here; its gradient goes to the call's backward
+            slot = self._slot_of.get(id(ref.target))
+            if slot is None:
+                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, ref.dtype.str))
+                self.leaves.append(ref.target)
+                self.leaf_slots.append(slot)
+                return slot
+        elif ref.kind == "fn":
             slot = self._slot_of[id(ref.target)]
         else:
             key = id(ref.target) if ref.kind == "leaf" else ("const", id(ref.value), ref.version)

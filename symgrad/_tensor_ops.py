@@ -50,17 +50,23 @@ def result_dtype(operands) -> np.dtype:
     """torch's promotion of `operands` (Tensors and Python scalars)."""
     dims = [x._value.dtype for x in operands if isinstance(x, Tensor) and x._value.ndim]
     zeros = [x._value.dtype for x in operands if isinstance(x, Tensor) and not x._value.ndim]
-    result = np.result_type(*dims) if dims else None
-    if zeros:
-        z = np.result_type(*zeros)
+    result = _promote_within_category(dims) if dims else None
+    if zeros:  # a 0-d tensor counts only when its category (bool < int < float) is higher
+        z = _promote_within_category(zeros)
         if result is None or _CATEGORY[z.kind] > _CATEGORY[result.kind]:
-            result = z if result is None else np.result_type(result, z)
+            result = z
     for x in operands:
         if not isinstance(x, Tensor):
             cat = 0 if isinstance(x, _py_bool) else 1 if isinstance(x, _py_int) else 2
             if result is None or cat > _CATEGORY[result.kind]:
                 result = _DEFAULT[cat]
     return result
+
+
+def _promote_within_category(dtypes) -> np.dtype:
+    """torch: operands of the highest category decide (float32 + int64 -> float32, not float64)."""
+    top = builtins.max(_CATEGORY[d.kind] for d in dtypes)
+    return np.result_type(*[d for d in dtypes if _CATEGORY[d.kind] == top])
 
 
 _CANNOT_WARN = frozenset({"add", "sub", "neg", "abs", "relu", "maximum", "minimum", "where", "clip", "eq",
@@ -289,27 +295,29 @@ def _extremum(self, dim, keepdim, other, op, arg):
     if dim is None:
         return _reduce(self, op, None, False, ("Max" if op == "amax" else "Min") + "Backward1")
     axis = _dims(dim, self.ndim)[0] if self.ndim else 0
-    indices = np.asarray(getattr(np, arg)(self._value, axis=axis, keepdims=_py_bool(keepdim)))
+    # NOTE: the indices are a recorded op, not a constant: compiled code recomputes them per call.
+    indices = (argmax if arg == "argmax" else argmin)(self, dim=axis, keepdim=keepdim)
     values = _take_along(self, indices, axis, ("Max" if op == "amax" else "Min") + "Backward0")
-    return _MinMax(values, _new(indices.astype(np.int64)))
+    return _MinMax(values, indices)
 
 
 def _take_along(self, indices, axis, name):
     """self's elements at `indices` along `axis` (as np.take_along_axis): one getitem node."""
     if self.ndim == 0:
         return self.clone()
+    index_tensor, indices = indices, indices._value
     arrays = []
     for d in range(self.ndim):
         if d == axis:
-            arrays.append(indices)
+            arrays.append(index_tensor)
         else:
             shape = [1] * indices.ndim
             shape[d if indices.ndim == self.ndim else (d if d < axis else d - 1)] = self.shape[d]
             arrays.append(np.arange(self.shape[d]).reshape(shape))
     template = tuple(("array", k) for k in range(len(arrays)))
-    value = np.asarray(self._value[tuple(arrays)])
-    return record(name, "getitem", (self, *[_new(a) for a in arrays]), value, (("index", template),),
-                  where=_caller())
+    value = np.asarray(self._value[tuple(a._value if isinstance(a, Tensor) else a for a in arrays)])
+    operands = [a if isinstance(a, Tensor) else _new(a) for a in arrays]
+    return record(name, "getitem", (self, *operands), value, (("index", template),), where=_caller())
 
 
 def max(self, dim=None, keepdim=False, other=None):  # noqa: A001
@@ -343,23 +351,25 @@ def cumsum(self, dim, dtype=None):
 
 
 def argmax(self, dim=None, keepdim=False):
-    if dim is None:
-        return _new(np.asarray(np.argmax(self._value), dtype=np.int64))
-    return _new(np.asarray(np.argmax(self._value, axis=dim, keepdims=keepdim), dtype=np.int64))
+    value = np.asarray(np.argmax(self._value, axis=dim, keepdims=_py_bool(keepdim) and dim is not None))
+    return record("ArgmaxBackward0", "argmax", (self,), value.astype(np.int64, copy=False),
+                  (("axis", dim), ("keepdims", _py_bool(keepdim) and dim is not None)), where=_caller())
 
 
 def argmin(self, dim=None, keepdim=False):
-    if dim is None:
-        return _new(np.asarray(np.argmin(self._value), dtype=np.int64))
-    return _new(np.asarray(np.argmin(self._value, axis=dim, keepdims=keepdim), dtype=np.int64))
+    value = np.asarray(np.argmin(self._value, axis=dim, keepdims=_py_bool(keepdim) and dim is not None))
+    return record("ArgminBackward0", "argmin", (self,), value.astype(np.int64, copy=False),
+                  (("axis", dim), ("keepdims", _py_bool(keepdim) and dim is not None)), where=_caller())
 
 
 def all(self, dim=None, keepdim=False):  # noqa: A001
-    return _new(np.asarray(np.all(self._value, axis=dim, keepdims=keepdim)))
+    return _reduce(self if self._value.dtype == np.bool_ else elementwise("ne", self, 0), "amin", dim,
+                   keepdim, "AllBackward0")
 
 
 def any(self, dim=None, keepdim=False):  # noqa: A001
-    return _new(np.asarray(np.any(self._value, axis=dim, keepdims=keepdim)))
+    return _reduce(self if self._value.dtype == np.bool_ else elementwise("ne", self, 0), "amax", dim,
+                   keepdim, "AnyBackward0")
 
 
 def softmax(self, dim, dtype=None):
@@ -598,6 +608,9 @@ def _write_back(self, result: Tensor, name: str):
             raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
                                f"output type {self.dtype.name.capitalize()}")
         result = result.type(self.dtype)
+    trace = getattr(T._state, "compile_trace", None)
+    if trace is not None:  # symgrad.compile is tracing: self will hold result's node
+        trace.on_write(self, result)
     np.copyto(self._value, result._value)
     self._version.value += 1
     fn = result._grad_fn

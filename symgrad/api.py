@@ -517,7 +517,18 @@ def hessian(fn, argnums=0):
 class _Compiled(_Specialised):
     """`fn` traced once per input signature into one generated NumPy function (as jax.jit)."""
 
+    @property
+    def code(self) -> str:
+        tensor = getattr(self, "_tensor", None)  # Tensor code: symgrad.compile_tensor
+        return tensor.code if tensor is not None and tensor._last is not None else super().code
+
     def __call__(self, *args):
+        from .compile_tensor import CompiledTensorFunction, is_tensor_call
+
+        if is_tensor_call(self.fn, args):  # Tensor code or an nn.Module: forward + backward modules
+            if getattr(self, "_tensor", None) is None:
+                self._tensor = CompiledTensorFunction(self.fn, self.backend)
+            return self._tensor(*args)
         if active_builder() is not None or any(isinstance(x, Tracer) for x in tree.flatten(args)[0]):
             return self.fn(*args)
         leaves, structure = tree.flatten(args)
@@ -533,20 +544,43 @@ class _Compiled(_Specialised):
             out_leaves, structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
         graph = builder.graph([o.index for o in out_leaves])
-        module = _module(self.fn, "forward", graph, lambda: [_spec("forward", graph, "forward pass")],
-                         self.backend)
+        donated = _donated_positions(args, self.donate_argnums)
+
+        def make_specs():
+            spec = _spec("forward", graph, "forward pass")
+            spec.donated = donated
+            return [spec]
+
+        module = _module(self.fn, "forward", graph, make_specs, self.backend, donated=donated)
         return _Variant(module, "forward", [builder.values[i] for i in builder.const_inputs], structure)
 
 
-def compile(fn=None, *, backend="numpy"):  # noqa: A001 - public name, as torch.compile
+def _donated_positions(args, donate_argnums) -> tuple:
+    """Positions among the flattened leaves of the arguments in `donate_argnums`."""
+    positions, start = [], 0
+    for k, arg in enumerate(args):
+        count = len(tree.flatten(arg)[0])
+        if k in donate_argnums:
+            positions += range(start, start + count)
+        start += count
+    return tuple(positions)
+
+
+def compile(fn=None, *, backend="numpy", donate_argnums=()):  # noqa: A001 - public name, as torch.compile
     """Compile `fn` into generated code, specialised per input signature.
 
-    On NumPy code this is a forward-only compiled function (as jax.jit); combine with `grad` for
-    derivatives. On symgrad Tensor code and `nn.Module`s see `symgrad.tensor`.
+    On NumPy code this is a forward-only compiled function (as jax.jit); call `grad` inside it to
+    generate a whole training step as one module. `donate_argnums` (as in JAX): the arrays of
+    these arguments may be overwritten by outputs of the same shape (an optimiser updating
+    parameters in place); do not use them after the call. On symgrad Tensor code and
+    `nn.Module`s see `symgrad.tensor`.
     """
+    donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
     if fn is None:
-        return lambda f: compile(f, backend=backend)
-    return _Compiled(fn, backend)
+        return lambda f: compile(f, backend=backend, donate_argnums=donate_argnums)
+    compiled = _Compiled(fn, backend)
+    compiled.donate_argnums = donate_argnums
+    return compiled
 
 
 def trace(fn, *args):

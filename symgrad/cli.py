@@ -1,4 +1,5 @@
-"""The `symgrad` command: `demo` (the whole pipeline), `inspect` (read generated code), `graph` (draw the DAG).
+"""The `symgrad` command: `demo` (the whole pipeline), `inspect` (read generated code), `graph` (draw the
+DAG), `compile` (an ahead-of-time package, see `symgrad.aot`).
 
 `demo` runs the whole pipeline on built-in synthetic data: it differentiates the tutorial's
 Q = 3a^3 - b^2, trains a small MLP whose gradient is generated code, shows that code, and says where
@@ -418,6 +419,57 @@ def graph_command(args) -> int:
     return 0
 
 
+def compile_command(args) -> int:
+    """`symgrad compile`: write an ahead-of-time package (see symgrad.aot)."""
+    from symgrad import aot
+
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    if args.loss and not args.train:
+        raise UsageError("--loss only applies with --train sgd|adam")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+    fn, name = load_target(args.target)
+    specs = [parse_input(text) for text in args.input or ()]
+    seen = set()
+    for spec in specs:
+        if spec[0] in seen:
+            raise UsageError(f"--input {spec[0]} is given twice")
+        seen.add(spec[0])
+    factory = aot.is_module_factory(fn)
+    if not factory:
+        ordered = bind_inputs(fn, specs, args.seed)  # checks names against the signature
+        del ordered
+        by_name = {s[0]: s for s in specs}
+        params = list(inspect.signature(fn).parameters)
+        specs = [by_name[n] for n in params if n in by_name]
+    if not specs:
+        raise UsageError("give at least one --input NAME:DTYPE[SHAPE]")
+    if args.backend == "c":
+        from symgrad.codegen.c_backend import CompilerError, compiler
+
+        try:
+            compiler()
+        except CompilerError as error:
+            raise UsageError(str(error)) from None
+    command = "symgrad compile " + " ".join(_quote(a) for a in args.argv)
+    _progress(f"tracing {name} and generating its package ...")
+    files = _run_user(lambda: aot.build(
+        fn, specs, module_factory=factory, backend=args.backend, train=args.train, loss=args.loss,
+        lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, seed=args.seed,
+        command=command, out_name=out.name, mode=args.mode), name)
+    written = aot.write(files, out, args.backend)
+    print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
 def _run_user(thunk, name):
     """Run tracing / code generation; the user's errors become one line (exit status 1)."""
     try:
@@ -463,9 +515,26 @@ examples:
   symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o - | dot -Tpdf -o dag.pdf
 """
 
+_COMPILE_EPILOG = """\
+MODULE:CALLABLE is either a NumPy function of the --input arrays, or a Module factory: a callable
+without required arguments that returns an nn.Module (its parameters and buffers go to params.npz and
+are inputs of the generated code; --input then names the arguments of its forward). The package in
+--out imports only numpy: forward / backward (vjp style) and, with --train, train_step(params, state,
+*inputs) -> (loss, new_params, new_state) with the optimiser's update generated too. With --train, a
+NumPy function's first --input is the parameter array; a Module's output must be a scalar loss, or
+give --loss and an --input named target. The same command writes the same bytes.
+
+examples:
+  symgrad compile examples/aot_models.py:tutorial_q --input a:float64[2] --input b:float64[2] --out q_pkg
+  symgrad compile examples/aot_models.py:mlp --input x:float64[32,2] --input target:int64[32] \\
+      --train sgd --lr 0.1 --momentum 0.9 --loss cross_entropy --out mlp_sgd
+  symgrad compile examples/aot_models.py:resnet18 --input x:float32[1,3,64,64] --backend c --out resnet18
+"""
+
 _MAIN_EPILOG = """\
 examples:
   symgrad demo --steps 100
+  symgrad compile model.py:loss --input w:float64[3,4] --input x:float64[5,3] --out loss_pkg
   symgrad inspect mymodel:loss --input w:float64[3,4] --input x:float32[5,3]
   symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o dag.svg
 
@@ -505,6 +574,30 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                                 help="ANSI colours: auto (default) colours when stdout is a terminal and "
                                      "NO_COLOR is unset; uses Pygments if installed, e.g. --color never")
+    compile_parser = commands.add_parser(
+        "compile", help="compile a function or Module ahead of time into a NumPy-only package",
+        description="Trace MODULE:CALLABLE on inputs of the given dtypes and shapes and write a standalone "
+                    "package (forward, backward, optionally train_step) that needs only NumPy.",
+        epilog=_COMPILE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_target_options(compile_parser)
+    compile_parser.add_argument("--out", "-o", required=True, metavar="DIR",
+                                help="folder to write the package to (created; files in it are replaced), "
+                                     "e.g. --out mlp_pkg")
+    compile_parser.add_argument("--backend", choices=("numpy", "c"), default="numpy",
+                                help="numpy (default): plain NumPy; c: fused elementwise loops as C built "
+                                     "with portable flags (model.c + model.so), e.g. --backend c")
+    compile_parser.add_argument("--train", choices=("sgd", "adam"),
+                                help="also generate train_step with this optimiser (PyTorch's update rule), "
+                                     "e.g. --train adam")
+    compile_parser.add_argument("--lr", type=float, help="learning rate (default: 0.01 for sgd, 0.001 for adam)")
+    compile_parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0), e.g. 0.9")
+    compile_parser.add_argument("--weight-decay", type=float, default=0.0,
+                                help="L2 weight decay added to the gradient (default 0)")
+    compile_parser.add_argument("--loss", choices=("mse", "cross_entropy"),
+                                help="with --train on a Module: the loss of its output and the --input named "
+                                     "target, e.g. --loss cross_entropy")
+    compile_parser.add_argument("--mode", choices=("train", "eval"),
+                                help="a Module's mode while traced (default: train with --train, else eval)")
     graph_parser = commands.add_parser(
         "graph", help="draw the DAG of a function (SVG/PNG via Graphviz, or DOT)",
         description="Trace MODULE:CALLABLE on inputs of the given dtypes and shapes and draw its DAG.",
@@ -525,8 +618,9 @@ def main(argv=None) -> int:
         if args.steps < 1:
             parser.error("--steps must be at least 1")
         return demo(args.out, args.steps)
-    if args.command in ("inspect", "graph"):
-        run = inspect_command if args.command == "inspect" else graph_command
+    if args.command in ("inspect", "graph", "compile"):
+        run = {"inspect": inspect_command, "graph": graph_command, "compile": compile_command}[args.command]
+        args.argv = list(argv if argv is not None else sys.argv[1:])[1:]
         prog = f"symgrad {args.command}"
         try:
             return run(args)

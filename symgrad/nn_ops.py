@@ -173,7 +173,9 @@ def _conv_weight_grad_emit(names, kernel_size, stride, padding, dilation, groups
     lines, src = _pad_lines(f"{O}_xp", x, padding)
     lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
     if groups == 1:
-        lines.append(f"{O} = np.einsum('nopq,ncpqij->ocij', {g}, {O}_win, optimize=True)")
+        # tensordot's (o, c, i, j) result is C-contiguous like the weight (einsum's is a transposed view,
+        # and every consumer of the gradient then pays a cache-hostile transposing copy)
+        lines.append(f"{O} = np.tensordot({g}, {O}_win, axes=((0, 2, 3), (0, 2, 3)))")
     else:
         lines.append(f"{O}_win = {_split_groups(f'{O}_win', groups)}")
         lines.append(f"{O}_g = {_split_groups(g, groups)}")

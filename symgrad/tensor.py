@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 from .primitives import PRIMITIVES
-from .trace import _PACKAGE_DIR
+from .trace import _PACKAGE_DIR, _USER_CODE_IN_PACKAGE
 
 _state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
@@ -193,7 +193,8 @@ class _Ref:
 def _caller():
     """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while (frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+           and frame.f_code.co_filename not in _USER_CODE_IN_PACKAGE):
         frame = frame.f_back
     return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
 
@@ -370,6 +371,9 @@ class Tensor:
     def item(self):
         if self._value.size != 1:
             raise RuntimeError(f"a Tensor with {self._value.size} elements cannot be converted to Scalar")
+        trace = getattr(_state, "compile_trace", None)
+        if trace is not None:  # symgrad.compile is tracing: the value becomes a guard
+            trace.on_concrete(self, self._value.item())
         return self._value.item()
 
     def tolist(self):
@@ -399,6 +403,9 @@ class Tensor:
     def __bool__(self):
         if self._value.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        trace = getattr(_state, "compile_trace", None)
+        if trace is not None:  # symgrad.compile is tracing: the branch taken becomes a guard
+            trace.on_concrete(self, _py_bool(self._value.item()))
         return _py_bool(self._value.item())
 
     def __len__(self):
@@ -445,6 +452,9 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from . import _autograd
 
+        trace = getattr(_state, "compile_trace", None)
+        if trace is not None:
+            trace.on_backward(self)
         _autograd.backward(self, gradient, _py_bool(retain_graph), create_graph, inputs)
 
     def clone(self, memory_format=None) -> "Tensor":
@@ -713,6 +723,9 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
                     where if where is not None else _caller())
         fn.out = _Ref("fn", fn, value, out._version)
         out._grad_fn = fn
+    trace = getattr(_state, "compile_trace", None)
+    if trace is not None:  # symgrad.compile is tracing: the op also becomes an IR node
+        trace.on_record(out, op, operands, attrs, where if where is not None else _caller())
     return out
 
 

@@ -24,8 +24,9 @@ import numpy as np
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# NOTE: the demo's model code is user code: its lines must appear in generated comments.
-_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "demo.py"),)
+# NOTE: the demo's and the models' code is user code: its lines must appear in generated comments
+# (and, for the models, keep an eager backward's structure signature independent of the call site).
+_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "demo.py"), os.path.join(_PACKAGE_DIR, "models.py"))
 _state = threading.local()
 
 

@@ -8,7 +8,6 @@ identifier or inert text. Each payload here would create a marker file if it eve
 
 import ast
 import io
-import os
 import tokenize
 
 import numpy as np

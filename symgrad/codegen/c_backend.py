@@ -54,7 +54,10 @@ class Kernel:
         argtypes += ["ctypes.c_void_p"] * len(self.outputs)
         call = [f"{shape_from}.size"]
         for k, (_, kind) in enumerate(self.inputs):
-            call.append(f"float(a{k})" if kind == "scalar" else f"np.ascontiguousarray(a{k}).ctypes.data")
+            call.append(f"float(a{k})" if kind == "scalar" else f"a{k}.ctypes.data")
+        # contiguous copies are bound to names first: a temporary's .ctypes.data would dangle
+        contiguous = [f"    a{k} = np.ascontiguousarray(a{k})" for k, (_, kind) in enumerate(self.inputs)
+                      if kind != "scalar"]
         outs = [f"o{k}" for k in range(len(self.outputs))]
         call += [f"{o}.ctypes.data" for o in outs]
 
@@ -67,6 +70,7 @@ class Kernel:
             "",
             "",
             f"def {self.name}({', '.join(params)}):",
+            *contiguous,
             *[f"    {o} = np.empty({shape_from}.shape, dtype=np.{self.dtype}) if {o} is None else {o}"
               for o in outs],
             f"    _{self.name}({', '.join(call)})",
@@ -175,15 +179,20 @@ def _cpu_flags() -> str:
         return platform.processor() or platform.machine()
 
 
-def compile_library(c_source: str, keep_failed_in) -> bytes:
-    """Bytes of the shared library built from `c_source` (in a temporary directory)."""
+PORTABLE_FLAGS = tuple(flag for flag in FLAGS if flag != "-march=native")
+
+
+def compile_library(c_source: str, keep_failed_in, portable: bool = False) -> bytes:
+    """Bytes of the shared library built from `c_source` (in a temporary directory).
+
+    portable=True leaves out -march=native (ahead-of-time packages run on other machines)."""
     cc = compiler()
     with tempfile.TemporaryDirectory(prefix="symgrad-cc-") as folder:
         src = os.path.join(folder, "kernels.c")
         lib = os.path.join(folder, "kernels.so")
         with open(src, "w") as handle:
             handle.write(c_source)
-        result = subprocess.run([cc, *FLAGS, "-o", lib, src, "-lm"], capture_output=True, text=True)
+        result = subprocess.run([cc, *(PORTABLE_FLAGS if portable else FLAGS), "-o", lib, src, "-lm"], capture_output=True, text=True)
         if result.returncode != 0:
             os.makedirs(keep_failed_in, exist_ok=True)
             kept = os.path.join(keep_failed_in, f"failed-{os.getpid()}-{abs(hash(c_source)) % 10**8}.c")

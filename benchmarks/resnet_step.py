@@ -1,0 +1,116 @@
+"""One ResNet-18 training step (forward, loss, backward, SGD-momentum step), symgrad vs torch, one thread.
+
+Cases: batch 1 and 16 at 3x64x64, all parameters trainable ("full") and backbone frozen with a new
+`fc = Linear(512, 10)` ("frozen", the tutorial's fine-tuning). Each case reports the first step
+(symgrad: includes generating its backward module, or loading it from the disk cache) and the
+median of the following steps. torch is a benchmark peer only (skipped when not installed).
+
+Run: python benchmarks/resnet_step.py [--repeats 5] [--batches 1 16] [--profile]
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy is imported
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import symgrad  # noqa: E402
+
+
+def _symgrad_case(batch, frozen):
+    symgrad.manual_seed(0)
+    model = symgrad.models.resnet18()
+    if frozen:
+        for p in model.parameters():
+            p.requires_grad = False
+        model.fc = symgrad.nn.Linear(512, 10)
+    opt = symgrad.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = symgrad.rand(batch, 3, 64, 64)
+    y = symgrad.tensor(np.arange(batch) % 10)
+
+    def step():
+        opt.zero_grad()
+        loss = symgrad.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _torch_case(batch, frozen):
+    import torch
+    from torch_resnet import ResNet18
+
+    torch.manual_seed(0)
+    model = ResNet18()
+    if frozen:
+        for p in model.parameters():
+            p.requires_grad = False
+        model.fc = torch.nn.Linear(512, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.rand(batch, 3, 64, 64)
+    y = torch.arange(batch) % 10
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _time(step, repeats):
+    t = time.perf_counter()
+    step()
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return first, statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--profile", action="store_true", help="cProfile symgrad's steady-state step")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        torch = None
+    print(f"symgrad {symgrad.__version__}, numpy {np.__version__}"
+          + (f", torch {torch.__version__} ({torch.get_num_threads()} thread)" if torch else ", torch not installed"))
+    print(f"{'case':<22}{'symgrad first':>15}{'symgrad median':>16}{'torch median':>14}{'ratio':>8}")
+    for batch in args.batches:
+        for frozen in (False, True):
+            name = f"{batch}x3x64x64 {'frozen' if frozen else 'full'}"
+            step = _symgrad_case(batch, frozen)
+            first, median = _time(step, args.repeats)
+            t_median = _time(_torch_case(batch, frozen), args.repeats)[1] if torch else float("nan")
+            print(f"{name:<22}{first * 1e3:>13.0f}ms{median * 1e3:>14.0f}ms{t_median * 1e3:>12.0f}ms"
+                  f"{median / t_median:>7.1f}x")
+            if args.profile:
+                import cProfile
+                import pstats
+
+                cProfile.runctx("for _ in range(3): step()", globals(), {"step": step}, "/tmp/resnet_step.prof")
+                pstats.Stats("/tmp/resnet_step.prof").sort_stats("tottime").print_stats(12)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,523 @@
+"""Ahead-of-time compilation: a NumPy function or an nn.Module into a standalone package.
+
+`write_package(target, inputs, out_dir, ...)` traces `target` once on example inputs and writes
+
+    out_dir/__init__.py   forward / backward (vjp style) [/ train_step], load_params(), load_state()
+    out_dir/model.py      the generated module (numpy only; stamped header, source-line comments)
+    out_dir/params.npz    parameters, buffers and constants (Module targets, or --train)
+    out_dir/model.c       C backend only: the kernels' source; model.so is built from it
+    out_dir/README.md     how it was made (the command, symgrad's version; no dates) and how to call it
+
+`target` is either a NumPy function of arrays (the --input arrays), or a *Module factory*: a callable
+taking no arguments that returns an nn.Module, whose parameters and buffers become inputs of the
+generated code and are stored in params.npz. With `train="sgd"|"adam"` a `train_step(params, state,
+*inputs) -> (loss, new_params, new_state)` is generated too: the loss (the target's scalar output, or
+`loss="mse"|"cross_entropy"` applied to a Module's output and the input named `target`), its
+gradient, and the optimiser update written as elementwise IR (PyTorch's SGD-with-momentum and Adam
+rules), which fusion turns into one expression (C: one loop) per parameter.
+
+Everything written is deterministic: the same command gives the same bytes (the .npz archive is
+written with fixed timestamps; the C library is the one file that is not byte-identical across
+compilers, and it is not written unless `backend="c"`).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import derive, ops, tree
+from ._version import __version__
+from .ir import Graph, dead_code_eliminated
+from .passes import split
+from .trace import Builder, TraceError, Tracer, at_location, tracing
+
+OPTIMISERS = ("sgd", "adam")
+LOSSES = ("mse", "cross_entropy")
+
+
+def _identifier(name: str) -> str:
+    text = re.sub(r"\W", "_", str(name)).strip("_") or "p"
+    return "p" + text if text[0].isdigit() else text
+
+
+def is_module_factory(target) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+# ============================================================================ tracing
+class _Traced:
+    """A traced target: builder, named input nodes by role, output nodes, state updates, constants."""
+
+    def __init__(self, name, source_fn, builder, params, state, inputs, outputs, updates):
+        self.name, self.source_fn, self.builder = name, source_fn, builder
+        self.params = params  # [(name, node, array)] trainable
+        self.state = state  # [(name, node, array)] buffers (and frozen parameters)
+        self.inputs = inputs  # [(name, node, array)]
+        self.outputs = outputs  # [node]
+        self.updates = updates  # {state name: node} new values of buffers (train mode)
+        self.extra = []  # [(name, node, array)] inputs of the loss only (the target)
+
+
+def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
+    from .compile_tensor import T, TensorTrace, _named_state, _Overrides
+
+    model = factory()
+    if not (hasattr(model, "named_parameters") and callable(model)):
+        raise TraceError(f"{getattr(factory, '__name__', factory)}() returned a {type(model).__name__}, "
+                         "not an nn.Module: give a NumPy function or a callable returning a Module")
+    model.train(mode == "train")
+    named = _named_state(model)
+    rng = np.random.default_rng(seed)
+    builder = Builder(type(model).__name__)
+    names = {id(t): _identifier(n) for n, t in named}
+    trace = TensorTrace(builder, names)
+    params, state = [], []
+    for name, t in named:
+        index = trace._input(t, _identifier(name), ("captured", t))
+        entry = (_identifier(name), index, np.array(t._value))
+        (params if t._requires_grad and t._value.dtype.kind == "f" else state).append(entry)
+    trace.add_state([t for _, t in named])
+    inputs, args, extra = [], [], []
+    for k, (name, dtype, shape, value) in enumerate(specs):
+        array = _example(dtype, shape, value, rng)
+        if loss is not None and name == "target":  # the loss's, not the model's
+            extra.append((name, array))
+            continue
+        x = T._new(array)
+        index = trace.add_argument(x, name, k)
+        inputs.append((name, index, array))
+        args.append(x)
+    from .compile_tensor import _Draws
+
+    real = T._generator()
+    T._state.rng = _Draws(trace, real)
+    T._state.compile_trace = trace
+    try:
+        with _Overrides(trace):
+            out = model(*args)
+    finally:
+        T._state.compile_trace = None
+        T._state.rng = real
+    if trace.linked or trace.draws:
+        raise TraceError("the model draws random numbers (dropout in train mode): ahead-of-time packages "
+                         "are deterministic; compile it in eval mode or without dropout")
+    leaves = tree.flatten(out)[0]
+    outputs = [trace.node(o) for o in leaves if isinstance(o, T.Tensor)]
+    updates = {}
+    for t, index in trace.updates():
+        updates[names[id(t)]] = index
+    trace.restore()
+    traced = _Traced(type(model).__name__, type(model).forward, builder, params, state, inputs, outputs, updates)
+    for name, array in extra:
+        if array.dtype.kind in "iu" and outputs:  # class indices: valid ones for the example trace
+            n_classes = builder.nodes[outputs[0]].shape[-1]
+            array = (np.arange(array.size) % n_classes).reshape(array.shape).astype(array.dtype)
+        traced.extra.append((name, builder.input(name, array.shape, array.dtype, array).index, array))
+    return traced
+
+
+def _trace_function(fn, specs, seed: int, n_params: int) -> _Traced:
+    from .api import _name
+
+    rng = np.random.default_rng(seed)
+    builder = Builder(_name(fn))
+    entries = []
+    with tracing(builder):
+        tracers = []
+        for name, dtype, shape, value in specs:
+            array = _example(dtype, shape, value, rng)
+            t = builder.input(name, array.shape, array.dtype, array)
+            entries.append((name, t.index, array))
+            tracers.append(t)
+        out = fn(*tracers)
+        leaves = [o if isinstance(o, Tracer) else Tracer(builder, builder.constant(np.asarray(o)))
+                  for o in tree.flatten(out)[0]]
+    return _Traced(_name(fn), fn, builder, entries[:n_params], [], entries[n_params:],
+                   [o.index for o in leaves], {})
+
+
+def _example(dtype, shape, value, rng) -> np.ndarray:
+    if value is not None:
+        return np.full(shape, value, dtype=dtype)
+    if np.dtype(dtype).kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+# ============================================================================ graphs
+def _graph(builder: Builder, inputs, outputs, name) -> Graph:
+    """The graph of `outputs` over exactly `inputs` (then the constants), dead code removed."""
+    whole = Graph(tuple(builder.nodes), tuple(inputs) + tuple(builder.const_inputs), tuple(outputs), name,
+                  tuple(builder.guards))
+    return dead_code_eliminated(whole)
+
+
+def _loss(traced: _Traced, loss: str | None) -> Tracer:
+    builder = traced.builder
+    if loss is None:
+        if len(traced.outputs) != 1 or builder.nodes[traced.outputs[0]].shape != ():
+            raise TraceError(f"--train needs a scalar loss: {traced.name} returns "
+                             f"{[builder.nodes[i].shape for i in traced.outputs]}; give --loss mse|cross_entropy "
+                             "and an --input named target")
+        return Tracer(builder, traced.outputs[0])
+    targets = [e for e in traced.inputs + traced.extra if e[0] == "target"]
+    if not targets:
+        raise TraceError(f"--loss {loss} needs an --input named target (the labels or regression targets)")
+    out, target = Tracer(builder, traced.outputs[0]), Tracer(builder, targets[0][1])
+    from . import nn_ops
+
+    with tracing(builder), at_location(f"symgrad compile --loss {loss}"):
+        return nn_ops.cross_entropy(out, target) if loss == "cross_entropy" else nn_ops.mse_loss(out, target)
+
+
+def _optimiser(builder, params, grads, kind, hyper):
+    """(new params, state inputs [(name, node, initial array)], new state) of one optimiser step."""
+    state_inputs, new_state, new_params = [], [], []
+    with tracing(builder), at_location(f"symgrad compile --train {kind}: the optimiser step"):
+        step = builder.input("step", (), np.float64, np.zeros(()))
+        state_inputs.append(("step", step.index, np.zeros(())))
+        new_step = step + 1.0
+        new_state.append(new_step)
+        for (name, index, value), g in zip(params, grads):
+            p = Tracer(builder, index)
+            dtype = value.dtype
+
+            def scalar(x, dtype=dtype):
+                return ops.cast(x, dtype)
+
+            if hyper["weight_decay"]:
+                g = g + hyper["weight_decay"] * p
+            if kind == "sgd":
+                m, d = hyper["momentum"], hyper["dampening"]
+                if m:
+                    buf = builder.input(f"{name}_momentum_buffer", value.shape, dtype, np.zeros_like(value))
+                    state_inputs.append((f"{name}_momentum_buffer", buf.index, np.zeros_like(value)))
+                    damped = buf * m + (1 - d) * g
+                    buf_new = ops.where(step == 0, g, damped) if d else damped  # torch: b = g at step 1
+                    new_state.append(buf_new)
+                    g = g + m * buf_new if hyper["nesterov"] else buf_new
+                new_params.append(p - hyper["lr"] * g)
+            else:
+                b1, b2 = hyper["betas"]
+                exp_avg = builder.input(f"{name}_exp_avg", value.shape, dtype, np.zeros_like(value))
+                exp_avg_sq = builder.input(f"{name}_exp_avg_sq", value.shape, dtype, np.zeros_like(value))
+                state_inputs += [(f"{name}_exp_avg", exp_avg.index, np.zeros_like(value)),
+                                 (f"{name}_exp_avg_sq", exp_avg_sq.index, np.zeros_like(value))]
+                m_new = exp_avg + (1 - b1) * (g - exp_avg)  # torch's lerp
+                v_new = exp_avg_sq * b2 + (1 - b2) * (g * g)
+                step_size = scalar(hyper["lr"] / (1 - b1 ** new_step))
+                bias2 = scalar(ops.sqrt(1 - b2 ** new_step))
+                denom = ops.sqrt(v_new) / bias2 + hyper["eps"]
+                new_state += [m_new, v_new]
+                new_params.append(p - step_size * (m_new / denom))
+    return new_params, state_inputs, new_state
+
+
+# ============================================================================ the package
+def build(target, specs, *, module_factory: bool, backend="numpy", train=None, loss=None, lr=None,
+          momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0, betas=(0.9, 0.999), eps=1e-8,
+          mode=None, seed=0, command="", n_params=1, out_name="") -> dict:
+    """{file name: bytes} of the package (see the module docstring); nothing is written."""
+    from .api import _source_header
+    from .codegen.numpy_emitter import FunctionSpec
+
+    if train is not None and train not in OPTIMISERS:
+        raise ValueError(f"train={train!r} is not one of {OPTIMISERS}")
+    mode = mode or ("train" if train else "eval")
+    if module_factory:
+        traced = _trace_module(target, specs, mode, seed, loss if train else None)
+    else:
+        traced = _trace_function(target, specs, seed, n_params if train else 0)
+    builder = traced.builder
+    params, state, inputs = traced.params, traced.state, traced.inputs
+    all_inputs = [e[1] for e in params + state + inputs]
+    n_primal = len(all_inputs)
+    outputs = traced.outputs
+    specs_out: list = []
+
+    # forward + backward (vjp): gradients of the parameters and of the float inputs
+    wrt_entries = [e for e in params + inputs if e[2].dtype.kind == "f"]
+    diff_outs = [i for i in outputs if builder.nodes[i].dtype.startswith("float")]
+    with tracing(builder):
+        cts = [builder.input(f"grad_output{k}", builder.nodes[i].shape, builder.nodes[i].dtype)
+               for k, i in enumerate(diff_outs)]
+        grads = derive.backward(builder, [Tracer(builder, i) for i in diff_outs], cts,
+                                [Tracer(builder, e[1]) for e in wrt_entries]) if cts else []
+        grads = [g if g is not None else ops.zeros_like(Tracer(builder, e[1])) for g, e in zip(grads, wrt_entries)]
+    names = [e[0] for e in params + state + inputs]
+
+    def vjp_specs():  # built once every node exists: all functions take the same constants
+        whole = _graph(builder, all_inputs + [c.index for c in cts], outputs + [g.index for g in grads],
+                       traced.name)
+        ct_ids = set(whole.inputs[n_primal:n_primal + len(cts)])
+        fwd, bwd, saved = split(whole, len(outputs), ct_ids)
+        return saved, [
+            FunctionSpec("forward", fwd, "forward pass: (*params, *state, *inputs) -> (*outputs, *saved values)",
+                         tuple(names)),
+            FunctionSpec("backward", bwd, "backward pass: (*saved values, *output gradients) -> gradients of "
+                         "the parameters, then of the float inputs")]
+
+    opt_state = []
+    train_spec = None
+    if train:
+        loss_value = _loss(traced, loss)
+        with tracing(builder), at_location("symgrad compile --train: gradient of the loss"):
+            param_grads = derive.backward(builder, [loss_value], [Tracer(builder, builder.constant(1.0))],
+                                          [Tracer(builder, e[1]) for e in params])
+            param_grads = [g if g is not None else ops.zeros_like(Tracer(builder, e[1]))
+                           for g, e in zip(param_grads, params)]
+        hyper = dict(lr=1e-3 if lr is None else lr, momentum=momentum, dampening=dampening,
+                     weight_decay=weight_decay, nesterov=nesterov, betas=tuple(betas), eps=eps)
+        if train == "sgd" and lr is None:
+            hyper["lr"] = 0.01
+        new_params, opt_state, new_opt = _optimiser(builder, params, param_grads, train, hyper)
+        buffer_updates = [traced.updates.get(e[0], e[1]) for e in state]
+        graph = _graph(builder, all_inputs + [e[1] for e in traced.extra] + [e[1] for e in opt_state],
+                       [loss_value.index] + [p.index for p in new_params] + buffer_updates
+                       + [s.index for s in new_opt], traced.name + "_train_step")
+        train_spec = (FunctionSpec(
+            "train_step", graph, f"one {train} step: (*params, *state, *inputs, *optimiser state) -> "
+            "(loss, *new params, *new state, *new optimiser state)",
+            tuple(names + [e[0] for e in traced.extra] + [e[0] for e in opt_state])))
+    saved, specs_out = vjp_specs()
+    if train_spec is not None:
+        specs_out.append(train_spec)
+
+    header = _source_header(traced.source_fn, "ahead-of-time package", _graph(builder, all_inputs, outputs, "x"))
+    header[0] = f"ahead-of-time compiled {traced.name} ({_where(traced.source_fn)})"
+    if backend == "c":
+        from .codegen.numpy_emitter import emit_c_module
+
+        python, c_source = emit_c_module(specs_out, header, __version__)
+        python = python.replace("os.path.splitext(os.path.abspath(__file__))[0] + '.so'",
+                                "os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.so')")
+    else:
+        from .codegen.numpy_emitter import emit_module
+
+        python, c_source = emit_module(specs_out, header, __version__), None
+    files = {"model.py": python.encode()}
+    if c_source is not None and "_library = " in python:
+        files["kernels.c"] = c_source.encode()
+    consts = [np.asarray(builder.values[i]) for i in builder.const_inputs]
+    arrays = {f"param/{e[0]}": e[2] for e in params}
+    arrays.update({f"state/{e[0]}": e[2] for e in state})
+    arrays.update({f"optimizer/{e[0]}": e[2] for e in opt_state})
+    arrays.update({f"const/{k}": c for k, c in enumerate(consts)})
+    if arrays:
+        files["params.npz"] = _npz(arrays)
+    files["__init__.py"] = _init_source(traced, params, state, inputs, opt_state, len(consts), diff_outs,
+                                        wrt_entries, train, module_factory, len(saved) if saved else 0,
+                                        "kernels.c" in files).encode()
+    files["README.md"] = _readme(traced, params, state, inputs, opt_state, train, command, backend,
+                                 "kernels.c" in files, module_factory, out_name).encode()
+    return files
+
+
+def _where(fn) -> str:
+    import inspect
+
+    try:
+        return f"{Path(inspect.getsourcefile(fn)).name}:{inspect.getsourcelines(fn)[1]}"
+    except (OSError, TypeError):
+        return "<source unavailable>"
+
+
+def write(files: dict, out_dir, backend="numpy") -> list[Path]:
+    """Write the package; with the C backend also build model.so from model.c (portable flags)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in sorted(files.items()):
+        path = out / name
+        path.write_bytes(data)
+        written.append(path)
+    if "kernels.c" in files:
+        from .codegen.c_backend import compile_library
+
+        (out / "kernels.so").write_bytes(compile_library(files["kernels.c"].decode(), out / ".failed", portable=True))
+        written.append(out / "kernels.so")
+    return written
+
+
+def _npz(arrays: dict) -> bytes:
+    """A .npz archive with fixed timestamps and order (np.savez stamps the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            data = io.BytesIO()
+            np.lib.format.write_array(data, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            archive.writestr(info, data.getvalue())
+    return buffer.getvalue()
+
+
+def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, wrt_entries, train,
+                 module_factory, n_saved, has_c) -> str:
+    p_names = tuple(e[0] for e in params)
+    s_names = tuple(e[0] for e in state)
+    o_names = tuple(e[0] for e in opt_state)
+    signature = tuple((e[0], e[2].dtype.name, tuple(e[2].shape)) for e in inputs)
+    train_signature = signature + tuple((e[0], e[2].dtype.name, tuple(e[2].shape)) for e in traced.extra)
+    float_inputs = tuple(e[0] for e in inputs if any(e is w for w in wrt_entries))
+    with_params = bool(module_factory or train)
+    lines = [
+        f'"""{traced.name}, compiled ahead of time by symgrad {__version__} (see README.md): imports only numpy.',
+        "",
+        *(["forward(params, state, *inputs) -> (outputs, saved)",
+           "backward(saved, cotangent) -> (parameter gradients {name: array}, input gradients tuple)"]
+          if with_params else ["forward(*inputs) -> (outputs, saved)",
+                               "backward(saved, cotangent) -> input gradients (tuple)"]),
+    ]
+    if train:
+        lines.append(f"train_step(params, state, *inputs) -> (loss, new_params, new_state)   [{train}]")
+    lines += [
+        "load_params(), load_state(): the dicts to start from (params.npz); INPUTS: (name, dtype, shape).",
+        '"""',
+        "# @generated by symgrad — do not edit",
+        "import os",
+        "",
+        "import numpy as np",
+        "",
+        "from . import model as _model",
+        "",
+        f"PARAMS = {p_names!r}",
+        f"STATE = {s_names!r}",
+        f"OPTIMIZER_STATE = {o_names!r}",
+        f"INPUTS = {signature!r}",
+        f"TRAIN_INPUTS = {train_signature!r}",
+        f"DIFFERENTIABLE_INPUTS = {float_inputs!r}",
+        f"N_OUTPUTS = {len(traced.outputs)}",
+        f"N_DIFFERENTIABLE_OUTPUTS = {len(diff_outs)}",
+        f"N_CONSTANTS = {n_consts}",
+        "_HERE = os.path.dirname(os.path.abspath(__file__))",
+        "",
+        "",
+        "def _archive():",
+        "    path = os.path.join(_HERE, 'params.npz')",
+        "    if not os.path.exists(path):",
+        "        return {}",
+        "    with np.load(path, allow_pickle=False) as data:",
+        "        return {key: data[key] for key in data.files}",
+        "",
+        "",
+        "_CONSTANTS = [_archive()[f'const/{k}'] for k in range(N_CONSTANTS)] if N_CONSTANTS else []",
+        "",
+        "",
+        "def load_params():",
+        '    """The parameters {name: array} (a fresh copy)."""',
+        "    data = _archive()",
+        "    return {name: data['param/' + name].copy() for name in PARAMS}",
+        "",
+        "",
+        "def load_state():",
+        '    """Buffers (e.g. running statistics) and optimiser state {name: array}, as training starts."""',
+        "    data = _archive()",
+        "    state = {name: data['state/' + name].copy() for name in STATE}",
+        "    state.update({name: data['optimizer/' + name].copy() for name in OPTIMIZER_STATE})",
+        "    return state",
+        "",
+        "",
+        "def _check(inputs, expected=INPUTS):",
+        "    if len(inputs) != len(expected):",
+        "        raise TypeError(f'expected {len(expected)} inputs {[n for n, _, _ in expected]}, got {len(inputs)}')",
+        "    arrays = []",
+        "    for x, (name, dtype, shape) in zip(inputs, expected):",
+        "        x = np.asarray(x, dtype=dtype)",
+        "        if x.shape != shape:",
+        "            raise ValueError(f'input {name}: shape {x.shape}, compiled for {shape}')",
+        "        arrays.append(x)",
+        "    return arrays",
+        "",
+        "",
+        *(["def forward(params, state, *inputs):"] if with_params else ["def forward(*inputs):"]),
+        '    """(outputs, saved): outputs is one array or a tuple; pass `saved` to backward."""',
+        *(["    flat = [params[n] for n in PARAMS] + [state[n] for n in STATE] + _check(inputs)"] if with_params
+          else ["    flat = _check(inputs)"]),
+        "    result = _model.forward(*flat, *_CONSTANTS)",
+        "    outputs = result[:N_OUTPUTS]",
+        "    return (outputs[0] if N_OUTPUTS == 1 else tuple(outputs)), tuple(result[N_OUTPUTS:])",
+        "",
+        "",
+        "def backward(saved, cotangent):",
+        *(['    """(parameter gradients {name: array}, gradients of DIFFERENTIABLE_INPUTS as a tuple)."""']
+          if with_params else ['    """Gradients of DIFFERENTIABLE_INPUTS (a tuple) for the output cotangent(s)."""']),
+        "    cts = (cotangent,) if N_DIFFERENTIABLE_OUTPUTS == 1 else tuple(cotangent)",
+        "    grads = _model.backward(*saved, *cts)",
+        *(["    return dict(zip(PARAMS, grads[:len(PARAMS)])), tuple(grads[len(PARAMS):])"] if with_params
+          else ["    return tuple(grads)"]),
+    ]
+    if train:
+        lines += [
+            "",
+            "",
+            "def train_step(params, state, *inputs):",
+            f'    """One {train} step: (loss, new_params, new_state); the arguments are not modified."""',
+            "    flat = [params[n] for n in PARAMS] + [state[n] for n in STATE] + _check(inputs, TRAIN_INPUTS)",
+            "    flat += [state[n] for n in OPTIMIZER_STATE]",
+            "    result = _model.train_step(*flat, *_CONSTANTS)",
+            "    loss, rest = result[0], result[1:]",
+            "    new_params = dict(zip(PARAMS, rest[:len(PARAMS)]))",
+            "    new_state = dict(zip(STATE + OPTIMIZER_STATE, rest[len(PARAMS):]))",
+            "    return loss, new_params, new_state",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _readme(traced, params, state, inputs, opt_state, train, command, backend, has_c, module_factory,
+            out_name="") -> str:
+    call_inputs = ", ".join(e[0] for e in inputs)
+    sig = ", ".join(f"`{e[0]}`: {e[2].dtype.name}{list(e[2].shape)}" for e in inputs)
+    lines = [
+        f"# {traced.name} — compiled ahead of time by symgrad {__version__}",
+        "",
+        "Made with:",
+        "",
+        "```bash",
+        command or "symgrad compile ...",
+        "```",
+        "",
+        "This folder is a Python package that needs only NumPy"
+        + (" (and a C compiler to rebuild `kernels.so`)." if has_c else "."),
+        f"`model.py` is the generated code (read it: every line says which source line it came from); "
+        f"inputs: {sig}.",
+    ]
+    if params or state:
+        lines.append(f"`params.npz` holds {len(params)} parameter arrays and {len(state)} buffers.")
+    package = Path(out_name).name if out_name else "PACKAGE"
+    with_params = bool(module_factory or train)
+    lines += ["", "```python", "import numpy as np", f"import {package} as m  # the folder above this README on sys.path"]
+    if with_params:
+        lines += ["params, state = m.load_params(), m.load_state()",
+                  f"out, saved = m.forward(params, state, {call_inputs})",
+                  "param_grads, input_grads = m.backward(saved, np.ones_like(out))"]
+    else:
+        lines += [f"out, saved = m.forward({call_inputs})", "input_grads = m.backward(saved, np.ones_like(out))"]
+    if train:
+        train_inputs = ", ".join(e[0] for e in inputs + traced.extra)
+        lines.append(f"loss, params, state = m.train_step(params, state, {train_inputs})   # {train}")
+    lines += ["```", ""]
+    if has_c:
+        from .codegen.c_backend import PORTABLE_FLAGS
+
+        lines += [
+            "The fused elementwise loops are C (`kernels.c`), loaded from `kernels.so` with ctypes. Rebuild it "
+            "with:",
+            "",
+            "```bash",
+            "cc " + " ".join(PORTABLE_FLAGS) + " -o kernels.so kernels.c -lm",
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
