@@ -29,54 +29,110 @@ import numpy as np
 
 
 def demo(out_dir: Path, steps: int) -> int:
+    """The tutorial end to end on built-in data, then the three ways to use symgrad."""
     import symgrad
-    from symgrad.demo import mlp_loss, progress, spirals
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"symgrad {symgrad.__version__} demo: trace -> SymPy adjoints -> generated NumPy -> train\n")
-
-    print("1. The tutorial's Q = 3a^3 - b^2 and its vector-Jacobian product")
-    a, b = np.array([2.0, 3.0]), np.array([6.0, 4.0])
-    q, vjp_fn = symgrad.vjp(lambda a, b: 3 * a**3 - b**2, a, b)
-    da, db = vjp_fn(np.ones(2))
-    print(f"   Q = {q}, dQ/da = {da} (9a^2 = {9 * a**2}), dQ/db = {db} (-2b = {-2 * b})\n")
-
-    print("2. Training a 2-64-64-3 tanh MLP on built-in spirals; the gradient is generated code")
-    rng = np.random.default_rng(0)
-    x, y = spirals(100, 3, rng)
-    sizes = [2, 64, 64, 3]
-    params = [[rng.normal(size=(m, n)) / np.sqrt(m), np.zeros(n)] for m, n in zip(sizes, sizes[1:])]
-    step_fn = symgrad.value_and_grad(mlp_loss)
     start = time.perf_counter()
-    velocity = [[np.zeros_like(p) for p in layer] for layer in params]
-    first = None
+    print(f"symgrad {symgrad.__version__} demo: trace -> SymPy adjoints -> generated NumPy -> train\n")
+    a, b = _demo_tutorial(symgrad)
+    _demo_resnet(symgrad)
+    _demo_code_and_picture(symgrad, a, b, out_dir)
+    _demo_ahead_of_time(symgrad, out_dir, steps)
+    print(f"\nDone in {time.perf_counter() - start:.1f} s. Written under {out_dir.resolve()}:")
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        print(f"  {path.relative_to(out_dir)}")
+    print(f"Generated-module cache: {symgrad.cache.cache_dir()}")
+    return 0
+
+
+def _demo_tutorial(torch):
+    """"Differentiation in Autograd" and "Exclusion from the DAG", as the tutorial writes them."""
+    print("1. The tutorial's Q = 3a^3 - b^2 on symgrad Tensors (import symgrad as torch)")
+    a = torch.tensor([2., 3.], requires_grad=True)
+    b = torch.tensor([6., 4.], requires_grad=True)
+    Q = 3 * a**3 - b**2
+    Q.backward(gradient=torch.tensor([1., 1.]))
+    print(f"   9*a**2 == a.grad -> {9 * a**2 == a.grad};  -2*b == b.grad -> {-2 * b == b.grad}")
+    x, z = torch.rand(5, 5), torch.rand((5, 5), requires_grad=True)
+    print(f"   x + y requires grad: {(x + x).requires_grad};  x + z requires grad: {(x + z).requires_grad}\n")
+    return a, b
+
+
+def _demo_resnet(torch):
+    """A ResNet-18 training step, then freezing the backbone and fine-tuning a new `fc`."""
+    from symgrad import nn, optim
+
+    print("2. ResNet-18 (random weights: nothing is downloaded) on a 1x3x64x64 image")
+    torch.manual_seed(0)
+    model = torch.models.resnet18()
+    data, labels = torch.rand(1, 3, 64, 64), torch.rand(1, 1000)
+    t0 = time.perf_counter()
+    loss = (model(data) - labels).sum()
+    loss.backward()
+    optim.SGD(model.parameters(), lr=1e-2, momentum=0.9).step()
+    print(f"   forward, backward, SGD(momentum=0.9) step: {time.perf_counter() - t0:.2f} s "
+          f"(first step: the backward module is generated and cached)")
+    model = torch.models.resnet18()  # as the tutorial: a fresh model, then freeze it
+    for param in model.parameters():
+        param.requires_grad = False
+    model.fc = nn.Linear(512, 10)
+    optimizer = optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
+    t0 = time.perf_counter()
+    (model(data) - torch.rand(1, 10)).sum().backward()
+    optimizer.step()
+    changed = [n for n, p in model.named_parameters() if not np.array_equal(before[n], p.detach().numpy())]
+    print(f"   frozen backbone, new fc: step {time.perf_counter() - t0:.2f} s; changed: {changed}")
+    with torch.no_grad():
+        print(f"   under no_grad() the output requires grad: {model(data).requires_grad}\n")
+
+
+def _demo_code_and_picture(torch, a, b, out_dir: Path):
+    """The generated backward code of Q, and the DAG picture of the tutorial."""
+    from symgrad import viz
+    from symgrad.demo import tutorial_q
+
+    print("3. The generated code of Q's vector-Jacobian product (symgrad.show_code)")
+    source = torch.show_code(tutorial_q, np.array([2., 3.]), np.array([6., 4.]))
+    (out_dir / "tutorial_q_vjp.py").write_text(source)
+    body = source[source.index("def backward"):].splitlines()
+    print("\n".join("   " + line for line in body[:8]))
+    q = 3 * a**3 - b**2
+    result = viz.render(viz.to_dot(q, params={"a": a, "b": b}), out_dir / "tutorial_q_dag.svg")
+    print(f"   DAG picture: {result.message}\n")
+
+
+def _demo_ahead_of_time(torch, out_dir: Path, steps: int):
+    """Compile an MLP with its SGD step into a NumPy-only package, then train with the package alone."""
+    import importlib.util
+
+    from symgrad import aot
+    from symgrad.demo import mlp_module, progress, spirals
+
+    print("4. Ahead of time: a 2-64-64-3 MLP and its SGD step compiled into a package that needs only NumPy")
+    x, y = spirals(100, 3, np.random.default_rng(0))
+    specs = [parse_input(f"x:float64[{len(x)},2]"), parse_input(f"target:int64[{len(x)}]")]
+    package = out_dir / "mlp_package"
+    files = aot.build(mlp_module, specs, module_factory=True, train="sgd", loss="cross_entropy", lr=0.1,
+                      momentum=0.9, command="symgrad demo", out_name=package.name)
+    aot.write(files, package)
+    spec = importlib.util.spec_from_file_location("mlp_package", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    compiled = importlib.util.module_from_spec(spec)
+    sys.modules["mlp_package"] = compiled
+    spec.loader.exec_module(compiled)
+    params, state = compiled.load_params(), compiled.load_state()
+    t0, first = time.perf_counter(), None
     for step in range(1, steps + 1):
-        loss, grads = step_fn(params, x, y)
-        first = loss if first is None else first
-        for layer, g_layer, v_layer in zip(params, grads, velocity):
-            for k in range(2):
-                v_layer[k] = 0.9 * v_layer[k] + g_layer[k]
-                layer[k] -= 0.1 * v_layer[k]
+        loss, params, state = compiled.train_step(params, state, x, y)
+        first = float(loss) if first is None else first
         if step % 10 == 0 or step == steps:
             print(progress(step, steps, float(loss)), end="", flush=True)
-    elapsed = time.perf_counter() - start
-    h = x
-    for i, (w, b) in enumerate(params):
-        h = h @ w + b
-        h = np.tanh(h) if i < len(params) - 1 else h
-    accuracy = float(np.mean(np.argmax(h, axis=1) == y))
-    print(f"\n   loss {first:.3f} -> {float(loss):.3f}, train accuracy {accuracy:.1%}, "
-          f"{steps} steps in {elapsed:.2f} s\n")
-
-    code_path = out_dir / "mlp_value_and_grad.py"
-    code_path.write_text(step_fn.code)
-    print("3. The generated module (first lines):")
-    body = step_fn.code.split("\n")
-    start_line = next(i for i, line in enumerate(body) if line.startswith("def "))
-    print("\n".join("   " + line for line in body[start_line:start_line + 14]))
-    print("   ...\n")
-    print(f"Written: {code_path}\nCache:   {symgrad.cache.cache_dir()}")
-    return 0
+    logits, _ = compiled.forward(params, state, x)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
+    print(f"\n   loss {first:.3f} -> {float(loss):.3f}, train accuracy {accuracy:.1%}, {steps} steps in "
+          f"{time.perf_counter() - t0:.2f} s, using only {package.name}/ and NumPy")
 
 
 # ============================================================================ inspect / graph

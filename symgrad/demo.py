@@ -1,8 +1,14 @@
-"""Built-in data and the model of `symgrad demo`, written as a user would write them."""
+"""Built-in data and the models of `symgrad demo`, written as a user would write them.
+
+This file is user code as far as symgrad is concerned: its lines appear in generated comments.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+import symgrad
+from symgrad import nn
 
 
 def spirals(n_per_class: int, classes: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +32,30 @@ def mlp_loss(params, x, y):
     h = h - np.max(h, axis=1, keepdims=True)
     log_probs = h - np.log(np.sum(np.exp(h), axis=1, keepdims=True))
     return -np.mean(log_probs[np.arange(len(y)), y])
+
+
+class MLP(nn.Module):
+    """A 2-64-64-3 tanh MLP."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden1, self.hidden2, self.out = nn.Linear(2, 64), nn.Linear(64, 64), nn.Linear(64, 3)
+
+    def forward(self, x):
+        h = self.hidden1(x).tanh()
+        h = self.hidden2(h).tanh()
+        return self.out(h)
+
+
+def mlp_module():
+    """The MLP in float64, seeded: a Module factory for ahead-of-time compilation."""
+    symgrad.manual_seed(0)
+    return MLP().double()
+
+
+def tutorial_q(a, b):
+    """The autograd tutorial's Q = 3a^3 - b^2."""
+    return 3 * a**3 - b**2
 
 
 def progress(step: int, total: int, loss: float, width: int = 30) -> str:

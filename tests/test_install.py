@@ -21,3 +21,12 @@ def test_installed_package_generates_code(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[1.0, 1.0, 1.0]"
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "symgrad").rglob("__init__.py")}
+    assert found - {"symgrad.templates"} <= listed, f"add to pyproject.toml packages: {found - listed}"
+    assert "symgrad.templates" in listed
