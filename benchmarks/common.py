@@ -68,6 +68,8 @@ class Row:
 def format_time(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
+    if seconds > 10:  # the memory rows carry megabytes
+        return f"{seconds:.0f}"
     for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"

@@ -81,6 +81,78 @@ def _time(step, repeats):
     return first, statistics.median(times)
 
 
+_CHILD = """
+import os, sys, time
+sys.path[:0] = {paths!r}
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+import resnet_step as rs
+lib = {lib!r}
+if lib == "torch":
+    import torch
+    torch.set_num_threads(1)
+    step = rs._torch_case({batch}, False)
+else:
+    step = rs._symgrad_case({batch}, False)
+def high_water():  # VmHWM: this address space's peak RSS (ru_maxrss would carry the parent's over exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+before = high_water()
+t = time.perf_counter(); step(); first = time.perf_counter() - t
+t = time.perf_counter(); step(); second = time.perf_counter() - t
+print(first, second, (high_water() - before) * 1024)
+"""
+
+
+def _child(lib, batch, cache_dir):
+    """(first step, second step, peak RSS growth in bytes) of a fresh process."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = _CHILD.format(paths=[here, os.path.dirname(here), os.path.join(os.path.dirname(here), "tests")],
+                         lib=lib, batch=batch)
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": cache_dir}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    first, second, grown = (float(v) for v in out.stdout.split())
+    return first, second, grown
+
+
+def rows(quick: bool = False, repeats: int = 5):
+    """Benchmark-table rows (see benchmarks/__main__.py): steps, compile time, peak memory."""
+    import tempfile
+
+    from .common import Row
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        torch = None
+    result = []
+    for batch in (1,) if quick else (1, 16):
+        for frozen in (False, True):
+            name = f"resnet18 step {batch}x3x64x64{' frozen backbone' if frozen else ''}"
+            result.append(Row(name, "symgrad (eager)", _time(_symgrad_case(batch, frozen), repeats)[1]))
+            if torch is not None:
+                result.append(Row(name, "torch", _time(_torch_case(batch, frozen), repeats)[1]))
+    with tempfile.TemporaryDirectory() as cache:
+        cold_first, cold_second, _ = _child("symgrad", 1, cache)
+        warm_first, warm_second, _ = _child("symgrad", 1, cache)
+    result.append(Row("resnet18 step: generating code (first step - second)", "symgrad, cold cache",
+                      cold_first - cold_second))
+    result.append(Row("resnet18 step: generating code (first step - second)", "symgrad, warm cache",
+                      warm_first - warm_second))
+    if not quick:
+        with tempfile.TemporaryDirectory() as cache:
+            _child("symgrad", 16, cache)  # warm the cache: memory of the steady state
+            grown = _child("symgrad", 16, cache)[2]
+        result.append(Row("resnet18 16x3x64x64 step: peak RSS growth (MB, not s)", "symgrad (eager)", grown / 1e6))
+        if torch is not None:
+            result.append(Row("resnet18 16x3x64x64 step: peak RSS growth (MB, not s)", "torch",
+                              _child("torch", 16, tempfile.gettempdir())[2] / 1e6))
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
