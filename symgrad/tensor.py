@@ -361,7 +361,9 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        return _view_result(self._value, self, requires_grad=False)
+        # NOTE: as torch, `.data` shares memory but not the version counter, and is no autograd view:
+        # `p.data[...] = v` and `p.data.mul_(2)` are allowed on a leaf that requires grad.
+        return _new(self._value, False)
 
     @data.setter
     def data(self, other):
@@ -435,7 +437,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ graph control
     def detach(self) -> "Tensor":
-        return _view_result(self._value, self, requires_grad=False)
+        # NOTE: as torch, shares memory and the version counter (an in-place change through it is
+        # seen by backward's saved-value check) but is no autograd view of a leaf.
+        return _new(self._value, False, counter=self._version)
 
     def detach_(self) -> "Tensor":
         self._grad_fn = None

@@ -296,3 +296,21 @@ def test_numpy_protocols_on_tensors():
 def test_repr_matches_torch(make):
     torch = _torch()
     assert repr(make(symgrad)) == repr(make(torch)).replace("torch.", "symgrad.")
+
+
+def test_data_and_detach_allow_in_place_writes_as_torch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (symgrad, torch):
+        p = lib.nn.Parameter(lib.zeros(3))
+        p.data[...] = 1.0
+        p.detach()[0] = 5.0
+        p.data.mul_(2)
+        x = lib.tensor([1., 2.], requires_grad=True)
+        y = x * x
+        z = y * y
+        y.detach().add_(1)  # shares y's version counter: backward must refuse
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()
+        results.append(p.detach().numpy().tolist())
+    assert results[0] == results[1] == [10.0, 2.0, 2.0]
