@@ -214,4 +214,6 @@ def test_generated_packages_regenerate_byte_identical():
     files = regenerate.packages()
     assert {name.split("/")[0] for name in files} == set(regenerate.PACKAGES)
     for name, data in files.items():
+        if name in regenerate.NOT_COMMITTED:  # large seeded weights: written locally, not in git
+            continue
         assert (ROOT / "generated" / name).read_bytes() == data, f"generated/{name}: run python examples/regenerate.py"
