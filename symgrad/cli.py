@@ -343,42 +343,57 @@ def _select_functions(source: str, names) -> str:
     return "\n\n\n".join(parts) + "\n"
 
 
-def generated_source(fn, args, part: str) -> tuple[str, str]:
-    """(source, what) of the module symgrad generates for `fn(*args)`; `part` is forward|backward|both."""
+def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, str]:
+    """(source, what) of the module symgrad generates for `fn(*args)`; `part` is forward|backward|both.
+
+    With backend "c" the Python module is followed by the C source of its kernels.
+    """
     import symgrad
-    from symgrad.api import _Specialised
+    from symgrad.api import _Specialised, _VJPTransform
 
     plain = fn.fn if isinstance(fn, _Specialised) else fn
     floats = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"]
     if part == "forward":
-        return _compiled_code(plain, args), "forward module"
+        return _with_kernels(_compiled(plain, args, backend)), "forward module"
     if not floats:
         if part == "backward":
             raise UsageError("--part backward needs a floating-point --input: nothing else has a gradient")
         print("symgrad inspect: note: no floating-point input, so nothing to differentiate; showing the "
               "forward module", file=sys.stderr)
-        return _compiled_code(plain, args), "forward module"
-    if part == "both" and isinstance(fn, _Specialised):
-        return symgrad.show_code(fn, *args), "its own module"
+        return _with_kernels(_compiled(plain, args, backend)), "forward module"
+    if part == "both" and isinstance(fn, _Specialised) and backend == fn.backend:
+        fn(*args)
+        return _with_kernels(fn), "its own module"
     graph = symgrad.trace(plain, *args)
     outputs = [graph.nodes[i] for i in graph.outputs]
     scalar = len(outputs) == 1 and outputs[0].shape == () and np.dtype(outputs[0].dtype).kind == "f"
     if part == "both" and scalar:
-        transform = symgrad.value_and_grad(plain, argnums=tuple(floats))
+        transform = symgrad.value_and_grad(plain, argnums=tuple(floats), backend=backend)
         transform(*args)
-        return transform.code, "value_and_grad module"
-    source = symgrad.show_code(plain, *args)  # the vjp module: forward + backward
+        return _with_kernels(transform), "value_and_grad module"
+    transform = _VJPTransform(plain, backend)  # the vjp module: forward + backward
+    transform(*args)
     if part == "backward":
-        return _select_functions(source, {"backward"}), "backward function of the vjp module"
-    return source, "vjp module (forward and backward)"
+        return _select_functions(transform.code, {"backward"}), "backward function of the vjp module"
+    return _with_kernels(transform), "vjp module (forward and backward)"
 
 
-def _compiled_code(fn, args) -> str:
+def _compiled(fn, args, backend):
     import symgrad
 
-    compiled = symgrad.compile(fn)
+    compiled = symgrad.compile(fn, backend=backend)
     compiled(*args)
-    return compiled.code
+    return compiled
+
+
+def _with_kernels(transform) -> str:
+    """The transform's Python source, and for the C backend the kernels' C source after it."""
+    source = transform.code
+    c_file = Path(transform._last.module.__file__).with_suffix(".c")
+    if transform.backend == "c" and c_file.exists():
+        source += "\n\n# ---- " + c_file.name + " (the C kernels the module above loads) ----\n"
+        source += c_file.read_text()
+    return source
 
 
 # ----------------------------------------------------------------------------- colour
@@ -448,7 +463,7 @@ def inspect_command(args) -> int:
     inputs = bind_inputs(fn, [parse_input(text) for text in args.input or ()], args.seed)
     _progress(f"tracing {name} and generating code (a first run imports SymPy) ...")
     start = time.perf_counter()
-    source, what = _run_user(lambda: generated_source(fn, inputs, args.part), name)
+    source, what = _run_user(lambda: generated_source(fn, inputs, args.part, args.backend), name)
     _progress(f"{what} of {name} ready in {time.perf_counter() - start:.2f} s")
     sys.stdout.write(highlight(source) if _use_colour(args.color) else source)
     return 0
@@ -625,8 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="forward: the forward-only module (as symgrad.compile); backward: the backward function of "
              "the vjp module; both (default): the value_and_grad module for a scalar function, else the "
              "vjp module's forward and backward, e.g. --part backward")
-    inspect_parser.add_argument("--backend", choices=("numpy",), default="numpy",
-                                help="code generator (default and only choice for now: numpy), e.g. --backend numpy")
+    inspect_parser.add_argument("--backend", choices=("numpy", "c"), default="numpy",
+                                help="code generator: numpy (default), or c to see the module that calls "
+                                     "compiled C loops followed by their C source, e.g. --backend c")
     inspect_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                                 help="ANSI colours: auto (default) colours when stdout is a terminal and "
                                      "NO_COLOR is unset; uses Pygments if installed, e.g. --color never")

@@ -71,6 +71,15 @@ class CKernelPrinter(C99CodePrinter):
     def _print_expm1(self, expr):
         return f"expm1({self._print(expr.args[0])})"
 
+    def _print_Pow(self, expr):
+        base, exponent = expr.args
+        if exponent.is_Integer and 2 <= abs(int(exponent)) <= 4:  # x*x beats a (vector) pow call
+            product = "*".join([f"({self._print(base)})"] * abs(int(exponent)))
+            return f"({product})" if exponent > 0 else f"(1.0/({product}))"
+        if exponent == -1:
+            return f"(1.0/({self._print(base)}))"
+        return super()._print_Pow(expr)
+
     def _print_Float(self, expr):
         return repr(float(expr))
 
