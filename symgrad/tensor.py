@@ -190,6 +190,14 @@ class _Ref:
         return self.counter is not None and self.counter.value != self.version
 
 
+def check_device(device) -> None:
+    """symgrad computes on the CPU with NumPy: any other device is an error, not silently ignored."""
+    if device is None or str(device).split(":")[0] == "cpu":
+        return
+    raise RuntimeError(f"symgrad computes on the CPU with NumPy: device={str(device)!r} is not available "
+                       f"({_where_text(_caller())}). Drop the device argument or use 'cpu'.")
+
+
 def _caller():
     """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
     frame = sys._getframe(2)
@@ -473,12 +481,18 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> "Tensor":
         target = kwargs.get("dtype")
+        check_device(kwargs.get("device"))
         for a in args:
+            if isinstance(a, str) or type(a).__name__ == "device":
+                check_device(a)
             if isinstance(a, (dtype, np.dtype, type)) and not isinstance(a, str):
                 target = a
             elif isinstance(a, Tensor):
                 target = a.dtype
         return self if target is None else self.type(target)
+
+    def cuda(self, *args, **kwargs):
+        check_device("cuda")
 
     def type(self, dtype=None):
         if dtype is None:
@@ -593,6 +607,7 @@ def _nested_values(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (as torch.tensor)."""
+    check_device(device)
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
@@ -627,38 +642,46 @@ def manual_seed(seed: int):
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return _factory(np.zeros(_size_args(size)), dtype, requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return _factory(np.ones(_size_args(size)), dtype, requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     if dtype is None:
         dtype = _wrap_dtype(_infer_dtype(fill_value))
     return _factory(np.full(_size_args((size,)), fill_value), dtype, requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+    check_device(device)
     return _factory(_generator().random(_size_args(size)), dtype, requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+    check_device(device)
     return _factory(_generator().standard_normal(_size_args(size)), dtype, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    check_device(device)
     if high is None:
         low, high = 0, low
     return _factory(_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     if end is None:
         start, end = 0, start
     values = np.arange(start, end, step)
@@ -670,15 +693,18 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return _factory(np.linspace(start, end, steps), dtype, requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return _factory(np.eye(n, m), dtype, requires_grad)
 
 
 def _like(fn):
     def like(t, dtype=None, requires_grad=False, device=None):
+        check_device(device)
         return fn(*t.shape, dtype=dtype if dtype is not None else t.dtype, requires_grad=requires_grad)
 
     like.__name__ = fn.__name__ + "_like"
@@ -689,6 +715,7 @@ zeros_like, ones_like, rand_like, randn_like = _like(zeros), _like(ones), _like(
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    check_device(device)
     return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 

@@ -314,3 +314,21 @@ def test_data_and_detach_allow_in_place_writes_as_torch():
             z.sum().backward()
         results.append(p.detach().numpy().tolist())
     assert results[0] == results[1] == [10.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: symgrad.zeros(2, device="cuda"),
+    lambda: symgrad.tensor([1.0], device="cuda:0"),
+    lambda: symgrad.ones(2).to("cuda"),
+    lambda: symgrad.ones(2).cuda(),
+    lambda: symgrad.nn.Linear(2, 2).to("cuda"),
+    lambda: symgrad.nn.Linear(2, 2, device="mps"),
+])
+def test_non_cpu_devices_are_an_error_not_ignored(make):
+    with pytest.raises(RuntimeError, match=r"on the CPU with NumPy: device='(cuda|cuda:0|mps)' .*test_tensor_semantics"):
+        make()
+
+
+def test_cpu_device_is_accepted():
+    assert symgrad.ones(2, device="cpu").to("cpu").numpy().tolist() == [1.0, 1.0]
+    assert symgrad.nn.Linear(2, 2, device="cpu").to("cpu") is not None

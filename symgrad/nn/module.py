@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, _new, _np_dtype, no_grad
+from ..tensor import Tensor, _new, _np_dtype, check_device, no_grad
 from .parameter import Parameter
 
 
@@ -239,9 +239,12 @@ class Module:
 
     # ------------------------------------------------------------------ dtype
     def to(self, *args, **kwargs) -> "Module":
-        """Convert floating parameters and buffers to a dtype (`to(symgrad.float64)`); devices are ignored."""
+        """Convert floating parameters and buffers to a dtype (`to(symgrad.float64)`); only the CPU device."""
         target = kwargs.get("dtype")
+        check_device(kwargs.get("device"))
         for a in args:
+            if isinstance(a, str) or type(a).__name__ == "device":
+                check_device(a)
             if isinstance(a, Tensor):
                 target = a.dtype
             elif not isinstance(a, str) and a is not None:
@@ -252,6 +255,9 @@ class Module:
         if target.kind != "f":
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={target}")
         return self._apply_dtype(target)
+
+    def cuda(self, *args, **kwargs) -> "Module":
+        check_device("cuda")
 
     def float(self) -> "Module":
         return self._apply_dtype(np.dtype(np.float32))

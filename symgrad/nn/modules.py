@@ -11,6 +11,7 @@ import importlib
 import math
 from collections import OrderedDict
 
+from ..tensor import check_device
 from . import functional as F
 from . import init
 from .module import Module
@@ -90,6 +91,7 @@ class Linear(Module):
     """y = x @ weight.T + bias; weight (out_features, in_features), torch's default init."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+        check_device(device)
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = _empty(self.out_features, self.in_features, dtype=dtype)
@@ -118,6 +120,7 @@ class Conv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        check_device(device)
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError("in_channels and out_channels must be divisible by groups")
@@ -169,6 +172,7 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None):
+        check_device(device)
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
