@@ -317,8 +317,7 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
     if arrays:
         files["params.npz"] = _npz(arrays)
     files["__init__.py"] = _init_source(traced, params, state, inputs, opt_state, len(consts), diff_outs,
-                                        wrt_entries, train, module_factory, len(saved) if saved else 0,
-                                        "kernels.c" in files).encode()
+                                        wrt_entries, train, module_factory, "kernels.c" in files).encode()
     files["README.md"] = _readme(traced, params, state, inputs, opt_state, train, command, backend,
                                  "kernels.c" in files, module_factory, out_name).encode()
     return files
@@ -364,7 +363,7 @@ def _npz(arrays: dict) -> bytes:
 
 
 def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, wrt_entries, train,
-                 module_factory, n_saved, has_c) -> str:
+                 module_factory, has_c) -> str:
     p_names = tuple(e[0] for e in params)
     s_names = tuple(e[0] for e in state)
     o_names = tuple(e[0] for e in opt_state)

@@ -227,10 +227,6 @@ def _lift_output(builder, value):
     return value if isinstance(value, Tracer) else Tracer(builder, builder.constant(np.asarray(value)))
 
 
-def _zeros_for(builder, leaf: Tracer):
-    return ops.zeros_like(leaf)
-
-
 # ----------------------------------------------------------------------------- grad / value_and_grad
 class _GradTransform(_Specialised):
     def __init__(self, fn, argnums, has_aux, with_value, backend="numpy"):
