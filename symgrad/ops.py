@@ -325,7 +325,17 @@ def tensordot(a, b, axes=2):
 
 def einsum(subscripts, *operands, optimize=None):
     subscripts = _explicit_einsum(subscripts.replace(" ", ""), [ndim_of(x) for x in operands])
-    return apply("einsum", operands, subscripts=subscripts)
+    terms, output = subscripts.split("->")
+    terms, operands = terms.split(","), list(operands)
+    for k, term in enumerate(terms):  # a repeated index ('ii') is a diagonal: take it first
+        while len(set(term)) != len(term):
+            letter = next(c for c in term if term.count(c) > 1)
+            first = term.index(letter)
+            second = term.index(letter, first + 1)
+            operands[k] = diagonal(operands[k], 0, first, second)
+            term = "".join(c for i, c in enumerate(term) if i not in (first, second)) + letter
+        terms[k] = term
+    return apply("einsum", tuple(operands), subscripts=",".join(terms) + "->" + output)
 
 
 def _explicit_einsum(subscripts: str, ndims) -> str:
@@ -364,6 +374,77 @@ def einsum_vjp(g, operands, subscripts):
             grad = broadcast_to(grad, x.shape)
         grads.append(grad)
     return tuple(grads)
+
+
+def inv(a):
+    _square("np.linalg.inv", a)
+    return apply("inv", (a,))
+
+
+def solve(a, b):
+    """np.linalg.solve: a vector b (a's last axis) is solved as a one-column matrix."""
+    _square("np.linalg.solve", a)
+    if ndim_of(b) == ndim_of(a) - 1:
+        return squeeze(apply("solve", (a, expand_dims(b, -1))), -1)
+    return apply("solve", (a, b))
+
+
+def det(a):
+    _square("np.linalg.det", a)
+    return apply("det", (a,))
+
+
+def slogdet(a):
+    """(sign, log|det|) as np.linalg.slogdet; the sign is a constant of the backward pass."""
+    _square("np.linalg.slogdet", a)
+    return apply("sign", (stop_gradient(apply("det", (a,))),)), apply("logabsdet", (a,))
+
+
+def matrix_power(a, n):
+    _square("np.linalg.matrix_power", a)
+    n = int(n)
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    for _ in range(n):
+        result = a if result is None else matmul(result, a)
+    if result is None:
+        eye = np.broadcast_to(np.eye(shape_of(a)[-1], dtype=dtype_of(a)), shape_of(a))
+        return zeros_like(a) + eye
+    return result
+
+
+def _square(name, a):
+    shape = shape_of(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{name}: last two dimensions must be square, got shape {shape} ({user_location()})")
+
+
+def diag(v, k=0):
+    """np.diag: a 1-d v becomes a matrix with v on diagonal k; a 2-d v gives its k-th diagonal."""
+    if ndim_of(v) == 2:
+        return diagonal(v, offset=k)
+    if ndim_of(v) != 1:
+        raise ValueError(f"np.diag: input must be 1-d or 2-d, got shape {shape_of(v)} ({user_location()})")
+    n = shape_of(v)[0] + abs(k)
+    rows = np.arange(shape_of(v)[0]) + builtins.max(0, -k)
+    return scatter_add(v, rows, rows + k, index=(("array", 0), ("array", 1)), shape=(n, n))
+
+
+def kron(a, b):
+    nd = builtins.max(ndim_of(a), ndim_of(b))
+    a = reshape(a, (1,) * (nd - ndim_of(a)) + shape_of(a))
+    b = reshape(b, (1,) * (nd - ndim_of(b)) + shape_of(b))
+    sa, sb = shape_of(a), shape_of(b)
+    spread = reshape(a, tuple(d for s in sa for d in (s, 1))) * reshape(b, tuple(d for s in sb for d in (1, s)))
+    return reshape(spread, tuple(x * y for x, y in zip(sa, sb)))
+
+
+def sinc(x):
+    """sin(pi x)/(pi x), 1 at 0 (with derivative 0 there, no 0/0)."""
+    at_zero = apply("eq", (x, 0))
+    safe = apply("where", (at_zero, 1.0, x)) * np.pi
+    return apply("where", (at_zero, 1.0, apply("sin", (safe,)) / safe))
 
 
 def trace(x, offset=0, axis1=0, axis2=1):
@@ -843,7 +924,9 @@ FUNCTIONS = {
     np.linalg.norm: linalg_norm, np.round: round, np.around: round, np.nonzero: nonzero,
     np.shape: shape_of, np.ndim: ndim_of, np.size: lambda x, axis=None: (
         int(np.prod(shape_of(x))) if axis is None else shape_of(x)[axis]),
-    np.matmul: matmul, np.permute_dims: permute_dims,
+    np.matmul: matmul, np.permute_dims: permute_dims, np.linalg.inv: inv, np.linalg.solve: solve,
+    np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.matrix_power: matrix_power, np.diag: diag,
+    np.kron: kron, np.sinc: sinc,
 }
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in _UFUNCS})
 

@@ -239,6 +239,12 @@ def _matmul_vjp(g, out, a, b):
     return ops.matmul(g, ops.swapaxes(b, -1, -2)), ops.matmul(ops.swapaxes(a, -1, -2), g)
 
 
+def _solve_vjp(g, out, a, b):
+    # x = a^-1 b:  gb = a^-T g,  ga = -gb x^T  (b, hence x, given as (..., n, k))
+    gb = ops.solve(ops.swapaxes(a, -1, -2), g)
+    return -ops.matmul(gb, ops.swapaxes(out, -1, -2)), gb
+
+
 # ----------------------------------------------------------------------------- indexing
 def index_text(index, names) -> str:
     """NumPy source of an index template; ("array", k) entries name the k-th index operand."""
@@ -396,6 +402,26 @@ _STRUCTURAL = [
         lambda g, out, x, axis: (ops.flip(ops.cumsum(ops.flip(g, axis), axis), axis),),
         shape=lambda x, axis: x,
         examples=((((3, 4),), dict(axis=1)), (((5,),), dict(axis=0))),
+    ),
+    # Linear algebra (batched over leading axes, as numpy.linalg).
+    Structural(
+        "inv", lambda a: np.linalg.inv(a), lambda n: f"np.linalg.inv({n[0]})",
+        lambda g, out, a: (-ops.matmul(ops.matmul(ops.swapaxes(out, -1, -2), g), ops.swapaxes(out, -1, -2)),),
+        shape=lambda a: a, examples=((((3, 3),), {}), (((2, 3, 3),), {})),
+    ),
+    Structural(
+        "solve", lambda a, b: np.linalg.solve(a, b), lambda n: f"np.linalg.solve({n[0]}, {n[1]})",
+        _solve_vjp, examples=((((3, 3), (3, 2)), {}), (((2, 3, 3), (2, 3, 1)), {})),
+    ),
+    Structural(
+        "det", lambda a: np.linalg.det(a), lambda n: f"np.linalg.det({n[0]})",
+        lambda g, out, a: (ops.expand_dims(g * out, (-1, -2)) * ops.swapaxes(ops.inv(a), -1, -2),),
+        shape=lambda a: (a[0][:-2], a[1]), examples=((((3, 3),), {}), (((2, 3, 3),), {})),
+    ),
+    Structural(
+        "logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda n: f"np.linalg.slogdet({n[0]})[1]",
+        lambda g, out, a: (ops.expand_dims(g, (-1, -2)) * ops.swapaxes(ops.inv(a), -1, -2),),
+        shape=lambda a: (a[0][:-2], a[1]), examples=((((3, 3),), {}), (((2, 3, 3),), {})),
     ),
     # Not differentiable.
     Structural(

@@ -334,6 +334,26 @@ case("argmax_gather", lambda x: np.sum(x[np.arange(4), np.argmax(x, axis=1)] ** 
      lambda x: (x.gather(1, x.argmax(1, keepdim=True)) ** 2).sum() + x.gather(0, x.argmin(0, keepdim=True)).sum(),
      R(4, 5))
 
+# ----------------------------------------------------------------------------- linear algebra and friends
+_SPD = R(4, 4) + 4 * np.eye(4)  # well conditioned
+case("linalg_inv", lambda a: np.sum(np.linalg.inv(a) ** 2), lambda a: (torch.linalg.inv(a) ** 2).sum(), _SPD)
+case("linalg_solve_vector_and_matrix",
+     lambda a, b, c: np.sum(np.linalg.solve(a, b) ** 2) + np.sum(np.linalg.solve(a, c)),
+     lambda a, b, c: (torch.linalg.solve(a, b) ** 2).sum() + torch.linalg.solve(a, c).sum(),
+     _SPD, R(4), R(4, 3))
+case("linalg_det_slogdet_batched",
+     lambda a: np.sum(np.linalg.det(a)) + np.sum(np.linalg.slogdet(a)[1]),
+     lambda a: torch.linalg.det(a).sum() + torch.linalg.slogdet(a)[1].sum(),
+     np.stack([_SPD, _SPD.T + np.eye(4)]))
+case("matrix_power", lambda a: np.sum(np.linalg.matrix_power(a, 3)) + np.sum(np.linalg.matrix_power(a, -1)),
+     lambda a: torch.linalg.matrix_power(a, 3).sum() + torch.linalg.matrix_power(a, -1).sum(), _SPD / 4)
+case("diag_both_ways", lambda v, m: np.sum(np.diag(v, 1) @ m[:5, :5]) + np.sum(np.diag(m, -1) ** 2),
+     lambda v, m: (torch.diag(v, 1) @ m[:5, :5]).sum() + (torch.diag(m, -1) ** 2).sum(), R(4), R(6, 6))
+case("einsum_repeated_indices", lambda a, x: np.einsum("ii->", a) * np.einsum("ij,jj->i", x, a).sum(),
+     lambda a, x: torch.einsum("ii->", a) * torch.einsum("ij,jj->i", x, a).sum(), R(4, 4), R(3, 4))
+case("kron_sinc", lambda a, b: np.sum(np.kron(a, b) ** 2) + np.sum(np.sinc(a)),
+     lambda a, b: (torch.kron(a, b) ** 2).sum() + torch.sinc(a).sum(), R(2, 3), R(3, 2))
+
 try:  # a SciPy ufunc is dispatched like a NumPy one
     from scipy.special import erf as _erf
 
