@@ -18,12 +18,19 @@ import numpy as np
 from . import primitives
 from .trace import Tracer, TraceError, active_builder, apply, user_location
 
+_ROW_FUNCTIONS: dict = {}
+
+
 def __getattr__(name):
+    # NOTE: the wrappers are cached here, not in globals(): a row named like a builtin (`abs`) must
+    # never shadow the builtin for the code of this module.
+    fn = _ROW_FUNCTIONS.get(name)
+    if fn is not None:
+        return fn
     row = primitives.PRIMITIVES.get(name)
     if row is not None and row.elementwise and name != "expr":
-        fn = lambda *xs: apply(name, xs)  # noqa: E731
+        fn = _ROW_FUNCTIONS[name] = lambda *xs: apply(name, xs)
         fn.__name__ = name
-        globals()[name] = fn
         return fn
     raise AttributeError(f"module 'symgrad.ops' has no attribute {name!r}")
 
