@@ -43,7 +43,7 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
         return
     pending: dict = {}  # opaque compiled calls reached -> cotangents of their outputs
     visited: dict = {}  # id -> every node swept (freed at the end unless retain_graph)
-    _sweep(root._grad_fn, seed, pending, visited)
+    _sweep(root._grad_fn, seed, pending, visited, retain_graph)
     while pending:  # compiled calls, latest first: all their consumers have been swept
         call = max(pending, key=lambda c: c.seq)
         grads = call.backward(pending.pop(call))
@@ -52,13 +52,13 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
             if ref.kind == "leaf":
                 _accumulate(ref.target, grad)
             elif ref.kind == "fn":
-                _sweep(ref.target, np.asarray(grad, dtype=ref.dtype), pending, visited)
+                _sweep(ref.target, np.asarray(grad, dtype=ref.dtype), pending, visited, retain_graph)
     if not retain_graph:
         for fn in visited.values():
             fn.free() if getattr(fn, "opaque", False) else _free([fn])
 
 
-def _sweep(root_fn, seed, pending, visited) -> None:
+def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True) -> None:
     """Backpropagate `seed` from `root_fn` through recorded ops to leaves; cotangents reaching the
     outputs of compiled calls (opaque nodes, `symgrad.compile`) are collected in `pending`."""
     if getattr(root_fn, "opaque", False):
@@ -69,8 +69,10 @@ def _sweep(root_fn, seed, pending, visited) -> None:
     function, saved_slots = _backward_module(plan)
     saved = [plan.value(slot) for slot in saved_slots]
     _check_freed(order)
+    if not retain_graph:  # the generated code releases each saved value after its last use
+        _free(order)
     with np.errstate(all="ignore"):  # as torch: inf/nan propagate silently
-        grads = function(*saved, seed)
+        grads = function(saved, seed)
     for leaf, grad in zip(plan.leaves, grads):
         if getattr(leaf, "opaque", False):
             _add_pending(pending, leaf, grad)
@@ -282,7 +284,8 @@ def _generate(plan: _Plan) -> str:
         raise RuntimeError(f"internal error: the backward pass needs values the forward did not record "
                            f"({[builder.nodes[i].op for i in missing]}); please report it")
     spec = FunctionSpec("backward", backward_graph,
-                        "backward pass of an eager Tensor graph: (*saved values, grad_output) -> leaf gradients")
+                        "backward pass of an eager Tensor graph: ([saved values], grad_output) -> leaf gradients",
+                        consumed=len(saved))
     header = ["eager Tensor backward", f"leaves: {len(plan.leaf_slots)}, recorded ops: "
               f"{sum(1 for r in plan.slots if r[0] not in ('leaf', 'const'))}"]
     source = emit_module([spec], header, __version__)

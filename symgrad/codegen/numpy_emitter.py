@@ -54,6 +54,8 @@ class FunctionSpec:
     docstring: str
     param_names: tuple = ()  # names wanted for graph.inputs (validated here)
     donated: tuple = ()  # positions in graph.inputs whose arrays outputs may overwrite (donate_argnums)
+    consumed: int | None = None  # the first `consumed` inputs come as one list `saved` it empties, each
+    #                    released after its last use (the eager backward frees saved values as it goes)
 
 
 def emit_module(functions: list[FunctionSpec], header: list[str], version: str, optimize: bool = True) -> str:
@@ -75,7 +77,7 @@ def _emit(functions, header, version, optimize, kernels) -> str:
     for spec in functions:
         if optimize:
             spec = FunctionSpec(spec.name, fuse_elementwise(spec.graph), spec.docstring, spec.param_names,
-                                spec.donated)
+                                spec.donated, spec.consumed)
         fn = _emit_function(spec, kernels)
         rendered.append(fn)
         code.extend(line for group in fn["groups"] for line in group["lines"])
@@ -112,6 +114,11 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
             names[i] = safe_identifier(wanted, f"arg{k}", taken)
     guards = dict(graph.guards)
     groups: list[dict] = []
+    consumed = graph.inputs[: spec.consumed or 0]
+    if consumed:
+        unpacked = ", ".join(names[i] for i in consumed) + ("," if len(consumed) == 1 else "")
+        groups.append({"comment": "(symgrad) the saved values: each is released after its last use",
+                       "lines": [f"{unpacked} = saved", "saved.clear()"]})
     donations = _Donations(graph, spec.donated)
     cluster = _Cluster(graph, names, kernels, donations) if kernels is not None else None
     for i, node in enumerate(graph.nodes):
@@ -128,7 +135,8 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
                     _add_lines(groups, where, flushed_lines)
                 if joined:
                     continue
-            lines = _statement(graph, i, names, donations) + _frees(graph, i, names, donations.last_use)
+            lines = _statement(graph, i, names, donations) + _frees(graph, i, names, donations.last_use,
+                                                                     set(consumed))
         if i in guards:
             lines.append(f"if {_guard_test(names[i], guards[i])}: raise GuardFailed({comment_text(node.where)!r})")
         _add_lines(groups, node.where, lines)
@@ -137,7 +145,7 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
             _add_lines(groups, where, flushed_lines)
     outputs = [names[i] for i in graph.outputs]
     returns = "(" + ", ".join(outputs) + ("," if len(outputs) == 1 else "") + ")"
-    params = ", ".join(names[i] for i in graph.inputs)
+    params = ", ".join(["saved"] * (spec.consumed is not None) + [names[i] for i in graph.inputs[len(consumed):]])
     return {"name": spec.name, "params": params, "docstring": f'"""{_docstring(spec.docstring)}"""',
             "groups": groups, "returns": returns}
 
@@ -145,12 +153,12 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
 LARGE = 1 << 14  # elements: intermediates at least this big are freed as soon as they are dead
 
 
-def _frees(graph: Graph, i: int, names: dict, last_use: dict) -> list[str]:
-    """`del` of the large intermediates whose last reader is node i (lower peak memory)."""
+def _frees(graph: Graph, i: int, names: dict, last_use: dict, consumed=frozenset()) -> list[str]:
+    """`del` of the large intermediates (and consumed inputs) whose last reader is node i."""
     dead = sorted({j for j in graph.nodes[i].inputs if last_use.get(j) == i and j not in graph.outputs
-                   and graph.nodes[j].op not in ("input", "const", "const_array")
-                   and int(np.prod(graph.nodes[j].shape, dtype=np.int64)) >= LARGE
-                   and names.get(j, "").startswith("t")})
+                   and (j in consumed or graph.nodes[j].op not in ("input", "const", "const_array")
+                        and names.get(j, "").startswith("t"))
+                   and int(np.prod(graph.nodes[j].shape, dtype=np.int64)) >= LARGE})
     return [f"del {', '.join(names[j] for j in dead)}"] if dead else []
 
 
