@@ -307,7 +307,53 @@ def _with_x(examples, out_shape):
     return tuple((((out_shape(xs, a), xs)), a) for ((xs,), a) in examples)
 
 
+def _bn_axes(ndim: int) -> tuple:
+    return (0,) + tuple(range(2, ndim))
+
+
+def _bn_channel(v, ndim: int):
+    """A per-channel (C,) array shaped to broadcast against (N, C, ...)."""
+    return ops.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+def _bn_train_numpy(x, w, b, eps, ndim):
+    axes, shape = _bn_axes(x.ndim), (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w.reshape(shape) + b.reshape(shape)
+
+
+def _bn_train_emit(names, eps, ndim):
+    x, w, b = names
+    axes, shape = _bn_axes(ndim), (1, -1) + (1,) * (ndim - 2)
+    return [
+        f"{{out}}_mean = {x}.mean(axis={axes!r}, keepdims=True)",
+        f"{{out}}_var = {x}.var(axis={axes!r}, keepdims=True)",
+        f"{{out}} = ({x} - {{out}}_mean) / np.sqrt({{out}}_var + {eps!r}) * {w}.reshape({shape!r}) "
+        f"+ {b}.reshape({shape!r})",
+    ]
+
+
+def _bn_train_vjp(g, out, x, w, b, eps, ndim):
+    # NOTE: as torch, only x is kept: the batch statistics are recomputed here, so batch norm saves
+    # one array per layer, not its intermediates.
+    axes = _bn_axes(ndim)
+    centred = x - ops.mean(x, axis=axes, keepdims=True)
+    invstd = 1.0 / ops.sqrt(ops.mean(centred * centred, axis=axes, keepdims=True) + eps)
+    xhat = centred * invstd
+    dxhat = g * _bn_channel(w, ndim)
+    dx = invstd * (dxhat - ops.mean(dxhat, axis=axes, keepdims=True)
+                   - xhat * ops.mean(dxhat * xhat, axis=axes, keepdims=True))
+    return dx, ops.sum(g * xhat, axis=axes), ops.sum(g, axis=axes)
+
+
 _ROWS = [
+    Structural(
+        "batch_norm_train", _bn_train_numpy, _bn_train_emit, _bn_train_vjp,
+        shape=lambda x, w, b, eps, ndim: x,
+        examples=((((4, 3, 2, 2), (3,), (3,)), dict(eps=1e-5, ndim=4)),
+                  (((6, 3), (3,), (3,)), dict(eps=1e-3, ndim=2))),
+    ),
     Structural(
         "conv2d", _run_emitted("conv2d"), _conv_emit, _conv_vjp, shape=_conv_shape,
         examples=_CONV_EXAMPLES,
@@ -566,7 +612,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {shape} ({user_location()})")
-        mean = ops.mean(x, axis=axes, keepdims=True)
+        mean = ops.stop_gradient(ops.mean(x, axis=axes, keepdims=True))
         centred = x - mean
         var = ops.mean(centred * centred, axis=axes, keepdims=True)
         if running_mean is not None:
@@ -582,6 +628,10 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
                              f"({user_location()})")
         centred = x - ops.reshape(running_mean, bshape)
         var = ops.reshape(running_var, bshape)
+    if training:  # one primitive: it saves x only and recomputes the statistics in its backward
+        ones = ops.ones_like(x, shape=(c,)) if weight is None else weight
+        zeros = ops.zeros_like(x, shape=(c,)) if bias is None else bias
+        return ops.apply("batch_norm_train", (x, ones, zeros), eps=float(eps), ndim=len(shape)), new_mean, new_var
     y = centred / ops.sqrt(var + eps)
     if weight is not None:
         y = y * ops.reshape(weight, bshape)

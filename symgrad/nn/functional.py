@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import nn_ops
 from ..nn_ops import _out_size, _pair
-from ..tensor import Tensor, _caller, _new, _where_text, record
+from ..tensor import Tensor, _caller, _new, _where_text, apply_op, no_grad, record
 
 T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
 
@@ -200,11 +200,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                              f"{list(input.shape)} ({_where()})")
-        mean = input.mean(dim=axes, keepdim=True)
-        centred = input - mean
-        var = (centred * centred).mean(dim=axes, keepdim=True)
         if running_mean is not None:
+            with no_grad():  # recorded ops (symgrad.compile follows them), no gradient bookkeeping
+                mean = input.mean(dim=axes, keepdim=True)
+                centred = input - mean
+                var = (centred * centred).mean(dim=axes, keepdim=True)
             _update_running(running_mean, running_var, mean._value, var._value, count, momentum)
+        # one recorded op (torch's native batch norm): saves the input only
+        ones = weight if weight is not None else _const(np.ones(c), input)
+        zeros = bias if bias is not None else _const(np.zeros(c), input)
+        return apply_op("batch_norm_train", input, ones, zeros, name="NativeBatchNormBackward0",
+                        eps=float(eps), ndim=input.ndim)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"batch_norm in eval mode needs running_mean and running_var ({_where()})")
