@@ -70,7 +70,7 @@ class _Traced:
 
 
 def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
-    from .compile_tensor import T, TensorTrace, _named_state, _Overrides
+    from .compile_tensor import T, TensorTrace, _named_state
 
     model = factory()
     if not (hasattr(model, "named_parameters") and callable(model)):
@@ -98,17 +98,9 @@ def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
         index = trace.add_argument(x, name, k)
         inputs.append((name, index, array))
         args.append(x)
-    from .compile_tensor import _Draws
+    from .compile_tensor import run_recorded
 
-    real = T._generator()
-    T._state.rng = _Draws(trace, real)
-    T._state.compile_trace = trace
-    try:
-        with _Overrides(trace):
-            out = model(*args)
-    finally:
-        T._state.compile_trace = None
-        T._state.rng = real
+    out = run_recorded(trace, model, *args)
     if trace.linked or trace.draws:
         raise TraceError("the model draws random numbers (dropout in train mode): ahead-of-time packages "
                          "are deterministic; compile it in eval mode or without dropout")

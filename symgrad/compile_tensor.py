@@ -175,6 +175,19 @@ def _identifier(name: str) -> str:
 
 
 # ============================================================================ tracing
+def run_recorded(trace, fn, *args):
+    """fn(*args) with every Tensor op, random draw and nn state update also recorded into `trace`."""
+    real_generator = T._generator()
+    T._state.rng = _Draws(trace, real_generator)
+    T._state.compile_trace = trace
+    try:
+        with _Overrides(trace):
+            return fn(*args)
+    finally:
+        T._state.compile_trace = None
+        T._state.rng = real_generator
+
+
 class _Draws:
     """A proxy of the Tensor generator while tracing: each draw's array becomes an input."""
 
@@ -586,15 +599,7 @@ class CompiledTensorFunction:
         call_args = tree.unflatten(tree.flatten(args)[1], call_leaves)
         for mod in modules:
             trace.add_state([t for _, t in _named_state(mod)])
-        real_generator = T._generator()
-        T._state.rng = _Draws(trace, real_generator)
-        T._state.compile_trace = trace
-        try:
-            with _Overrides(trace):
-                out = fn(*call_args)
-        finally:
-            T._state.compile_trace = None
-            T._state.rng = real_generator
+        out = run_recorded(trace, fn, *call_args)
         out_leaves, out_structure = tree.flatten(out)
         tensor_outs = [o for o in out_leaves if isinstance(o, T.Tensor)]
         out_static = [None if isinstance(o, T.Tensor) else o for o in out_leaves]

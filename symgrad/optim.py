@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .tensor import Tensor, _new, enable_grad
+from .tensor import Tensor, _new, enable_grad, zero_grads
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -95,15 +95,7 @@ class Optimizer:
             raise ValueError(f"Invalid learning rate: {group['lr']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                if set_to_none:
-                    p._grad = None
-                else:
-                    p._grad._value = np.zeros_like(p._grad._value)
-                    p._grad._version.value += 1
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         loss = None

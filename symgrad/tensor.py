@@ -190,6 +190,18 @@ class _Ref:
         return self.counter is not None and self.counter.value != self.version
 
 
+def zero_grads(params, set_to_none: bool = True) -> None:
+    """Reset `.grad` of `params` (Module.zero_grad and Optimizer.zero_grad, as torch)."""
+    for p in params:
+        if p._grad is None:
+            continue
+        if set_to_none:
+            p._grad = None
+        else:
+            p._grad._value = np.zeros_like(p._grad._value)
+            p._grad._version.value += 1
+
+
 def check_device(device) -> None:
     """symgrad computes on the CPU with NumPy: any other device is an error, not silently ignored."""
     if device is None or str(device).split(":")[0] == "cpu":

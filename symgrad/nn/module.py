@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, _new, _np_dtype, check_device, no_grad
+from ..tensor import Tensor, _new, _np_dtype, check_device, no_grad, zero_grads
 from .parameter import Parameter
 
 
@@ -228,14 +228,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p._grad is None:
-                continue
-            if set_to_none:
-                p._grad = None
-            else:
-                p._grad._value = np.zeros_like(p._grad._value)
-                p._grad._version.value += 1
+        zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------------ dtype
     def to(self, *args, **kwargs) -> "Module":
