@@ -107,14 +107,31 @@ def elementwise(op: str, *operands, name: str | None = None) -> Tensor:
         if op in _FLOAT_RESULT and target.kind != "f":
             target = np.dtype(np.float32)
     values = [_value_as(x, target if k >= first else None) for k, x in enumerate(operands)]
-    if op in _CANNOT_WARN:
-        value = np.asarray(PRIMITIVES[op].numpy(*values))
-    else:
-        with np.errstate(all="ignore"):  # as torch: nan and inf without warnings
+    try:
+        if op in _CANNOT_WARN:
             value = np.asarray(PRIMITIVES[op].numpy(*values))
+        else:
+            with np.errstate(all="ignore"):  # as torch: nan and inf without warnings
+                value = np.asarray(PRIMITIVES[op].numpy(*values))
+    except ValueError:
+        raise RuntimeError(_broadcast_message(values)) from None
     if op not in _COMPARE and value.dtype != target:
         value = value.astype(target)
     return record(name or _torch_name(op), op, operands, value, where=_caller())
+
+
+def _broadcast_message(values) -> str:
+    """torch's wording for operands that do not broadcast, with the user's line."""
+    shapes = [np.shape(v) for v in values]
+    a, b = (shapes + [()])[:2]
+    for k in range(1, builtins.max(len(a), len(b)) + 1):
+        x = a[-k] if k <= len(a) else 1
+        y = b[-k] if k <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            dim = builtins.max(len(a), len(b)) - k
+            return (f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton "
+                    f"dimension {dim} (shapes {list(a)} and {list(b)}, at {T._where_text(_caller())})")
+    return f"operands could not be broadcast together with shapes {shapes} (at {T._where_text(_caller())})"
 
 
 # ============================================================================ arithmetic

@@ -332,3 +332,13 @@ def test_non_cpu_devices_are_an_error_not_ignored(make):
 def test_cpu_device_is_accepted():
     assert symgrad.ones(2, device="cpu").to("cpu").numpy().tolist() == [1.0, 1.0]
     assert symgrad.nn.Linear(2, 2, device="cpu").to("cpu") is not None
+
+
+def test_broadcast_mismatch_is_torchs_error_with_the_users_line():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError) as ours:
+        symgrad.zeros(2, 3) + symgrad.zeros(4, 5)
+    with pytest.raises(RuntimeError) as theirs:
+        torch.zeros(2, 3) + torch.zeros(4, 5)
+    assert str(theirs.value) in str(ours.value)
+    assert "test_tensor_semantics.py:" in str(ours.value)

@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, _new, _np_dtype, check_device, no_grad, zero_grads
+from ..tensor import Tensor, _caller, _new, _np_dtype, _where_text, check_device, no_grad, zero_grads
 from .parameter import Parameter
 
 
@@ -325,7 +325,7 @@ class Module:
                 planned.append((target, value))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__} (nothing was "
-                               f"loaded):\n\t" + "\n\t".join(problems))
+                               f"loaded; called at {_where_text(_caller())}):\n\t" + "\n\t".join(problems))
         with no_grad():
             for target, value in planned:
                 np.copyto(target._value, value, casting="unsafe")
