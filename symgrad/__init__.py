@@ -10,7 +10,7 @@ from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
 from .ops import stop_gradient
 from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
-from .trace import TraceError, Tracer, install_methods
+from .trace import GradientLostWarning, TraceError, Tracer, install_methods
 
 install_methods(Tracer, ops)
 
@@ -26,6 +26,6 @@ from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
-    "trace", "show_code", "stop_gradient", "TraceError", "nn", "optim", "models", "data", "save", "load",
+    "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "nn", "optim", "models", "data", "save", "load",
     *_tensor_module.PUBLIC, *_tensor_module.FUNCTIONS,
 ]

@@ -291,6 +291,7 @@ class _GradTransform(_Specialised):
         builder = Builder(_name(self.fn))
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder)
+            builder.differentiate(t for a in nums for t in leaf_tracers[a])
             out, aux = self._forward(builder, traced_args)
         aux_leaves, aux_structure = tree.flatten(aux)
         aux_static = [None if isinstance(x, Tracer) else x for x in aux_leaves]
@@ -398,6 +399,7 @@ class _VJPTransform(_Specialised):
         builder = Builder(_name(self.fn))
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, primals, builder)
+            builder.differentiate(t for ts in leaf_tracers for t in ts if t.dtype.kind == "f")
             out_leaves, out_structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
         forward = builder.graph([o.index for o in out_leaves])

@@ -30,6 +30,10 @@ _USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "demo.py"), os.path.join(_PA
 _state = threading.local()
 
 
+class GradientLostWarning(UserWarning):
+    """A differentiated value was turned into a Python number: its gradient path ends there."""
+
+
 class TraceError(Exception):
     """A problem in the user's function found while tracing it; the message names their line."""
 
@@ -77,6 +81,7 @@ class Builder:
         self.inputs: list[int] = []
         self.const_inputs: list[int] = []
         self.guards: list[tuple[int, object]] = []
+        self.differentiated: set[int] = set()  # nodes that depend on inputs being differentiated
 
     def add(self, node: Node, value=None) -> int:
         key = (node.op, node.inputs, node.attrs)
@@ -88,7 +93,13 @@ class Builder:
         index = len(self.nodes) - 1
         if node.op not in ("input", "const_array"):
             self._index[key] = index
+        if node.dtype.startswith("float") and any(i in self.differentiated for i in node.inputs):
+            self.differentiated.add(index)
         return index
+
+    def differentiate(self, tracers) -> None:
+        """Mark the inputs gradients are taken of (so a Python number made from them is reported)."""
+        self.differentiated.update(t.index for t in tracers)
 
     def input(self, name: str, shape, dtype, value=None) -> "Tracer":
         attrs = make_attrs(name=name, position=len(self.inputs))
@@ -326,6 +337,15 @@ class Tracer:
     def item(self):
         result = self._concrete("`.item()` / `float()` / `int()`").item()
         self.builder.guard(self.index, result)
+        if self.index in self.builder.differentiated:
+            import warnings
+
+            warnings.warn(
+                f"a traced value that depends on the differentiated inputs became a Python number at "
+                f"{user_location()} (float(), .item() or a math.* function): no gradient flows through "
+                "that number. Harmless if it only steers control flow or is logged; in arithmetic, use "
+                "NumPy functions on the array instead (np.exp, not math.exp).",
+                GradientLostWarning, stacklevel=3)
         return result
 
     def __float__(self):

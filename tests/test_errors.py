@@ -172,3 +172,21 @@ def test_has_aux_requires_a_pair_and_vjp_checks_cotangent_shape():
     _raises(TypeError, symgrad.grad(lambda x: np.sum(x), has_aux=True), x34, contains=("has_aux", "pair"))
     _, vjp_fn = symgrad.vjp(lambda x: x * 2, x34)
     _raises(ValueError, vjp_fn, np.ones(3), contains=("(3,)", "(3, 4)"))
+
+
+def test_python_number_from_a_differentiated_value_warns_with_the_line():
+    import math
+
+    with pytest.warns(symgrad.GradientLostWarning, match=r"test_errors.py:\d+.*np.exp, not math.exp"):
+        symgrad.grad(lambda x: np.sum(x * math.exp(x[0])))(np.array([0.5, 1.0]))
+
+
+def test_python_number_from_a_non_differentiated_value_does_not_warn():
+    import warnings
+
+    def f(x, n):
+        return np.sum(x[: int(n.item())] ** 2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", symgrad.GradientLostWarning)
+        np.testing.assert_allclose(symgrad.grad(f)(np.arange(1.0, 4.0), np.array(2)), [2.0, 4.0, 0.0])
