@@ -452,29 +452,35 @@ def _same_float(*xs):
 
 
 @_frontend
+def conv2d_attrs(x_shape, w_shape, stride, padding, dilation, groups, where: str, mismatch=ValueError) -> dict:
+    """The conv2d primitive's attrs from torch-style arguments, checked (eager and traced front ends).
+
+    `mismatch` is the exception for shapes that do not fit (torch's eager conv raises RuntimeError).
+    """
+    (_, c, h, wd), (o, cg, kh, kw) = x_shape, w_shape
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        raise NotImplementedError(f"conv2d padding={padding!r}: give the padding as ints ({where})")
+    padding, groups = _pair(padding, "padding"), int(groups)
+    if c % groups or o % groups or cg != c // groups:
+        raise mismatch(f"conv2d: input with {c} channels, weight of shape {list(w_shape)} and "
+                       f"groups={groups} do not match ({where})")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride and dilation must be >= 1, padding >= 0 ({where})")
+    if min(_out_size((h, wd), (kh, kw), stride, padding, dilation)) < 1:
+        raise mismatch(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the padded "
+                       f"input {(h + 2 * padding[0], wd + 2 * padding[1])} ({where})")
+    return dict(kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """As torch.nn.functional.conv2d: x (N, C, H, W), w (O, C // groups, kh, kw), b (O,) or None."""
     _check4d(x, "conv2d")
     x, w, b = _same_float(x, w, b)
-    (_, c, h, wd), (o, cg, kh, kw) = ops.shape_of(x), ops.shape_of(w)
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    if isinstance(padding, str):
-        raise NotImplementedError(f"conv2d padding={padding!r}: give the padding as ints "
-                                  f"({user_location()})")
-    padding = _pair(padding, "padding")
-    groups = int(groups)
-    if c % groups or o % groups or cg != c // groups:
-        raise ValueError(f"conv2d: input with {c} channels, weight {ops.shape_of(w)} and groups={groups} "
-                         f"do not match ({user_location()})")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"conv2d: stride and dilation must be >= 1, padding >= 0 ({user_location()})")
-    if min(_out_size((h, wd), (kh, kw), stride, padding, dilation)) < 1:
-        raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the padded "
-                         f"input {(h + 2 * padding[0], wd + 2 * padding[1])} ({user_location()})")
-    out = ops_conv2d(x, w, kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation,
-                     groups=groups)
+    attrs = conv2d_attrs(ops.shape_of(x), ops.shape_of(w), stride, padding, dilation, groups, user_location())
+    out = ops_conv2d(x, w, **attrs)
     if b is not None:
-        out = out + ops.reshape(b, (1, o, 1, 1))
+        out = out + ops.reshape(b, (1, ops.shape_of(w)[0], 1, 1))
     return out
 
 

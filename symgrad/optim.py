@@ -190,6 +190,12 @@ def _buffer(state: dict, key: str, like: np.ndarray) -> np.ndarray:
     return state[key]._value
 
 
+def _oriented(grad, value, group):
+    """The gradient in the parameter's dtype, negated for `maximize=True` (as torch)."""
+    grad = grad.astype(value.dtype, copy=False)
+    return -grad if group["maximize"] else grad
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, nesterov and weight decay (torch's rule)."""
 
@@ -208,9 +214,7 @@ class SGD(Optimizer):
 
     def _update(self, p, grad, state, group):
         value = p._value
-        grad = grad.astype(value.dtype, copy=False)
-        if group["maximize"]:
-            grad = -grad
+        grad = _oriented(grad, value, group)
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * value
         momentum = group["momentum"]
@@ -253,9 +257,7 @@ class Adam(Optimizer):
 
     def _update(self, p, grad, state, group):
         value = p._value
-        grad = grad.astype(value.dtype, copy=False)
-        if group["maximize"]:
-            grad = -grad
+        grad = _oriented(grad, value, group)
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if "step" not in state:
             state["step"] = _new(np.array(0.0, dtype=np.float32))

@@ -70,24 +70,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return nn_ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
     _check4d(input, "conv2d")
     _check_same_dtype("conv2d", input, weight, bias)
-    (_, c, h, w), (o, cg, kh, kw) = input.shape, weight.shape
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    if isinstance(padding, str):
-        raise NotImplementedError(f"conv2d padding={padding!r}: give the padding as ints ({_where()})")
-    padding, groups = _pair(padding, "padding"), int(groups)
-    if c % groups or o % groups or cg != c // groups:
-        raise RuntimeError(f"conv2d: input with {c} channels, weight of shape {list(weight.shape)} and "
-                           f"groups={groups} do not match ({_where()})")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"conv2d: stride and dilation must be >= 1, padding >= 0 ({_where()})")
-    if min(_out_size((h, w), (kh, kw), stride, padding, dilation)) < 1:
-        raise RuntimeError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the padded "
-                           f"input {(h + 2 * padding[0], w + 2 * padding[1])} ({_where()})")
-    attrs = dict(kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    attrs = nn_ops.conv2d_attrs(input.shape, weight.shape, stride, padding, dilation, groups, _where(),
+                                mismatch=RuntimeError)
     value = np.asarray(nn_ops.PRIMITIVES["conv2d"].numpy(input._value, weight._value, **attrs))
     out = record("ConvolutionBackward0", "conv2d", (input, weight), value, _attrs(**attrs), where=_caller())
     if bias is not None:
-        out = out + bias.reshape(1, o, 1, 1)
+        out = out + bias.reshape(1, weight.shape[0], 1, 1)
     return out
 
 
