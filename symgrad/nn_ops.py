@@ -451,7 +451,6 @@ def _same_float(*xs):
     return [None if x is None else ops.cast(x, dtype) for x in xs]
 
 
-@_frontend
 def conv2d_attrs(x_shape, w_shape, stride, padding, dilation, groups, where: str, mismatch=ValueError) -> dict:
     """The conv2d primitive's attrs from torch-style arguments, checked (eager and traced front ends).
 
@@ -473,6 +472,7 @@ def conv2d_attrs(x_shape, w_shape, stride, padding, dilation, groups, where: str
     return dict(kernel_size=(kh, kw), stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
+@_frontend
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """As torch.nn.functional.conv2d: x (N, C, H, W), w (O, C // groups, kh, kw), b (O,) or None."""
     _check4d(x, "conv2d")
