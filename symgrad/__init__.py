@@ -21,7 +21,7 @@ globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_mod
 globals().update(_tensor_module.FUNCTIONS)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
-from . import nn, optim, models, data  # noqa: E402
+from . import nn, optim, models, data, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 __all__ = [

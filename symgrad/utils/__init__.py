@@ -1,0 +1,3 @@
+"""`symgrad.utils`: PyTorch-shaped utilities (`symgrad.utils.data`)."""
+
+from . import data  # noqa: F401

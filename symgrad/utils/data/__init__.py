@@ -1,0 +1,1 @@
+"""`symgrad.utils.data`: PyTorch's data-loading names (datasets, samplers, DataLoader) on NumPy."""
