@@ -4,21 +4,23 @@ Trace a function into an expression DAG, derive every node's adjoint with SymPy,
 NumPy modules that are cached and imported. See README.md for the tour.
 """
 
-from . import ops  # noqa: F401 - must load before the primitive table
-from . import nn_ops  # noqa: F401 - registers the conv / pooling rows of the table
 from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
 from .ops import stop_gradient
 from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
 from .trace import GradientLostWarning, TraceError, Tracer, install_methods
 
+from . import ops  # noqa: E402
 install_methods(Tracer, ops)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
 from . import tensor as _tensor_module  # noqa: E402
+from . import _tensor_ops  # noqa: E402
+from .tape import apply_op  # noqa: E402
 
+_tensor_ops.install()
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
-globals().update(_tensor_module.FUNCTIONS)
+globals().update(_tensor_ops.FUNCTIONS)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
 from . import nn, optim, models, data, utils  # noqa: E402
@@ -27,5 +29,5 @@ from .serialization import load, save  # noqa: E402
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "nn", "optim", "models", "data", "save", "load",
-    *_tensor_module.PUBLIC, *_tensor_module.FUNCTIONS,
+    "apply_op", *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
 ]

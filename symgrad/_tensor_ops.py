@@ -14,126 +14,15 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import nn_composites
 from . import ops as _ops
 from . import tensor as T
 from .primitives import PRIMITIVES, index_value
+from .tape import broadcast_message, elementwise, result_dtype
+from .tape import operand as _operand
 from .tensor import Tensor, _caller, _new, _Ref, is_grad_enabled, no_grad, record
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-_DEFAULT = {0: np.dtype(np.bool_), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
-_FLOAT_RESULT = {"div", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "arcsin",
-                 "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
-                 "arctanh", "sigmoid", "softplus", "erf", "logaddexp", "reciprocal"}
-_COMPARE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not"}
-_TORCH_NAMES = {"log1p": "Log1PBackward0", "arcsin": "AsinBackward0", "arccos": "AcosBackward0",
-                "arctan": "AtanBackward0", "arctan2": "Atan2Backward0", "arcsinh": "AsinhBackward0",
-                "arccosh": "AcoshBackward0", "arctanh": "AtanhBackward0", "square": "PowBackward0",
-                "clip": "ClampBackward1", "logaddexp": "LogaddexpBackward0"}
-
-
-def _operand(x):
-    """A Tensor, or a Python number (NumPy scalars become Python numbers: weak, as torch)."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (_py_bool, _py_int, _py_float)):
-        return x
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return T.tensor(x) if not isinstance(x, np.ndarray) else _new(np.asarray(x))
-    raise TypeError(f"unsupported operand type for a symgrad Tensor operation: {type(x).__name__} "
-                    f"({T._where_text(_caller())})")
-
-
-def result_dtype(operands) -> np.dtype:
-    """torch's promotion of `operands` (Tensors and Python scalars)."""
-    dims = [x._value.dtype for x in operands if isinstance(x, Tensor) and x._value.ndim]
-    zeros = [x._value.dtype for x in operands if isinstance(x, Tensor) and not x._value.ndim]
-    result = _promote_within_category(dims) if dims else None
-    if zeros:  # a 0-d tensor counts only when its category (bool < int < float) is higher
-        z = _promote_within_category(zeros)
-        if result is None or _CATEGORY[z.kind] > _CATEGORY[result.kind]:
-            result = z
-    for x in operands:
-        if not isinstance(x, Tensor):
-            cat = 0 if isinstance(x, _py_bool) else 1 if isinstance(x, _py_int) else 2
-            if result is None or cat > _CATEGORY[result.kind]:
-                result = _DEFAULT[cat]
-    return result
-
-
-def _promote_within_category(dtypes) -> np.dtype:
-    """torch: operands of the highest category decide (float32 + int64 -> float32, not float64)."""
-    top = builtins.max(_CATEGORY[d.kind] for d in dtypes)
-    return np.result_type(*[d for d in dtypes if _CATEGORY[d.kind] == top])
-
-
-_CANNOT_WARN = frozenset({"add", "sub", "neg", "abs", "relu", "maximum", "minimum", "where", "clip", "eq",
-                          "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not"})
-
-
-def _common_float(operands):
-    """Fast path of `result_dtype`: float tensors of one dtype with Python scalars (the usual case)."""
-    target = None
-    for x in operands:
-        if type(x) is Tensor:
-            d = x._value.dtype
-            if d.kind != "f" or (target is not None and d != target):
-                return None
-            target = d
-        elif type(x) is not _py_float and type(x) is not _py_int:
-            return None
-    return target
-
-
-def _value_as(x, target):
-    if not isinstance(x, Tensor):
-        return x
-    return x._value if target is None or x._value.dtype == target else x._value.astype(target)
-
-
-def _torch_name(op: str) -> str:
-    return _TORCH_NAMES.get(op) or op.capitalize() + "Backward0"
-
-
-def elementwise(op: str, *operands, name: str | None = None) -> Tensor:
-    """Elementwise row `op` of the table on Tensors / scalars, with torch's dtype promotion."""
-    operands = tuple(_operand(x) for x in operands)
-    first = 1 if op == "where" else 0  # where's condition keeps its dtype
-    target = _common_float(operands) if first == 0 else None
-    if target is None:
-        target = result_dtype(operands[first:])
-        if op in _FLOAT_RESULT and target.kind != "f":
-            target = np.dtype(np.float32)
-    values = [_value_as(x, target if k >= first else None) for k, x in enumerate(operands)]
-    try:
-        if op in _CANNOT_WARN:
-            value = np.asarray(PRIMITIVES[op].numpy(*values))
-        else:
-            with np.errstate(all="ignore"):  # as torch: nan and inf without warnings
-                value = np.asarray(PRIMITIVES[op].numpy(*values))
-    except ValueError:
-        raise RuntimeError(_broadcast_message(values)) from None
-    if op not in _COMPARE and value.dtype != target:
-        value = value.astype(target)
-    return record(name or _torch_name(op), op, operands, value, where=_caller())
-
-
-def _broadcast_message(values) -> str:
-    """torch's wording for operands that do not broadcast, with the user's line."""
-    shapes = [np.shape(v) for v in values]
-    a, b = (shapes + [()])[:2]
-    for k in range(1, builtins.max(len(a), len(b)) + 1):
-        x = a[-k] if k <= len(a) else 1
-        y = b[-k] if k <= len(b) else 1
-        if x != y and 1 not in (x, y):
-            dim = builtins.max(len(a), len(b)) - k
-            return (f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton "
-                    f"dimension {dim} (shapes {list(a)} and {list(b)}, at {T._where_text(_caller())})")
-    return f"operands could not be broadcast together with shapes {shapes} (at {T._where_text(_caller())})"
-
-
 # ============================================================================ arithmetic
 def _binary(op, name_tensor, name_scalar=None):
     def method(self, other):
@@ -283,22 +172,31 @@ def mean(self, dim=None, keepdim=False, dtype=None):
     if x._value.dtype.kind != "f":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {x.dtype.name.capitalize()}")
-    total = _reduce(x, "sum", dim, keepdim, "SumBackward1")
-    return elementwise("div", total, _count(x, dim), name="MeanBackward0" if dim is None else "MeanBackward1")
+    return _named(_ops.mean(x, _dims(dim, x.ndim), keepdims=keepdim), "MeanBackward0" if dim is None else "MeanBackward1")
+
+
+def _correction(dim, unbiased, correction):
+    """(dim, correction) of torch's var/std overloads: var(unbiased), var(dim, unbiased), correction=."""
+    if isinstance(dim, _py_bool):
+        dim, unbiased = None, dim
+    return dim, (1 if unbiased is None or unbiased else 0) if correction is None else correction
 
 
 def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    if isinstance(dim, _py_bool):  # torch's var(unbiased) overload
-        dim, unbiased = None, dim
-    if correction is None:
-        correction = 1 if unbiased is None or unbiased else 0
-    centred = self - mean(self, dim, keepdim=True)
-    total = _reduce(centred * centred, "sum", dim, keepdim, "SumBackward1")
-    return elementwise("div", total, builtins.max(_count(self, dim) - correction, 0), name="VarBackward0")
+    dim, ddof = _correction(dim, unbiased, correction)
+    return _named(_ops.var(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "VarBackward0")
 
 
 def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return elementwise("sqrt", var(self, dim, unbiased, keepdim, correction=correction), name="StdBackward0")
+    dim, ddof = _correction(dim, unbiased, correction)
+    return _named(_ops.std(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "StdBackward0")
+
+
+def _named(result, name):
+    """Torch's grad_fn name for a composite: its last recorded op carries it."""
+    if result._grad_fn is not None:
+        result._grad_fn._name = name
+    return result
 
 
 _MinMax = namedtuple("return_types", ["values", "indices"])
@@ -391,21 +289,16 @@ def any(self, dim=None, keepdim=False):  # noqa: A001
 
 def softmax(self, dim, dtype=None):
     x = self if dtype is None else self.type(dtype)
-    shifted = x - x.detach().amax(dim, keepdim=True)
-    e = shifted.exp()
-    return elementwise("div", e, sum(e, dim, keepdim=True), name="SoftmaxBackward0")
+    return _named(nn_composites.softmax(x, _dims(dim, x.ndim)[0]), "SoftmaxBackward0")
 
 
 def log_softmax(self, dim, dtype=None):
     x = self if dtype is None else self.type(dtype)
-    shifted = x - x.detach().amax(dim, keepdim=True)
-    return elementwise("sub", shifted, sum(shifted.exp(), dim, keepdim=True).log(), name="LogSoftmaxBackward0")
+    return _named(nn_composites.log_softmax(x, _dims(dim, x.ndim)[0]), "LogSoftmaxBackward0")
 
 
 def logsumexp(self, dim, keepdim=False):
-    top = self.detach().amax(dim, keepdim=True)
-    out = sum((self - top).exp(), dim, keepdim=True).log() + top
-    return out if keepdim else squeeze(out, dim)
+    return _named(_ops.logsumexp(self, _dims(dim, self.ndim), keepdims=keepdim), "LogsumexpBackward0")
 
 
 # ============================================================================ shapes
@@ -724,8 +617,27 @@ _TORCH_ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh":
                   "acosh": "arccosh", "atanh": "arctanh", "neg": "neg", "negative": "neg"}
 
 
-def _install():
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    from . import _autograd
+
+    trace = getattr(T._state, "compile_trace", None)
+    if trace is not None:
+        trace.on_backward(self)
+    _autograd.backward(self, gradient, builtins.bool(retain_graph), create_graph, inputs)
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    return array_ufunc(ufunc, method, inputs, kwargs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    return array_function(func, args, kwargs)
+
+
+def install():
+    """Give `Tensor` its operators, methods, `backward` and NumPy protocols; fill `FUNCTIONS`."""
     methods = {
+        "backward": _backward, "__array_ufunc__": _array_ufunc, "__array_function__": _array_function,
         "__add__": _binary("add", "AddBackward0"), "__radd__": _reflected("add", "AddBackward0"),
         "__sub__": _binary("sub", "SubBackward0"), "__rsub__": _reflected("sub", "RsubBackward1"),
         "__mul__": _binary("mul", "MulBackward0"), "__rmul__": _reflected("mul", "MulBackward0"),
@@ -796,4 +708,3 @@ def _install_functions():
 
 
 FUNCTIONS: dict = {}  # symgrad.exp(t), symgrad.sum(t, dim), symgrad.where(c, x, y), ... (the package exports them)
-_install()

@@ -167,10 +167,10 @@ def _loss(traced: _Traced, loss: str | None) -> Tracer:
     if not targets:
         raise TraceError(f"--loss {loss} needs an --input named target (the labels or regression targets)")
     out, target = Tracer(builder, traced.outputs[0]), Tracer(builder, targets[0][1])
-    from . import nn_ops
+    from . import nn_composites
 
     with tracing(builder), at_location(f"symgrad compile --loss {loss}"):
-        return nn_ops.cross_entropy(out, target) if loss == "cross_entropy" else nn_ops.mse_loss(out, target)
+        return nn_composites.cross_entropy(out, target) if loss == "cross_entropy" else nn_composites.mse_loss(out, target)
 
 
 def _optimiser(builder, params, grads, kind, hyper):

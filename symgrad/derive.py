@@ -72,7 +72,7 @@ def node_vjp(builder: Builder, index: int, g: Tracer, depends=None) -> tuple:
     if row.elementwise:
         return _elementwise_vjp(builder, index, g, depends)
     operands = [Tracer(builder, j) for j in node.inputs]
-    return tuple(row.vjp(g, Tracer(builder, index), *operands, **node.kwargs))
+    return tuple(row.vjp(ops, g, Tracer(builder, index), *operands, **node.kwargs))
 
 
 # ----------------------------------------------------------------------------- elementwise

@@ -16,7 +16,8 @@ import string
 import numpy as np
 
 from . import primitives
-from .trace import Tracer, TraceError, active_builder, apply, user_location
+from .bind import bind, interpreter_of
+from .trace import Tracer, TraceError, user_location
 
 _ROW_FUNCTIONS: dict = {}
 
@@ -29,7 +30,7 @@ def __getattr__(name):
         return fn
     row = primitives.PRIMITIVES.get(name)
     if row is not None and row.elementwise and name != "expr":
-        fn = _ROW_FUNCTIONS[name] = lambda *xs: apply(name, xs)
+        fn = _ROW_FUNCTIONS[name] = lambda *xs: bind(name, *xs)
         fn.__name__ = name
         return fn
     raise AttributeError(f"module 'symgrad.ops' has no attribute {name!r}")
@@ -37,7 +38,7 @@ def __getattr__(name):
 
 def expr(expression, operands):
     """An elementwise node computing a SymPy expression of its operands (x0, x1, ...)."""
-    return apply("expr", tuple(operands), expr=expression)
+    return bind("expr", *operands, expr=expression)
 
 
 def shape_of(x) -> tuple:
@@ -70,23 +71,23 @@ def _float_dtype(x):
 
 # ----------------------------------------------------------------------------- arithmetic
 def add(x, y):
-    return apply("add", (x, y))
+    return bind("add", x, y)
 
 
 def sub(x, y):
-    return apply("sub", (x, y))
+    return bind("sub", x, y)
 
 
 def mul(x, y):
-    return apply("mul", (x, y))
+    return bind("mul", x, y)
 
 
 def div(x, y):
-    return apply("div", (x, y))
+    return bind("div", x, y)
 
 
 def pow(x, y):  # noqa: A001 - NumPy's name
-    return apply("pow", (x, y))
+    return bind("pow", x, y)
 
 
 def mod(x, y):
@@ -98,23 +99,23 @@ def floor_divide(x, y):
 
 
 def floor(x):
-    return apply("floor", (x,))
+    return bind("floor", x)
 
 
 def log2(x):
-    return apply("log", (x,)) * (1 / np.log(2))
+    return bind("log", x) * (1 / np.log(2))
 
 
 def log10(x):
-    return apply("log", (x,)) * (1 / np.log(10))
+    return bind("log", x) * (1 / np.log(10))
 
 
 def exp2(x):
-    return apply("exp", (x * np.log(2),))
+    return bind("exp", x * np.log(2))
 
 
 def hypot(x, y):
-    return apply("sqrt", (x * x + y * y,))
+    return bind("sqrt", x * x + y * y)
 
 
 def dtype_of(x) -> np.dtype:
@@ -127,23 +128,23 @@ def cast(x, dtype):
         return x
     if isinstance(x, Tracer) and x.node.op == "const":  # a literal: retype it, no cast node
         return Tracer(x.builder, x.builder.constant(dtype.type(x.node.attr("value"))))
-    return apply("cast", (x,), dtype=dtype.name)
+    return bind("cast", x, dtype=dtype.name)
 
 
 def where(condition, x=None, y=None):
     if x is None and y is None:
         return nonzero(condition)
-    return apply("where", (condition, x, y))
+    return bind("where", condition, x, y)
 
 
 def clip(x, a_min=None, a_max=None, **kwargs):
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
     if a_min is None:
-        return apply("minimum", (x, a_max))
+        return bind("minimum", x, a_max)
     if a_max is None:
-        return apply("maximum", (x, a_min))
-    return apply("clip", (x, a_min, a_max))
+        return bind("maximum", x, a_min)
+    return bind("clip", x, a_min, a_max)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -151,7 +152,7 @@ def _reduce(op, x, axis, keepdims):
     axes = _axes(axis, ndim_of(x))
     if not axes:
         return x
-    return apply(op, (x,), axis=axes, keepdims=bool(keepdims))
+    return bind(op, x, axis=axes, keepdims=bool(keepdims))
 
 
 def sum(x, axis=None, dtype=None, keepdims=False, **unused):  # noqa: A001
@@ -201,7 +202,7 @@ def var(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
 
 
 def std(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
-    return apply("sqrt", (var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **unused),))
+    return bind("sqrt", var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **unused))
 
 
 def average(x, axis=None, weights=None, keepdims=False):
@@ -224,25 +225,25 @@ def cumsum(x, axis=None, dtype=None):
         x = cast(x, dtype)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
-    return apply("cumsum", (x,), axis=_axes(axis, ndim_of(x))[0])
+    return bind("cumsum", x, axis=_axes(axis, ndim_of(x))[0])
 
 
 def argmax(x, axis=None, keepdims=False):
     if axis is None:
-        return apply("argmax", (reshape(x, (-1,)),), axis=0, keepdims=bool(keepdims))
-    return apply("argmax", (x,), axis=_axes(axis, ndim_of(x))[0], keepdims=bool(keepdims))
+        return bind("argmax", reshape(x, (-1,)), axis=0, keepdims=bool(keepdims))
+    return bind("argmax", x, axis=_axes(axis, ndim_of(x))[0], keepdims=bool(keepdims))
 
 
 def argmin(x, axis=None, keepdims=False):
     if axis is None:
-        return apply("argmin", (reshape(x, (-1,)),), axis=0, keepdims=bool(keepdims))
-    return apply("argmin", (x,), axis=_axes(axis, ndim_of(x))[0], keepdims=bool(keepdims))
+        return bind("argmin", reshape(x, (-1,)), axis=0, keepdims=bool(keepdims))
+    return bind("argmin", x, axis=_axes(axis, ndim_of(x))[0], keepdims=bool(keepdims))
 
 
 def argsort(x, axis=-1, kind=None):
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
-    return apply("argsort", (x,), axis=_axes(axis, ndim_of(x))[0])
+    return bind("argsort", x, axis=_axes(axis, ndim_of(x))[0])
 
 
 def sort(x, axis=-1, kind=None):
@@ -253,28 +254,30 @@ def sort(x, axis=-1, kind=None):
 
 def nonzero(x):
     """Index arrays of the non-zero elements (a tuple, as NumPy); the count becomes a guard."""
-    stacked = apply("nonzero", (x,))
+    stacked = bind("nonzero", x)
     _guard_shape(stacked)
     return tuple(getitem(stacked, i) for i in range(ndim_of(x)))
 
 
-def _guard_shape(t: Tracer):
+def _guard_shape(t):
+    if not isinstance(t, Tracer):  # eager: the count is known
+        return
     if t.value is None:
         raise TraceError(f"indexing with a boolean mask computed from traced values at {user_location()}"
                          " has a data-dependent shape; use np.where(mask, x, 0) instead")
-    count = sum(apply("ne", (t[0] if t.ndim > 1 else t, -1)))
+    count = sum(bind("ne", t[0] if t.ndim > 1 else t, -1))
     t.builder.guard(count.index, int(t.shape[-1]))
 
 
 def logsumexp(x, axis=None, keepdims=False):
     top = stop_gradient(amax(x, axis=axis, keepdims=True))  # shift for stability only
-    out = apply("log", (sum(apply("exp", (x - top,)), axis=axis, keepdims=True),)) + top
+    out = bind("log", sum(bind("exp", x - top), axis=axis, keepdims=True)) + top
     return out if keepdims else squeeze(out, _axes(axis, ndim_of(x)))
 
 
 def stop_gradient(x):
     """x's value, with no gradient flowing back (a constant of the backward pass)."""
-    return apply("stop_gradient", (x,))
+    return bind("stop_gradient", x)
 
 
 # ----------------------------------------------------------------------------- linear algebra
@@ -289,7 +292,7 @@ def matmul(a, b):
         raise ValueError(f"matmul: shapes {sa} and {sb} do not align: the first's last dimension "
                          f"({ka}) must equal the second's {'only' if len(sb) == 1 else 'second-to-last'}"
                          f" dimension ({kb}) at {user_location()}")
-    return apply("matmul", (a, b))
+    return bind("matmul", a, b)
 
 
 def dot(a, b):
@@ -342,7 +345,7 @@ def einsum(subscripts, *operands, optimize=None):
             operands[k] = diagonal(operands[k], 0, first, second)
             term = "".join(c for i, c in enumerate(term) if i not in (first, second)) + letter
         terms[k] = term
-    return apply("einsum", tuple(operands), subscripts=",".join(terms) + "->" + output)
+    return bind("einsum", *operands, subscripts=",".join(terms) + "->" + output)
 
 
 def _explicit_einsum(subscripts: str, ndims) -> str:
@@ -375,7 +378,7 @@ def einsum_vjp(g, operands, subscripts):
         available = set(output).union(*[set(t) for t, _ in others])
         kept = "".join(c for c in term if c in available)
         spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
-        grad = apply("einsum", (g, *[o for _, o in others]), subscripts=spec)
+        grad = bind("einsum", g, *[o for _, o in others], subscripts=spec)
         if kept != term:
             grad = reshape(grad, tuple(x.shape[k] if c in available else 1 for k, c in enumerate(term)))
             grad = broadcast_to(grad, x.shape)
@@ -385,26 +388,26 @@ def einsum_vjp(g, operands, subscripts):
 
 def inv(a):
     _square("np.linalg.inv", a)
-    return apply("inv", (a,))
+    return bind("inv", a)
 
 
 def solve(a, b):
     """np.linalg.solve: a vector b (a's last axis) is solved as a one-column matrix."""
     _square("np.linalg.solve", a)
     if ndim_of(b) == ndim_of(a) - 1:
-        return squeeze(apply("solve", (a, expand_dims(b, -1))), -1)
-    return apply("solve", (a, b))
+        return squeeze(bind("solve", a, expand_dims(b, -1)), -1)
+    return bind("solve", a, b)
 
 
 def det(a):
     _square("np.linalg.det", a)
-    return apply("det", (a,))
+    return bind("det", a)
 
 
 def slogdet(a):
     """(sign, log|det|) as np.linalg.slogdet; the sign is a constant of the backward pass."""
     _square("np.linalg.slogdet", a)
-    return apply("sign", (stop_gradient(apply("det", (a,))),)), apply("logabsdet", (a,))
+    return bind("sign", stop_gradient(bind("det", a))), bind("logabsdet", a)
 
 
 def matrix_power(a, n):
@@ -449,9 +452,9 @@ def kron(a, b):
 
 def sinc(x):
     """sin(pi x)/(pi x), 1 at 0 (with derivative 0 there, no 0/0)."""
-    at_zero = apply("eq", (x, 0))
-    safe = apply("where", (at_zero, 1.0, x)) * np.pi
-    return apply("where", (at_zero, 1.0, apply("sin", (safe,)) / safe))
+    at_zero = bind("eq", x, 0)
+    safe = bind("where", at_zero, 1.0, x) * np.pi
+    return bind("where", at_zero, 1.0, bind("sin", safe) / safe)
 
 
 def trace(x, offset=0, axis1=0, axis2=1):
@@ -475,11 +478,11 @@ def tril(x, k=0):
 
 def linalg_norm(x, ord=None, axis=None, keepdims=False):
     if ord in (None, "fro", 2) and (ord != 2 or ndim_of(x) == 1 or (axis is not None and np.ndim(axis) == 0)):
-        return apply("sqrt", (sum(x * x, axis=axis, keepdims=keepdims),))
+        return bind("sqrt", sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1 and (ndim_of(x) == 1 or np.ndim(axis) == 0):
-        return sum(apply("abs", (x,)), axis=axis, keepdims=keepdims)
+        return sum(bind("abs", x), axis=axis, keepdims=keepdims)
     if ord == np.inf and (ndim_of(x) == 1 or np.ndim(axis) == 0):
-        return amax(apply("abs", (x,)), axis=axis, keepdims=keepdims)
+        return amax(bind("abs", x), axis=axis, keepdims=keepdims)
     raise NotImplementedError(f"np.linalg.norm with ord={ord!r} on shape {shape_of(x)} is not supported "
                               f"({user_location()}); vector norms and the Frobenius norm are")
 
@@ -502,14 +505,14 @@ def reshape(x, shape, order="C"):
     if shape == shape_of(x):
         return x
     filled = _filled(x, shape)
-    return filled if filled is not None else apply("reshape", (x,), shape=tuple(int(s) for s in shape))
+    return filled if filled is not None else bind("reshape", x, shape=tuple(int(s) for s in shape))
 
 
 def _filled(x, shape):
     """A constant-valued x (literal or `fill`) reshaped/broadcast is just a `fill` of the new shape."""
     if isinstance(x, Tracer) and x.node.op in ("const", "fill"):
         node = x.node
-        return apply("fill", (), value=node.attr("value"), shape=tuple(shape), dtype=node.dtype)
+        return bind("fill", like=x, value=node.attr("value"), shape=tuple(shape), dtype=node.dtype)
     return None
 
 
@@ -536,7 +539,7 @@ def transpose(x, axes=None):
     axes = tuple(range(n - 1, -1, -1)) if axes is None else tuple(int(a) % n for a in axes)
     if axes == tuple(range(n)):
         return x
-    return apply("transpose", (x,), axes=axes)
+    return bind("transpose", x, axes=axes)
 
 
 def method_transpose(x, *axes):
@@ -590,7 +593,7 @@ def broadcast_to(x, shape):
     except ValueError:
         raise ValueError(f"cannot broadcast shape {shape_of(x)} to {shape} ({user_location()})") from None
     filled = _filled(x, shape)
-    return filled if filled is not None else apply("broadcast_to", (x,), shape=shape)
+    return filled if filled is not None else bind("broadcast_to", x, shape=shape)
 
 
 def unbroadcast(c, shape):
@@ -620,7 +623,7 @@ def concatenate(arrays, axis=0, **unused):
     if len(arrays) == 1:
         return arrays[0]
     axis = _axes(axis, ndim_of(arrays[0]))[0]
-    return apply("concatenate", tuple(arrays), axis=axis)
+    return bind("concatenate", *arrays, axis=axis)
 
 
 def stack(arrays, axis=0, **unused):
@@ -669,7 +672,7 @@ def pad(x, pad_width, mode="constant", constant_values=0):
     if mode != "constant" or np.any(np.asarray(constant_values) != 0):
         raise NotImplementedError(f"np.pad supports mode='constant' with zeros only ({user_location()})")
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim_of(x), 2))
-    return apply("pad", (x,), pad_width=tuple(tuple(int(v) for v in row) for row in widths))
+    return bind("pad", x, pad_width=tuple(tuple(int(v) for v in row) for row in widths))
 
 
 def flip(x, axis=None):
@@ -747,15 +750,17 @@ def diff(x, n=1, axis=-1):
 
 
 def copy(x, order="K"):
-    return Tracer(x.builder, x.index)
+    """A value equal to x (arrays are immutable values while traced, so no copy is recorded)."""
+    if isinstance(x, Tracer):
+        return Tracer(x.builder, x.index)
+    return np.array(x, copy=True) if interpreter_of((x,)) == "numpy" else x.clone()
 
 
 def fill_like(x, value, dtype=None, shape=None):
     dtype = np.dtype(dtype or x.dtype)
     shape = shape_of(x) if shape is None else tuple(shape)
-    builder = x.builder if isinstance(x, Tracer) else active_builder()
     value = dtype.type(value).item()
-    return apply("fill", (), value=value, shape=shape, dtype=dtype.name) if builder else np.full(shape, value, dtype)
+    return bind("fill", like=x, value=value, shape=shape, dtype=dtype.name)
 
 
 def zeros_like(x, dtype=None, shape=None, **unused):
@@ -772,7 +777,7 @@ def full_like(x, fill_value, dtype=None, shape=None, **unused):
 
 def round(x, decimals=0):  # noqa: A001
     scale = 10.0**decimals
-    return apply("floor", (x * scale + 0.5,)) / scale if decimals else apply("floor", (x + 0.5,))
+    return bind("floor", x * scale + 0.5) / scale if decimals else bind("floor", x + 0.5)
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -819,13 +824,13 @@ def getitem_template(x, arrays, index):
     if index and builtins.all(i == ("slice", None, None, None) for i in index):
         return x
     try:
-        return apply("getitem", (x, *arrays), index=tuple(index))
+        return bind("getitem", x, *arrays, index=tuple(index))
     except IndexError as error:
         raise IndexError(f"{error} (indexing an array of shape {shape_of(x)} at {user_location()})") from None
 
 
 def scatter_add(g, *arrays, index, shape):
-    return apply("scatter_add", (g, *arrays), index=tuple(index), shape=tuple(shape))
+    return bind("scatter_add", g, *arrays, index=tuple(index), shape=tuple(shape))
 
 
 def setitem(x, key, value):

@@ -8,7 +8,13 @@ Two kinds of row:
   them only where PyTorch pins a convention at a kink (relu'(0) = 0, ties of maximum split evenly).
 * `Structural`: shape-changing or reducing ops. Each row has a NumPy evaluation, a code emitter
   (operand names in, a NumPy expression or statements out) and a VJP rule written in other
-  primitives (through `ops`), so the backward pass is itself a graph and can be differentiated again.
+  primitives: the rule receives the composite layer `F` (`symgrad.ops`, handed in by the reverse
+  sweep; this module imports nothing above it), so the backward pass is itself a graph and can be
+  differentiated again.
+
+Each row also carries torch's `grad_fn` name (`torch_name`, default `Name` + "Backward0"); side
+tables (the eager dtype rules' float-result and comparison sets, the NumPy ufunc map) are derived
+from the rows. `register` adds rows: this module's own and, explicitly, `nn_ops.ROWS`.
 
 `examples` on each row drive the table-driven gradient tests: every differentiable row is checked
 against float64 central differences without anyone writing a test for it.
@@ -16,46 +22,28 @@ against float64 central differences without anyone writing a test for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from . import ops
+from .rows import Elementwise, Structural
 
-
-@dataclass(frozen=True)
-class Elementwise:
-    name: str
-    arity: int
-    numpy: Callable
-    sym: Callable
-    partials: Callable | None = None  # (S, *operands, out) -> tuple of partial derivatives
-    differentiable: bool = True
-    domain: tuple = ()  # (low, high) per operand for the generated tests; default (-2, 2)
-
-    elementwise = True
-
-
-@dataclass(frozen=True)
-class Structural:
-    name: str
-    numpy: Callable  # (*arrays, **attrs) -> ndarray
-    emit: Callable  # (names, **attrs) -> NumPy expression (str) or statements using "{out}"
-    vjp: Callable | None = None  # (g, out, *operands, **attrs) -> cotangent per operand (or None)
-    shape: Callable | None = None  # (*(shape, dtype), **attrs) -> (shape, dtype); else dummy evaluation
-    examples: tuple = ()  # ((operand specs...), attrs[, test tolerances]): a tuple spec is a float array's shape
-    differentiable: bool = True
-
-    elementwise = False
 
 
 PRIMITIVES: dict[str, Elementwise | Structural] = {}
 
 
-def _row(row):
-    assert row.name not in PRIMITIVES, row.name
-    PRIMITIVES[row.name] = row
+def register(rows) -> None:
+    """Add rows to the table (this module's own, and the neural-network rows of `nn_ops`)."""
+    for row in rows:
+        assert row.name not in PRIMITIVES, row.name
+        PRIMITIVES[row.name] = row
+
+
+def torch_name(op: str, out_shape=(), operand_shapes=(), attrs=None) -> str:
+    """torch's grad_fn name for primitive `op`: the row's, else `LogSoftmax`-style + 'Backward0'."""
+    name = PRIMITIVES[op].torch_name if op in PRIMITIVES else None
+    if callable(name):
+        return name(out_shape, operand_shapes, attrs or {})
+    return name or "".join(part.capitalize() for part in op.split("_")) + "Backward0"
 
 
 def _number_text(value) -> str:
@@ -83,24 +71,24 @@ _ELEMENTWISE = [
                 domain=(POS, (-2, 2))),
     Elementwise("exp", 1, np.exp, lambda S, x: S.exp(x)),
     Elementwise("log", 1, np.log, lambda S, x: S.log(x), domain=(POS,)),
-    Elementwise("log1p", 1, np.log1p, lambda S, x: S.log1p(x), domain=((-0.5, 2),)),
+    Elementwise("log1p", 1, np.log1p, lambda S, x: S.log1p(x), domain=((-0.5, 2),), torch_name="Log1PBackward0"),
     Elementwise("expm1", 1, np.expm1, lambda S, x: S.expm1(x)),
     Elementwise("sqrt", 1, np.sqrt, lambda S, x: S.sqrt(x), domain=(POS,)),
-    Elementwise("square", 1, np.square, lambda S, x: x**2),
+    Elementwise("square", 1, np.square, lambda S, x: x**2, torch_name="PowBackward0"),
     Elementwise("reciprocal", 1, np.reciprocal, lambda S, x: 1 / x, domain=(POS,)),
     Elementwise("sin", 1, np.sin, lambda S, x: S.sin(x)),
     Elementwise("cos", 1, np.cos, lambda S, x: S.cos(x)),
     Elementwise("tan", 1, np.tan, lambda S, x: S.tan(x), domain=((-1.2, 1.2),)),
-    Elementwise("arcsin", 1, np.arcsin, lambda S, x: S.asin(x), domain=(UNIT,)),
-    Elementwise("arccos", 1, np.arccos, lambda S, x: S.acos(x), domain=(UNIT,)),
-    Elementwise("arctan", 1, np.arctan, lambda S, x: S.atan(x)),
-    Elementwise("arctan2", 2, np.arctan2, lambda S, y, x: S.atan2(y, x), domain=((-2, 2), POS)),
+    Elementwise("arcsin", 1, np.arcsin, lambda S, x: S.asin(x), domain=(UNIT,), torch_name="AsinBackward0"),
+    Elementwise("arccos", 1, np.arccos, lambda S, x: S.acos(x), domain=(UNIT,), torch_name="AcosBackward0"),
+    Elementwise("arctan", 1, np.arctan, lambda S, x: S.atan(x), torch_name="AtanBackward0"),
+    Elementwise("arctan2", 2, np.arctan2, lambda S, y, x: S.atan2(y, x), domain=((-2, 2), POS), torch_name="Atan2Backward0"),
     Elementwise("sinh", 1, np.sinh, lambda S, x: S.sinh(x)),
     Elementwise("cosh", 1, np.cosh, lambda S, x: S.cosh(x)),
     Elementwise("tanh", 1, np.tanh, lambda S, x: S.tanh(x)),
-    Elementwise("arcsinh", 1, np.arcsinh, lambda S, x: S.asinh(x)),
-    Elementwise("arccosh", 1, np.arccosh, lambda S, x: S.acosh(x), domain=((1.2, 3),)),
-    Elementwise("arctanh", 1, np.arctanh, lambda S, x: S.atanh(x), domain=(UNIT,)),
+    Elementwise("arcsinh", 1, np.arcsinh, lambda S, x: S.asinh(x), torch_name="AsinhBackward0"),
+    Elementwise("arccosh", 1, np.arccosh, lambda S, x: S.acosh(x), domain=((1.2, 3),), torch_name="AcoshBackward0"),
+    Elementwise("arctanh", 1, np.arctanh, lambda S, x: S.atanh(x), domain=(UNIT,), torch_name="AtanhBackward0"),
     Elementwise("sigmoid", 1, lambda x: 1 / (1 + np.exp(-x)), lambda S, x: S.Sigmoid(x)),
     Elementwise("softplus", 1, lambda x: np.logaddexp(0, x), lambda S, x: S.Softplus(x)),
     Elementwise("relu", 1, lambda x: np.maximum(x, 0), lambda S, x: S.Max(x, 0),
@@ -117,7 +105,7 @@ _ELEMENTWISE = [
     Elementwise("where", 3, np.where, lambda S, c, x, y: S.Piecewise((x, S.Ne(c, 0)), (y, True))),
     Elementwise("clip", 3, np.clip,
                 lambda S, x, lo, hi: S.Piecewise((lo, x < lo), (hi, x > hi), (x, True)),
-                domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5))),
+                domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5)), torch_name="ClampBackward1"),
     Elementwise("erf", 1, None, lambda S, x: S.erf(x)),  # numpy filled in below
     Elementwise("logaddexp", 2, np.logaddexp, lambda S, x, y: S.LogAddExp(x, y)),
     # Not differentiable: gradient zero (as torch), outputs are constants of the backward pass.
@@ -132,7 +120,7 @@ _ELEMENTWISE = [
     Elementwise("ge", 2, np.greater_equal, lambda S, x, y: S.Ge(x, y), differentiable=False),
     Elementwise("logical_not", 1, np.logical_not, lambda S, x: S.Not(x), differentiable=False),
     Elementwise("logical_and", 2, np.logical_and, lambda S, x, y: S.And(x, y), differentiable=False),
-    Elementwise("stop_gradient", 1, lambda x: x, lambda S, x: x, differentiable=False),
+    Elementwise("stop_gradient", 1, lambda x: x, lambda S, x: x, differentiable=False, torch_name="DetachBackward0"),
     Elementwise("logical_or", 2, np.logical_or, lambda S, x, y: S.Or(x, y), differentiable=False),
 ]
 
@@ -144,12 +132,12 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
 
 
-for _r in _ELEMENTWISE:
-    _row(_r if _r.name != "erf" else Elementwise("erf", 1, _erf, _r.sym))
+register(r if r.name != "erf" else Elementwise("erf", 1, _erf, r.sym, torch_name=r.torch_name)
+         for r in _ELEMENTWISE)
 
 # An elementwise node whose SymPy expression is an attribute: what derivation and fusion produce.
 # Its numpy evaluation and partials come from the expression itself (see derive.py).
-_row(Elementwise("expr", -1, None, None))
+register([Elementwise("expr", -1, None, None, torch_name="FusedBackward")])
 
 
 # ----------------------------------------------------------------------------- structural helpers
@@ -157,12 +145,12 @@ def _axis_text(axis) -> str:
     return repr(axis[0]) if len(axis) == 1 else repr(tuple(axis))
 
 
-def _keep(g, x, axis, keepdims):
+def _keep(F, g, x, axis, keepdims):
     """A reduction's cotangent with the reduced axes put back as size 1."""
     if keepdims:
         return g
     shape = tuple(1 if i in axis else s for i, s in enumerate(x.shape))
-    return ops.reshape(g, shape)
+    return F.reshape(g, shape)
 
 
 def _reduce_emit(fn):
@@ -173,26 +161,40 @@ def _reduce_emit(fn):
     return emit
 
 
-def _sum_vjp(g, out, x, axis, keepdims):
-    return (ops.broadcast_to(_keep(g, x, axis, keepdims), x.shape),)
+def _sum_vjp(F, g, out, x, axis, keepdims):
+    return (F.broadcast_to(_keep(F, g, x, axis, keepdims), x.shape),)
 
 
-def _extremum_vjp(g, out, x, axis, keepdims):
+def _extremum_vjp(F, g, out, x, axis, keepdims):
     # NOTE: as torch.amax: ties share the gradient evenly.
-    mask = ops.cast(ops.eq(x, _keep(out, x, axis, keepdims)), x.dtype)
-    count = ops.sum(mask, axis=axis, keepdims=True)
-    return (mask * (_keep(g, x, axis, keepdims) / count),)
+    mask = F.cast(F.eq(x, _keep(F, out, x, axis, keepdims)), x.dtype)
+    count = F.sum(mask, axis=axis, keepdims=True)
+    return (mask * (_keep(F, g, x, axis, keepdims) / count),)
 
 
-def _prod_vjp(g, out, x, axis, keepdims):
+def _prod_vjp(F, g, out, x, axis, keepdims):
     # d prod / d x_i = product of the others, also where x_i (or another element) is zero.
-    gk, outk = _keep(g, x, axis, keepdims), _keep(out, x, axis, keepdims)
-    is_zero = ops.eq(x, 0)
-    zeros = ops.sum(ops.cast(is_zero, x.dtype), axis=axis, keepdims=True)
-    others_if_zero = ops.prod(ops.where(is_zero, 1.0, x), axis=axis, keepdims=True)
-    safe_x = ops.where(is_zero, 1.0, x)
-    grad = ops.where(is_zero, ops.where(ops.eq(zeros, 1), others_if_zero, 0.0), outk / safe_x)
+    gk, outk = _keep(F, g, x, axis, keepdims), _keep(F, out, x, axis, keepdims)
+    is_zero = F.eq(x, 0)
+    zeros = F.sum(F.cast(is_zero, x.dtype), axis=axis, keepdims=True)
+    others_if_zero = F.prod(F.where(is_zero, 1.0, x), axis=axis, keepdims=True)
+    safe_x = F.where(is_zero, 1.0, x)
+    grad = F.where(is_zero, F.where(F.eq(zeros, 1), others_if_zero, 0.0), outk / safe_x)
     return (gk * grad,)
+
+
+def _sum_name(out_shape, operand_shapes, attrs):
+    whole = len(tuple(attrs.get("axis", ()))) == len(operand_shapes[0]) and not attrs.get("keepdims")
+    return "SumBackward0" if whole else "SumBackward1"
+
+
+def _matmul_name(out_shape, operand_shapes, attrs):
+    dims = tuple(len(s) for s in operand_shapes)
+    return {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0"}.get(dims, "MatmulBackward0")
+
+
+def _transpose_name(out_shape, operand_shapes, attrs):
+    return "TBackward0" if len(out_shape) == 2 and tuple(attrs.get("axes") or (1, 0)) == (1, 0) else "PermuteBackward0"
 
 
 def _reduction(name, fn, vjp, **kw):
@@ -226,23 +228,23 @@ def _matmul_shape(a, b):
     return batch + (sa[-2], sb[-1]), dtype
 
 
-def _matmul_vjp(g, out, a, b):
+def _matmul_vjp(F, g, out, a, b):
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
     if a.ndim == 1:  # (k,) @ (..., k, m)
-        g2 = ops.expand_dims(g, -2)
-        return ops.matmul(g2, ops.swapaxes(b, -1, -2)), ops.expand_dims(a, -1) * g2
+        g2 = F.expand_dims(g, -2)
+        return F.matmul(g2, F.swapaxes(b, -1, -2)), F.expand_dims(a, -1) * g2
     if b.ndim == 1:  # (..., n, k) @ (k,)
-        g2 = ops.expand_dims(g, -1)
-        gb = ops.matmul(ops.swapaxes(a, -1, -2), g2)
-        return g2 * b, ops.reshape(gb, gb.shape[:-1])
-    return ops.matmul(g, ops.swapaxes(b, -1, -2)), ops.matmul(ops.swapaxes(a, -1, -2), g)
+        g2 = F.expand_dims(g, -1)
+        gb = F.matmul(F.swapaxes(a, -1, -2), g2)
+        return g2 * b, F.reshape(gb, gb.shape[:-1])
+    return F.matmul(g, F.swapaxes(b, -1, -2)), F.matmul(F.swapaxes(a, -1, -2), g)
 
 
-def _solve_vjp(g, out, a, b):
+def _solve_vjp(F, g, out, a, b):
     # x = a^-1 b:  gb = a^-T g,  ga = -gb x^T  (b, hence x, given as (..., n, k))
-    gb = ops.solve(ops.swapaxes(a, -1, -2), g)
-    return -ops.matmul(gb, ops.swapaxes(out, -1, -2)), gb
+    gb = F.solve(F.swapaxes(a, -1, -2), g)
+    return -F.matmul(gb, F.swapaxes(out, -1, -2)), gb
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -314,38 +316,42 @@ _STRUCTURAL = [
             (((3, 4), (4, 5)), {}), (((4,), (4, 5)), {}), (((3, 4), (4,)), {}), (((4,), (4,)), {}),
             (((2, 3, 4), (4, 5)), {}), (((2, 1, 3, 4), (3, 4, 2)), {}), (((4,), (2, 4, 3)), {}),
         ),
+        torch_name=_matmul_name,
     ),
-    _reduction("sum", "sum", _sum_vjp),
+    _reduction("sum", "sum", _sum_vjp, torch_name=_sum_name),
     _reduction("amax", "amax", _extremum_vjp),
     _reduction("amin", "amin", _extremum_vjp),
     _reduction("prod", "prod", _prod_vjp),
     Structural(
         "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
         lambda n, shape: f"np.broadcast_to({n[0]}, {shape!r})",
-        lambda g, out, x, shape: (ops.unbroadcast(g, x.shape),),
+        lambda F, g, out, x, shape: (F.unbroadcast(g, x.shape),),
         shape=lambda x, shape: (shape, x[1]),
         examples=((((3, 1),), dict(shape=(2, 3, 4))), (((),), dict(shape=(2, 2)))),
+        torch_name="ExpandBackward0",
     ),
     Structural(
         "reshape", lambda x, shape: np.reshape(x, shape),
         lambda n, shape: f"{n[0]}.reshape({shape!r})",
-        lambda g, out, x, shape: (ops.reshape(g, x.shape),),
+        lambda F, g, out, x, shape: (F.reshape(g, x.shape),),
         shape=lambda x, shape: (shape, x[1]),
         examples=((((3, 4),), dict(shape=(2, 6))), (((2, 3),), dict(shape=(6,)))),
+        torch_name="ViewBackward0",
     ),
     Structural(
         "transpose", lambda x, axes: np.transpose(x, axes),
         lambda n, axes: f"{n[0]}.T" if axes == (1, 0) else f"{n[0]}.transpose({axes!r})",
-        lambda g, out, x, axes: (ops.transpose(g, tuple(int(i) for i in np.argsort(axes))),),
+        lambda F, g, out, x, axes: (F.transpose(g, tuple(int(i) for i in np.argsort(axes))),),
         shape=lambda x, axes: (tuple(x[0][a] for a in axes), x[1]),
         examples=((((3, 4),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(2, 0, 1)))),
+        torch_name=_transpose_name,
     ),
     Structural(
         "getitem",
         lambda x, *arrays, index: np.asarray(x[index_value(index, arrays)]),
         lambda n, index: f"{n[0]}[{index_text(index, n[1:])}]",
-        lambda g, out, x, *arrays, index: (
-            ops.scatter_add(g, *arrays, index=index, shape=x.shape), *([None] * len(arrays))),
+        lambda F, g, out, x, *arrays, index: (
+            F.scatter_add(g, *arrays, index=index, shape=x.shape), *([None] * len(arrays))),
         examples=(
             (((5, 4),), dict(index=(("slice", 1, 4, None), ("int", 2)))),
             (((5, 4),), dict(index=(("ellipsis",), ("slice", None, None, -1)))),
@@ -353,41 +359,46 @@ _STRUCTURAL = [
             (((5, 4), _IDX, _IDX[::-1].copy()), dict(index=(("array", 0), ("array", 1)))),
             (((3, 4),), dict(index=(("newaxis",), ("slice", None, None, 2)))),
         ),
+        torch_name="IndexBackward0",
     ),
     Structural(
         "scatter_add", _scatter_add, _scatter_add_emit,
-        lambda g, out, x, *arrays, index, shape: (
-            ops.getitem_template(g, arrays, index), *([None] * len(arrays))),
+        lambda F, g, out, x, *arrays, index, shape: (
+            F.getitem_template(g, arrays, index), *([None] * len(arrays))),
         shape=lambda g, *arrays, index, shape: (shape, g[1]),
         examples=(
             (((4,), _IDX), dict(index=(("array", 0),), shape=(3,))),
             (((3,),), dict(index=(("slice", 1, 4, None), ("int", 1)), shape=(5, 3))),
         ),
+        torch_name="IndexPutBackward0",
     ),
     Structural(
         "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
         lambda n, axis: f"np.concatenate(({', '.join(n)},), axis={axis})",
-        lambda g, out, *xs, axis: ops.split_like(g, [x.shape[axis] for x in xs], axis),
+        lambda F, g, out, *xs, axis: F.split_like(g, [x.shape[axis] for x in xs], axis),
         examples=((((2, 3), (4, 3)), dict(axis=0)), (((2, 3), (2, 1), (2, 2)), dict(axis=1))),
+        torch_name="CatBackward0",
     ),
     Structural(
         "pad", lambda x, pad_width: np.pad(x, pad_width),
         lambda n, pad_width: f"np.pad({n[0]}, {pad_width!r})",
-        lambda g, out, x, pad_width: (ops.getitem_template(g, (), tuple(
+        lambda F, g, out, x, pad_width: (F.getitem_template(g, (), tuple(
             ("slice", lo, lo + s, None) for (lo, _), s in zip(pad_width, x.shape))),),
         examples=((((3, 4),), dict(pad_width=((1, 2), (0, 1)))),),
+        torch_name="ConstantPadNdBackward0",
     ),
     Structural(
         "cast", lambda x, dtype: x.astype(dtype),
         lambda n, dtype: f"{n[0]}.astype(np.{dtype})",
-        lambda g, out, x, dtype: (ops.cast(g, x.dtype),),
+        lambda F, g, out, x, dtype: (F.cast(g, x.dtype),),
         shape=lambda x, dtype: (x[0], dtype),
-        examples=((((3,),), dict(dtype="float32"), dict(rtol=1e-3, atol=1e-4, eps=1e-2)),),  # float32
+        examples=((((3,),), dict(dtype="float32"), dict(rtol=1e-3, atol=1e-4, eps=1e-2)),),  # float32,
+        torch_name="ToCopyBackward0",
     ),
     Structural(
         "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs),
         lambda n, subscripts: f"np.einsum({subscripts!r}, {', '.join(n)})",
-        lambda g, out, *xs, subscripts: ops.einsum_vjp(g, xs, subscripts),
+        lambda F, g, out, *xs, subscripts: F.einsum_vjp(g, xs, subscripts),
         examples=(
             (((3, 4), (4, 5)), dict(subscripts="ij,jk->ik")),
             (((2, 3, 4), (2, 4)), dict(subscripts="bij,bj->bi")),
@@ -399,14 +410,14 @@ _STRUCTURAL = [
     Structural(
         "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
         lambda n, axis: f"np.cumsum({n[0]}, axis={axis})",
-        lambda g, out, x, axis: (ops.flip(ops.cumsum(ops.flip(g, axis), axis), axis),),
+        lambda F, g, out, x, axis: (F.flip(F.cumsum(F.flip(g, axis), axis), axis),),
         shape=lambda x, axis: x,
         examples=((((3, 4),), dict(axis=1)), (((5,),), dict(axis=0))),
     ),
     # Linear algebra (batched over leading axes, as numpy.linalg).
     Structural(
         "inv", lambda a: np.linalg.inv(a), lambda n: f"np.linalg.inv({n[0]})",
-        lambda g, out, a: (-ops.matmul(ops.matmul(ops.swapaxes(out, -1, -2), g), ops.swapaxes(out, -1, -2)),),
+        lambda F, g, out, a: (-F.matmul(F.matmul(F.swapaxes(out, -1, -2), g), F.swapaxes(out, -1, -2)),),
         shape=lambda a: a, examples=((((3, 3),), {}), (((2, 3, 3),), {})),
     ),
     Structural(
@@ -415,12 +426,12 @@ _STRUCTURAL = [
     ),
     Structural(
         "det", lambda a: np.linalg.det(a), lambda n: f"np.linalg.det({n[0]})",
-        lambda g, out, a: (ops.expand_dims(g * out, (-1, -2)) * ops.swapaxes(ops.inv(a), -1, -2),),
+        lambda F, g, out, a: (F.expand_dims(g * out, (-1, -2)) * F.swapaxes(F.inv(a), -1, -2),),
         shape=lambda a: (a[0][:-2], a[1]), examples=((((3, 3),), {}), (((2, 3, 3),), {})),
     ),
     Structural(
         "logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda n: f"np.linalg.slogdet({n[0]})[1]",
-        lambda g, out, a: (ops.expand_dims(g, (-1, -2)) * ops.swapaxes(ops.inv(a), -1, -2),),
+        lambda F, g, out, a: (F.expand_dims(g, (-1, -2)) * F.swapaxes(F.inv(a), -1, -2),),
         shape=lambda a: (a[0][:-2], a[1]), examples=((((3, 3),), {}), (((2, 3, 3),), {})),
     ),
     # Not differentiable.
@@ -450,5 +461,10 @@ _STRUCTURAL = [
     ),
 ]
 
-for _r in _STRUCTURAL:
-    _row(_r)
+register(_STRUCTURAL)
+
+
+# The neural-network rows (convolution, pooling, batch norm) live in their own module.
+from . import nn_ops  # noqa: E402 - nn_ops needs only `rows`
+
+register(nn_ops.ROWS)

@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 from .primitives import PRIMITIVES
-from .trace import _PACKAGE_DIR, _USER_CODE_IN_PACKAGE
+from .location import caller, location_text
 
 _state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
@@ -52,6 +52,11 @@ class dtype:  # noqa: N801 - torch's name
     @property
     def is_floating_point(self) -> _py_bool:
         return self.numpy.kind == "f"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy dtype (so `np.dtype(symgrad.float32)` works, as for any object with `.dtype`)."""
+        return self.numpy
 
     def __repr__(self) -> str:
         return f"symgrad.{self.name}"
@@ -211,20 +216,12 @@ def check_device(device) -> None:
 
 
 def _caller():
-    """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
-    frame = sys._getframe(2)
-    while (frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR)
-           and frame.f_code.co_filename not in _USER_CODE_IN_PACKAGE):
-        frame = frame.f_back
-    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
+    """(filename, line) of the op's user frame (kept as a name: many modules record it)."""
+    return caller()
 
 
 def _where_text(where) -> str:
-    filename, line = where
-    if not filename:
-        return ""
-    text = linecache.getline(filename, line).strip()
-    return f"{os.path.basename(filename)}:{line}: {text}" if text else f"{os.path.basename(filename)}:{line}"
+    return location_text(where)
 
 
 # Ops whose torch backward saves no tensor: walking them again after the graph was freed is allowed.
@@ -473,14 +470,6 @@ class Tensor:
             f"retain_grad() on a non-leaf tensor is not supported by symgrad yet ({_where_text(_caller())}). "
             "Make the value a leaf instead: y = y.detach().requires_grad_() and continue from it.")
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from . import _autograd
-
-        trace = getattr(_state, "compile_trace", None)
-        if trace is not None:
-            trace.on_backward(self)
-        _autograd.backward(self, gradient, _py_bool(retain_graph), create_graph, inputs)
-
     def clone(self, memory_format=None) -> "Tensor":
         return _unary_record("cast", self, np.array(self._value, copy=True), "CloneBackward0",
                              dtype=self._value.dtype.name)
@@ -532,16 +521,8 @@ class Tensor:
     def half(self):
         return self.type(float16)
 
-    # ------------------------------------------------------------------ NumPy protocols
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from ._tensor_ops import array_ufunc
-
-        return array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        from ._tensor_ops import array_function
-
-        return array_function(func, args, kwargs)
+    # NOTE: operators, math methods, `backward` and the NumPy protocols (__array_ufunc__,
+    # __array_function__) are installed by the torch front end (`_tensor_ops.install`).
 
 
 def _init(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None, counter=None, base=None):
@@ -555,8 +536,11 @@ def _init(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None, count
     return t
 
 
-def _new(array, requires_grad=False, grad_fn=None, counter=None, base=None) -> Tensor:
+def new_tensor(array, requires_grad=False, grad_fn=None, counter=None, base=None) -> Tensor:
     return _init(Tensor.__new__(Tensor), array, requires_grad, grad_fn, counter, base)
+
+
+_new = new_tensor  # the short name used inside this module
 
 
 def _check_can_require_grad(np_dtype):
@@ -640,7 +624,8 @@ def _factory(array, dtype_, requires_grad) -> Tensor:
     return t
 
 
-def _generator():
+def random_generator():
+    """The NumPy generator behind symgrad.rand/randn/dropout (seeded by `manual_seed`)."""
     gen = getattr(_state, "rng", None)
     if gen is None:
         gen = _state.rng = np.random.default_rng()
@@ -677,19 +662,19 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 
 def rand(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
     check_device(device)
-    return _factory(_generator().random(_size_args(size)), dtype, requires_grad)
+    return _factory(random_generator().random(_size_args(size)), dtype, requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
     check_device(device)
-    return _factory(_generator().standard_normal(_size_args(size)), dtype, requires_grad)
+    return _factory(random_generator().standard_normal(_size_args(size)), dtype, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     check_device(device)
     if high is None:
         low, high = 0, low
-    return _factory(_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
+    return _factory(random_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -780,28 +765,18 @@ def _is_recording(*operands) -> _py_bool:
     return is_grad_enabled() and any(isinstance(x, Tensor) and x._requires_grad for x in operands)
 
 
-# ============================================================================ public helpers
-def apply_op(op: str, *operands, name: str | None = None, **attrs) -> Tensor:
-    """Run primitive `op` of the table eagerly on Tensors / scalars and record it (for extensions)."""
-    row = PRIMITIVES[op]
-    values = [x._value if isinstance(x, Tensor) else x for x in operands]
-    value = np.asarray(row.numpy(*values, **attrs))
-    label = name or "".join(p.capitalize() for p in op.split("_")) + "Backward0"
-    return record(label, op, operands, value, tuple(sorted(attrs.items())), where=_caller())
-
-
 def is_tensor(obj) -> _py_bool:
     return isinstance(obj, Tensor)
 
 
 # The methods, operators, functions and NumPy protocols are installed by _tensor_ops.
-from . import _tensor_ops  # noqa: E402,F401
 
 PUBLIC = (
     "Tensor", "tensor", "as_tensor", "from_numpy", "is_tensor", "rand", "randn", "randint", "zeros",
     "ones", "full", "empty", "eye", "arange", "linspace", "zeros_like", "ones_like", "rand_like",
     "randn_like", "full_like", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "dtype", "Size", "float16", "half", "float32", "float", "float64", "double",
-    "int32", "int64", "long", "uint8", "bool", "apply_op",
+    "int32", "int64", "long", "uint8", "bool",
 )
-FUNCTIONS = _tensor_ops.FUNCTIONS
+
+_generator = random_generator  # the name symgrad.compile uses

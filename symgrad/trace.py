@@ -14,19 +14,13 @@ Every node records the user's source line: the first stack frame outside this pa
 from __future__ import annotations
 
 import contextlib
-import linecache
-import os
-import sys
 import threading
 
 import numpy as np
 
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
+from .location import at_location, short_location, user_location  # noqa: F401 - re-exported
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# NOTE: the demo's and the models' code is user code: its lines must appear in generated comments
-# (and, for the models, keep an eager backward's structure signature independent of the call site).
-_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "demo.py"), os.path.join(_PACKAGE_DIR, "models.py"))
 _state = threading.local()
 
 
@@ -38,35 +32,7 @@ class TraceError(Exception):
     """A problem in the user's function found while tracing it; the message names their line."""
 
 
-def user_location() -> str:
-    """'file.py:LINE: source' of the innermost caller outside symgrad (or the forced location)."""
-    forced = getattr(_state, "location", None)
-    if forced is not None:
-        return forced
-    frame = sys._getframe(1)
-    while (frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR)
-           and frame.f_code.co_filename not in _USER_CODE_IN_PACKAGE):
-        frame = frame.f_back
-    if frame is None:
-        return ""
-    filename, line = frame.f_code.co_filename, frame.f_lineno
-    text = linecache.getline(filename, line).strip()
-    return f"{os.path.basename(filename)}:{line}: {text}" if text else f"{os.path.basename(filename)}:{line}"
-
-
-@contextlib.contextmanager
-def at_location(where: str):
-    """Attribute every node created inside to `where` (the reverse sweep uses the forward line)."""
-    previous = getattr(_state, "location", None)
-    _state.location = where
-    try:
-        yield
-    finally:
-        _state.location = previous
-
-
-def where_text(where: str) -> str:
-    return where.split(": ", 1)[0] if where else "<unknown>"
+where_text = short_location  # the name other modules use
 
 
 class Builder:
@@ -311,10 +277,6 @@ class Tracer:
             raise TypeError("len() of unsized (0-d) traced array")
         return self.shape[0]
 
-    def __iter__(self):
-        from . import ops
-
-        return (ops.getitem(self, i) for i in range(len(self)))
 
     def __repr__(self) -> str:
         return f"Tracer(%{self.index}: {self.node.dtype}{list(self.shape)} = {self.node.op})"
@@ -365,25 +327,12 @@ class Tracer:
             "NumPy function symgrad does not know): the gradient would be lost. Use NumPy functions "
             "symgrad supports (see symgrad.ops.SUPPORTED) or `.item()` for a Python number.")
 
-    def __setitem__(self, key, value):
-        from . import ops
-
-        updated = ops.setitem(self, key, value)
-        self.index = updated.index
 
     def __hash__(self):
         return id(self)
 
-    # --- NumPy protocols
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .ops import dispatch_ufunc
-
-        return dispatch_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        from .ops import dispatch_function
-
-        return dispatch_function(func, args, kwargs)
+    # NOTE: operators, array methods, iteration, item assignment and the NumPy protocols
+    # (__array_ufunc__, __array_function__) are installed by the NumPy front end (`install_methods`).
 
 
 def install_methods(cls, ops_module) -> None:
@@ -402,12 +351,23 @@ def install_methods(cls, ops_module) -> None:
     cls.__abs__ = lambda self: o.abs(self)
     cls.__invert__ = lambda self: o.logical_not(self)
     cls.__getitem__ = lambda self, key: o.getitem(self, key)
+    cls.__iter__ = lambda self: (o.getitem(self, i) for i in range(len(self)))
+    cls.__setitem__ = _setitem(o)
+    cls.__array_ufunc__ = lambda self, ufunc, method, *inputs, **kwargs: o.dispatch_ufunc(ufunc, method, inputs, kwargs)
+    cls.__array_function__ = lambda self, func, types, args, kwargs: o.dispatch_function(func, args, kwargs)
     cls.T = property(lambda self: o.transpose(self))
     cls.mT = property(lambda self: o.swapaxes(self, -1, -2))
     for name in ("sum", "mean", "prod", "var", "std", "max", "min", "argmax", "argmin", "cumsum",
                  "clip", "dot", "transpose", "swapaxes", "squeeze", "flatten", "ravel", "astype",
                  "repeat", "copy", "diagonal", "trace", "round", "all", "any", "reshape"):
         setattr(cls, name, getattr(o, f"method_{name}", None) or getattr(o, name))
+
+
+def _setitem(o):
+    def setitem(self, key, value):
+        self.index = o.setitem(self, key, value).index
+
+    return setitem
 
 
 def _forward(fn):

@@ -1,10 +1,10 @@
-"""symgrad.nn_ops against torch.nn.functional: values and gradients (vjp), float64 tight, float32 loose."""
+"""symgrad.nn_composites against torch.nn.functional: values and gradients (vjp), float64 tight, float32 loose."""
 
 import numpy as np
 import pytest
 
 import symgrad
-from symgrad import nn_ops
+from symgrad import nn_composites
 from symgrad.trace import TraceError
 
 torch = pytest.importorskip("torch")
@@ -64,7 +64,7 @@ def test_conv2d_matches_torch(case):
     if bias:
         arrays.append(_rand(rng, o))
     kw_ = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    check(lambda *a: nn_ops.conv2d(*a, **kw_), lambda *a: F.conv2d(*a, **kw_), arrays)
+    check(lambda *a: nn_composites.conv2d(*a, **kw_), lambda *a: F.conv2d(*a, **kw_), arrays)
 
 
 @pytest.mark.parametrize("case", [CONV_CASES[2], CONV_CASES[3], CONV_CASES[8]])
@@ -74,14 +74,14 @@ def test_conv2d_float32(case):
     rng = np.random.default_rng(1)
     arrays = [_rand(rng, n, c, h, w), _rand(rng, o, c // groups, kh, kw), _rand(rng, o)]
     kw_ = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    check(lambda *a: nn_ops.conv2d(*a, **kw_), lambda *a: F.conv2d(*a, **kw_), arrays,
+    check(lambda *a: nn_composites.conv2d(*a, **kw_), lambda *a: F.conv2d(*a, **kw_), arrays,
           dtype=np.float32)
 
 
 def test_conv2d_eager_on_numpy_arrays():
     rng = np.random.default_rng(2)
     x, w, b = _rand(rng, 2, 4, 6, 6), _rand(rng, 6, 2, 3, 3), _rand(rng, 6)
-    out = nn_ops.conv2d(x, w, b, stride=2, padding=1, groups=2)
+    out = nn_composites.conv2d(x, w, b, stride=2, padding=1, groups=2)
     assert isinstance(out, np.ndarray)
     expected = F.conv2d(*map(torch.tensor, (x, w, b)), stride=2, padding=1, groups=2).numpy()
     np.testing.assert_allclose(out, expected, **TIGHT)
@@ -95,7 +95,7 @@ def test_conv2d_second_order_matches_torch():
     kw_ = dict(stride=2, padding=1, groups=2)
 
     def f(x, w):
-        _, vjp_fn = symgrad.vjp(lambda x, w: nn_ops.conv2d(x, w, **kw_), x, w)
+        _, vjp_fn = symgrad.vjp(lambda x, w: nn_composites.conv2d(x, w, **kw_), x, w)
         dx, dw = vjp_fn(g)
         return np.sum(dx * dx) + np.sum(dw * dw * x.sum())
 
@@ -110,7 +110,7 @@ def test_conv2d_second_order_matches_torch():
 def test_conv2d_generated_code_is_plain_numpy():
     rng = np.random.default_rng(4)
     x, w = _rand(rng, 1, 2, 5, 5), _rand(rng, 3, 2, 3, 3)
-    code = symgrad.show_code(symgrad.grad(lambda x, w: nn_ops.conv2d(x, w, padding=1).sum(),
+    code = symgrad.show_code(symgrad.grad(lambda x, w: nn_composites.conv2d(x, w, padding=1).sum(),
                                           argnums=(0, 1)), x, w)
     assert "sliding_window_view" in code and "np.einsum" in code
     assert "for " not in code.split("import numpy as np", 1)[1]
@@ -121,9 +121,9 @@ def test_conv2d_generated_code_is_plain_numpy():
 def test_conv2d_rejects_bad_shapes():
     x, w = np.zeros((1, 3, 4, 4)), np.zeros((2, 2, 3, 3))
     with pytest.raises(ValueError):
-        nn_ops.conv2d(x, w)
+        nn_composites.conv2d(x, w)
     with pytest.raises(ValueError):
-        nn_ops.conv2d(np.zeros((1, 2, 2, 2)), w)
+        nn_composites.conv2d(np.zeros((1, 2, 2, 2)), w)
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -144,13 +144,13 @@ def test_max_pool2d_matches_torch(case, ties):
     rng = np.random.default_rng(5)
     x = rng.integers(0, 3, size=shape).astype(float) if ties else rng.normal(size=shape)
     kw_ = dict(kernel_size=k, stride=s, padding=p, dilation=d)
-    check(lambda x: nn_ops.max_pool2d(x, **kw_), lambda x: F.max_pool2d(x, **kw_), [x])
+    check(lambda x: nn_composites.max_pool2d(x, **kw_), lambda x: F.max_pool2d(x, **kw_), [x])
 
 
 def test_max_pool2d_ties_go_to_first_maximum_float32():
     x = np.zeros((1, 1, 4, 4), np.float32)
     x[0, 0, 1:3, 1:3] = 1.0  # one window of four equal maxima under a 3x3 stride-1 pool
-    check(lambda x: nn_ops.max_pool2d(x, 3, 1, 1), lambda x: F.max_pool2d(x, 3, 1, 1), [x],
+    check(lambda x: nn_composites.max_pool2d(x, 3, 1, 1), lambda x: F.max_pool2d(x, 3, 1, 1), [x],
           dtype=np.float32)
 
 
@@ -159,7 +159,7 @@ def test_max_pool2d_second_order():
     x = rng.normal(size=(1, 2, 6, 6))
 
     def f(x):
-        _, vjp_fn = symgrad.vjp(lambda x: nn_ops.max_pool2d(x, 3, 2, 1), x)
+        _, vjp_fn = symgrad.vjp(lambda x: nn_composites.max_pool2d(x, 3, 2, 1), x)
         (dx,) = vjp_fn(np.ones((1, 2, 3, 3)))
         return np.sum(dx * x * x)
 
@@ -175,7 +175,7 @@ def test_avg_pool2d_matches_torch(case, count_include_pad):
     shape, k, s, p, _ = case
     rng = np.random.default_rng(7)
     kw_ = dict(kernel_size=k, stride=s, padding=p, count_include_pad=count_include_pad)
-    check(lambda x: nn_ops.avg_pool2d(x, **kw_), lambda x: F.avg_pool2d(x, **kw_),
+    check(lambda x: nn_composites.avg_pool2d(x, **kw_), lambda x: F.avg_pool2d(x, **kw_),
           [rng.normal(size=shape)])
 
 
@@ -186,7 +186,7 @@ def test_avg_pool2d_matches_torch(case, count_include_pad):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_adaptive_avg_pool2d_matches_torch(shape, size, dtype):
     rng = np.random.default_rng(8)
-    check(lambda x: nn_ops.adaptive_avg_pool2d(x, size),
+    check(lambda x: nn_composites.adaptive_avg_pool2d(x, size),
           lambda x: F.adaptive_avg_pool2d(x, size), [rng.normal(size=shape)], dtype=dtype)
 
 
@@ -199,7 +199,7 @@ def test_batch_norm_matches_torch(training, dtype):
     mean, var = rng.normal(size=3).astype(dtype), rng.uniform(0.5, 2, size=3).astype(dtype)
 
     def f(x, weight, bias):
-        return nn_ops.batch_norm(x, mean, var, weight, bias, training=training, return_stats=True)[0]
+        return nn_composites.batch_norm(x, mean, var, weight, bias, training=training, return_stats=True)[0]
 
     def f_torch(x, weight, bias):
         return F.batch_norm(x, torch.tensor(mean), torch.tensor(var), weight, bias,
@@ -215,14 +215,14 @@ def test_batch_norm_running_stats():
     t_mean, t_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
     expected = F.batch_norm(torch.tensor(x), t_mean, t_var, training=True, momentum=0.2)
     # eager, on NumPy arrays: updated in place, as torch
-    y = nn_ops.batch_norm(x, mean, var, training=True, momentum=0.2)
+    y = nn_composites.batch_norm(x, mean, var, training=True, momentum=0.2)
     np.testing.assert_allclose(y, expected.numpy(), **TIGHT)
     np.testing.assert_allclose(mean, t_mean.numpy(), **TIGHT)
     np.testing.assert_allclose(var, t_var.numpy(), **TIGHT)
 
     # traced: returned as aux (nothing mutated)
     def loss(x, m, v):
-        y, new_m, new_v = nn_ops.batch_norm(x, m, v, training=True, momentum=0.2, return_stats=True)
+        y, new_m, new_v = nn_composites.batch_norm(x, m, v, training=True, momentum=0.2, return_stats=True)
         return np.sum(y * y), (new_m, new_v)
 
     m0, v0 = np.zeros(3), np.ones(3)
@@ -232,7 +232,7 @@ def test_batch_norm_running_stats():
     assert np.all(m0 == 0) and np.all(v0 == 1)
 
     with pytest.raises(TraceError, match="return_stats=True"):
-        symgrad.grad(lambda x: nn_ops.batch_norm(x, m0, v0, training=True).sum())(x)
+        symgrad.grad(lambda x: nn_composites.batch_norm(x, m0, v0, training=True).sum())(x)
 
 
 # ----------------------------------------------------------------------------- composites
@@ -240,8 +240,8 @@ def test_batch_norm_running_stats():
 def test_softmax_and_log_softmax(axis):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(3, 4, 5)) * 30  # large logits: stability
-    check(lambda x: nn_ops.log_softmax(x, axis), lambda x: F.log_softmax(x, axis), [x])
-    check(lambda x: nn_ops.softmax(x, axis), lambda x: F.softmax(x, axis), [x])
+    check(lambda x: nn_composites.log_softmax(x, axis), lambda x: F.log_softmax(x, axis), [x])
+    check(lambda x: nn_composites.softmax(x, axis), lambda x: F.softmax(x, axis), [x])
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -250,9 +250,9 @@ def test_cross_entropy_and_nll_loss(reduction, dtype):
     rng = np.random.default_rng(12)
     logits, labels = rng.normal(size=(6, 5)), rng.integers(0, 5, size=6)
     tl = torch.tensor(labels)
-    check(lambda z: nn_ops.cross_entropy(z, labels, reduction=reduction),
+    check(lambda z: nn_composites.cross_entropy(z, labels, reduction=reduction),
           lambda z: F.cross_entropy(z, tl, reduction=reduction), [logits], dtype=dtype)
-    check(lambda z: nn_ops.nll_loss(z, labels, reduction=reduction),
+    check(lambda z: nn_composites.nll_loss(z, labels, reduction=reduction),
           lambda z: F.nll_loss(z, tl, reduction=reduction), [logits], dtype=dtype)
 
 
@@ -263,14 +263,14 @@ def test_cross_entropy_options():
     weight = rng.uniform(0.5, 2, size=4)
     tl, tw = torch.tensor(labels), torch.tensor(weight)
     for reduction in ("mean", "none"):
-        check(lambda z: nn_ops.cross_entropy(z, labels, weight=weight, reduction=reduction),
+        check(lambda z: nn_composites.cross_entropy(z, labels, weight=weight, reduction=reduction),
               lambda z: F.cross_entropy(z, tl, weight=tw, reduction=reduction), [logits])
 
 
 def test_cross_entropy_with_traced_labels():
     rng = np.random.default_rng(14)
     logits, labels = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)
-    gz = symgrad.grad(lambda z, y: nn_ops.cross_entropy(z, y))(logits, labels)
+    gz = symgrad.grad(lambda z, y: nn_composites.cross_entropy(z, y))(logits, labels)
     tz = torch.tensor(logits, requires_grad=True)
     F.cross_entropy(tz, torch.tensor(labels)).backward()
     np.testing.assert_allclose(gz, tz.grad.numpy(), **TIGHT)
@@ -280,7 +280,7 @@ def test_cross_entropy_with_traced_labels():
 def test_mse_loss(reduction):
     rng = np.random.default_rng(15)
     a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    check(lambda a, b: nn_ops.mse_loss(a, b, reduction=reduction),
+    check(lambda a, b: nn_composites.mse_loss(a, b, reduction=reduction),
           lambda a, b: F.mse_loss(a, b, reduction=reduction), [a, b])
 
 
@@ -288,8 +288,8 @@ def test_mse_loss(reduction):
 def test_linear(dtype):
     rng = np.random.default_rng(16)
     arrays = [rng.normal(size=(2, 5, 4)), rng.normal(size=(3, 4)), rng.normal(size=3)]
-    check(nn_ops.linear, F.linear, arrays, dtype=dtype)
-    check(lambda x, w: nn_ops.linear(x, w), lambda x, w: F.linear(x, w), arrays[:2], dtype=dtype)
+    check(nn_composites.linear, F.linear, arrays, dtype=dtype)
+    check(lambda x, w: nn_composites.linear(x, w), lambda x, w: F.linear(x, w), arrays[:2], dtype=dtype)
 
 
 def test_small_convnet_end_to_end():
@@ -303,14 +303,14 @@ def test_small_convnet_end_to_end():
     def net(x, conv_w, gamma, beta, fc_w, fc_b, lib, bn):
         h = lib.conv2d(x, conv_w, padding=1, stride=1)
         h = bn(h, gamma, beta)
-        h = lib.max_pool2d(np.maximum(h, 0) if lib is nn_ops else torch.relu(h), 3, 2, 1)
+        h = lib.max_pool2d(np.maximum(h, 0) if lib is nn_composites else torch.relu(h), 3, 2, 1)
         h = lib.adaptive_avg_pool2d(h, 1).reshape(4, 6)
-        return lib.cross_entropy(lib.linear(h, fc_w, fc_b), labels if lib is nn_ops else tl)
+        return lib.cross_entropy(lib.linear(h, fc_w, fc_b), labels if lib is nn_composites else tl)
 
     tl = torch.tensor(labels)
-    sym_bn = lambda h, g, b: nn_ops.batch_norm(h, mean, var, g, b, True, return_stats=True)[0]  # noqa: E731
+    sym_bn = lambda h, g, b: nn_composites.batch_norm(h, mean, var, g, b, True, return_stats=True)[0]  # noqa: E731
     torch_bn = lambda h, g, b: F.batch_norm(h, None, None, g, b, True)  # noqa: E731
-    check(lambda x, *p: net(x, *p, nn_ops, sym_bn), lambda x, *p: net(x, *p, F, torch_bn),
+    check(lambda x, *p: net(x, *p, nn_composites, sym_bn), lambda x, *p: net(x, *p, F, torch_bn),
           [x, *params])
 
 
@@ -332,14 +332,14 @@ def test_nll_loss_single_sample_and_avg_pool_float32():
     rng = np.random.default_rng(18)
     z = rng.normal(size=5)
     for reduction in ("mean", "none"):
-        check(lambda z: nn_ops.nll_loss(nn_ops.log_softmax(z, 0), np.array(3), reduction=reduction),
+        check(lambda z: nn_composites.nll_loss(nn_composites.log_softmax(z, 0), np.array(3), reduction=reduction),
               lambda z: F.nll_loss(F.log_softmax(z, 0), torch.tensor(3), reduction=reduction), [z])
-    check(lambda x: nn_ops.avg_pool2d(x, 3, 2, 1), lambda x: F.avg_pool2d(x, 3, 2, 1),
+    check(lambda x: nn_composites.avg_pool2d(x, 3, 2, 1), lambda x: F.avg_pool2d(x, 3, 2, 1),
           [rng.normal(size=(2, 3, 7, 8))], dtype=np.float32)
 
 
 def test_batch_norm_float32_input_with_float64_parameters():
     rng = np.random.default_rng(19)
     x = rng.normal(size=(3, 2, 4, 4)).astype(np.float32)
-    y = nn_ops.batch_norm(x, np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), training=False)
+    y = nn_composites.batch_norm(x, np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), training=False)
     assert y.dtype == np.float32
