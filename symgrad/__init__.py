@@ -8,17 +8,18 @@ from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
 from .ops import stop_gradient
 from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
-from .trace import GradientLostWarning, TraceError, Tracer, install_methods
+from .trace import GradientLostWarning, TraceError, Tracer
+from . import numpy_api  # noqa: E402
 
-from . import ops  # noqa: E402
-install_methods(Tracer, ops)
+numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
 from . import tensor as _tensor_module  # noqa: E402
-from . import _tensor_ops  # noqa: E402
+from . import _tensor_ops, tensor_protocols  # noqa: E402
 from .tape import apply_op  # noqa: E402
 
 _tensor_ops.install()
+tensor_protocols.install(_tensor_module.Tensor)
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
 globals().update(_tensor_ops.FUNCTIONS)
 

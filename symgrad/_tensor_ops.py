@@ -430,7 +430,7 @@ def _index(key):
     parts = key if isinstance(key, tuple) else (key,)
     parts = tuple(p._value if isinstance(p, Tensor) else np.asarray(p) if isinstance(p, list) else p
                   for p in parts)
-    template, arrays = _ops._index_template(parts)
+    template, arrays = _ops.index_template(parts)
     return template, tuple(np.asarray(a) for a in arrays)
 
 
@@ -557,59 +557,6 @@ def _copy(self, src):
     return expand(src, *self.shape) if tuple(src.shape) != tuple(self.shape) else src.clone()
 
 
-# ============================================================================ NumPy protocols
-_UFUNC_OPS = {k: v for k, v in _ops._UFUNCS.items() if v in PRIMITIVES}
-
-
-def array_ufunc(ufunc, method, inputs, kwargs):
-    name = ufunc.__name__
-    if method == "__call__" and not kwargs.get("out"):
-        if name in _UFUNC_OPS:
-            return elementwise(_UFUNC_OPS[name], *inputs)
-        if name in ("matmul",):
-            return matmul(_operand(inputs[0]), inputs[1])
-        if name == "positive":
-            return inputs[0]
-    if method == "reduce" and name in ("add", "maximum", "minimum", "multiply"):
-        fn = {"add": sum, "maximum": amax, "minimum": amin, "multiply": prod}[name]
-        return fn(inputs[0], kwargs.get("axis", 0), kwargs.get("keepdims", False))
-    raise TypeError(f"np.{name}{'' if method == '__call__' else '.' + method} is not supported on "
-                    f"symgrad Tensors ({T._where_text(_caller())}); use the Tensor method or symgrad function")
-
-
-def _np_reduction(fn):
-    def call(x, axis=None, dtype=None, out=None, keepdims=False, **unused):
-        return fn(_operand(x), axis, keepdims)
-
-    return call
-
-
-_FUNCTIONS = {
-    np.sum: _np_reduction(sum), np.mean: _np_reduction(mean), np.prod: _np_reduction(prod),
-    np.amax: _np_reduction(amax), np.max: _np_reduction(amax), np.amin: _np_reduction(amin),
-    np.min: _np_reduction(amin),
-    np.var: lambda x, axis=None, ddof=0, keepdims=False, **u: var(x, axis, keepdim=keepdims, correction=ddof),
-    np.std: lambda x, axis=None, ddof=0, keepdims=False, **u: std(x, axis, keepdim=keepdims, correction=ddof),
-    np.reshape: lambda x, shape, **u: reshape(x, shape),
-    np.transpose: lambda x, axes=None: _T(x) if axes is None else permute(x, axes),
-    np.where: lambda c, x, y: where(c, x, y), np.clip: lambda x, lo, hi, **u: clamp(x, lo, hi),
-    np.matmul: lambda a, b, **u: matmul(_operand(a), b), np.dot: lambda a, b, **u: matmul(_operand(a), b),
-    np.concatenate: lambda ts, axis=0, **u: cat(ts, axis), np.stack: lambda ts, axis=0, **u: stack(ts, axis),
-    np.expand_dims: lambda x, axis: unsqueeze(x, axis), np.squeeze: lambda x, axis=None: squeeze(x, axis),
-    np.broadcast_to: lambda x, shape, **u: expand(x, *shape), np.cumsum: lambda x, axis=None, **u: cumsum(x, axis),
-    np.shape: lambda x: tuple(x.shape), np.ndim: lambda x: x.ndim, np.size: lambda x, axis=None: x.numel(),
-}
-
-
-def array_function(func, args, kwargs):
-    fn = _FUNCTIONS.get(func)
-    if fn is None:
-        raise TypeError(f"{func.__module__}.{func.__name__} is not supported on symgrad Tensors "
-                        f"({T._where_text(_caller())}); call .detach().numpy() first (no gradient) or use "
-                        "the Tensor method")
-    return fn(*args, **kwargs)
-
-
 # ============================================================================ installation
 _UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "sinh",
           "cosh", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil", "erf", "softplus"]
@@ -626,18 +573,10 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
     _autograd.backward(self, gradient, builtins.bool(retain_graph), create_graph, inputs)
 
 
-def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
-    return array_ufunc(ufunc, method, inputs, kwargs)
-
-
-def _array_function(self, func, types, args, kwargs):
-    return array_function(func, args, kwargs)
-
-
 def install():
-    """Give `Tensor` its operators, methods, `backward` and NumPy protocols; fill `FUNCTIONS`."""
+    """Give `Tensor` its operators, methods and `backward`; fill `FUNCTIONS`."""
     methods = {
-        "backward": _backward, "__array_ufunc__": _array_ufunc, "__array_function__": _array_function,
+        "backward": _backward,
         "__add__": _binary("add", "AddBackward0"), "__radd__": _reflected("add", "AddBackward0"),
         "__sub__": _binary("sub", "SubBackward0"), "__rsub__": _reflected("sub", "RsubBackward1"),
         "__mul__": _binary("mul", "MulBackward0"), "__rmul__": _reflected("mul", "MulBackward0"),

@@ -156,7 +156,7 @@ def _reduce(op, x, axis, keepdims):
 
 
 def sum(x, axis=None, dtype=None, keepdims=False, **unused):  # noqa: A001
-    _no_out(unused, "sum")
+    reject_out(unused, "sum")
     if dtype is not None:
         x = cast(x, dtype)
     elif np.dtype(x.dtype).kind == "b":
@@ -165,17 +165,17 @@ def sum(x, axis=None, dtype=None, keepdims=False, **unused):  # noqa: A001
 
 
 def prod(x, axis=None, dtype=None, keepdims=False, **unused):
-    _no_out(unused, "prod")
+    reject_out(unused, "prod")
     return _reduce("prod", cast(x, dtype) if dtype else x, axis, keepdims)
 
 
 def amax(x, axis=None, keepdims=False, **unused):
-    _no_out(unused, "max")
+    reject_out(unused, "max")
     return _reduce("amax", x, axis, keepdims)
 
 
 def amin(x, axis=None, keepdims=False, **unused):
-    _no_out(unused, "min")
+    reject_out(unused, "min")
     return _reduce("amin", x, axis, keepdims)
 
 
@@ -189,13 +189,13 @@ def _count(x, axis) -> int:
 
 
 def mean(x, axis=None, dtype=None, keepdims=False, **unused):
-    _no_out(unused, "mean")
+    reject_out(unused, "mean")
     x = cast(x, dtype or _float_dtype(x))
     return sum(x, axis=axis, keepdims=keepdims) / _count(x, axis)
 
 
 def var(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
-    _no_out(unused, "var")
+    reject_out(unused, "var")
     x = cast(x, dtype or _float_dtype(x))
     centred = x - mean(x, axis=axis, keepdims=True)
     return sum(centred * centred, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)
@@ -203,13 +203,6 @@ def var(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
 
 def std(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
     return bind("sqrt", var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **unused))
-
-
-def average(x, axis=None, weights=None, keepdims=False):
-    if weights is None:
-        return mean(x, axis=axis, keepdims=keepdims)
-    return sum(x * weights, axis=axis, keepdims=keepdims) / sum(
-        broadcast_to(weights, shape_of(x)), axis=axis, keepdims=keepdims)
 
 
 def all(x, axis=None, keepdims=False):  # noqa: A001
@@ -295,42 +288,11 @@ def matmul(a, b):
     return bind("matmul", a, b)
 
 
-def dot(a, b):
-    if ndim_of(a) == 0 or ndim_of(b) == 0:
-        return mul(a, b)
-    if ndim_of(b) <= 2:
-        return matmul(a, b)
-    return tensordot(a, b, axes=([ndim_of(a) - 1], [ndim_of(b) - 2]))
-
-
-def vdot(a, b):
-    return sum(reshape(a, (-1,)) * reshape(b, (-1,)))
-
-
-def inner(a, b):
-    return sum(a * b, axis=-1) if ndim_of(a) <= 1 and ndim_of(b) <= 1 else tensordot(a, b, ([-1], [-1]))
-
-
-def outer(a, b):
-    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
-
-
-def tensordot(a, b, axes=2):
-    na, nb = ndim_of(a), ndim_of(b)
-    if isinstance(axes, (int, np.integer)):
-        axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
-    else:
-        axes_a, axes_b = axes
-        axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
-        axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
-    letters = iter(string.ascii_letters)
-    sa = [next(letters) for _ in range(na)]
-    sb = [next(letters) for _ in range(nb)]
-    for i, j in zip(axes_a, axes_b):
-        sb[j % nb] = sa[i % na]
-    contracted = {sa[i % na] for i in axes_a}
-    out = [c for c in sa if c not in contracted] + [c for c in sb if c not in contracted]
-    return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    x = moveaxis(x, (axis1, axis2), (-2, -1))
+    n, m = x.shape[-2:]
+    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    return getitem(x, (Ellipsis, rows, rows + offset))
 
 
 def einsum(subscripts, *operands, optimize=None):
@@ -387,104 +349,27 @@ def einsum_vjp(g, operands, subscripts):
 
 
 def inv(a):
-    _square("np.linalg.inv", a)
+    check_square("np.linalg.inv", a)
     return bind("inv", a)
 
 
 def solve(a, b):
     """np.linalg.solve: a vector b (a's last axis) is solved as a one-column matrix."""
-    _square("np.linalg.solve", a)
+    check_square("np.linalg.solve", a)
     if ndim_of(b) == ndim_of(a) - 1:
         return squeeze(bind("solve", a, expand_dims(b, -1)), -1)
     return bind("solve", a, b)
 
 
 def det(a):
-    _square("np.linalg.det", a)
+    check_square("np.linalg.det", a)
     return bind("det", a)
 
 
-def slogdet(a):
-    """(sign, log|det|) as np.linalg.slogdet; the sign is a constant of the backward pass."""
-    _square("np.linalg.slogdet", a)
-    return bind("sign", stop_gradient(bind("det", a))), bind("logabsdet", a)
-
-
-def matrix_power(a, n):
-    _square("np.linalg.matrix_power", a)
-    n = int(n)
-    if n < 0:
-        a, n = inv(a), -n
-    result = None
-    for _ in range(n):
-        result = a if result is None else matmul(result, a)
-    if result is None:
-        eye = np.broadcast_to(np.eye(shape_of(a)[-1], dtype=dtype_of(a)), shape_of(a))
-        return zeros_like(a) + eye
-    return result
-
-
-def _square(name, a):
+def check_square(name, a):
     shape = shape_of(a)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"{name}: last two dimensions must be square, got shape {shape} ({user_location()})")
-
-
-def diag(v, k=0):
-    """np.diag: a 1-d v becomes a matrix with v on diagonal k; a 2-d v gives its k-th diagonal."""
-    if ndim_of(v) == 2:
-        return diagonal(v, offset=k)
-    if ndim_of(v) != 1:
-        raise ValueError(f"np.diag: input must be 1-d or 2-d, got shape {shape_of(v)} ({user_location()})")
-    n = shape_of(v)[0] + abs(k)
-    rows = np.arange(shape_of(v)[0]) + builtins.max(0, -k)
-    return scatter_add(v, rows, rows + k, index=(("array", 0), ("array", 1)), shape=(n, n))
-
-
-def kron(a, b):
-    nd = builtins.max(ndim_of(a), ndim_of(b))
-    a = reshape(a, (1,) * (nd - ndim_of(a)) + shape_of(a))
-    b = reshape(b, (1,) * (nd - ndim_of(b)) + shape_of(b))
-    sa, sb = shape_of(a), shape_of(b)
-    spread = reshape(a, tuple(d for s in sa for d in (s, 1))) * reshape(b, tuple(d for s in sb for d in (1, s)))
-    return reshape(spread, tuple(x * y for x, y in zip(sa, sb)))
-
-
-def sinc(x):
-    """sin(pi x)/(pi x), 1 at 0 (with derivative 0 there, no 0/0)."""
-    at_zero = bind("eq", x, 0)
-    safe = bind("where", at_zero, 1.0, x) * np.pi
-    return bind("where", at_zero, 1.0, bind("sin", safe) / safe)
-
-
-def trace(x, offset=0, axis1=0, axis2=1):
-    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
-
-
-def diagonal(x, offset=0, axis1=0, axis2=1):
-    x = moveaxis(x, (axis1, axis2), (-2, -1))
-    n, m = x.shape[-2:]
-    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
-    return getitem(x, (Ellipsis, rows, rows + offset))
-
-
-def triu(x, k=0):
-    return x * np.triu(np.ones(shape_of(x)[-2:], dtype=x.dtype), k)
-
-
-def tril(x, k=0):
-    return x * np.tril(np.ones(shape_of(x)[-2:], dtype=x.dtype), k)
-
-
-def linalg_norm(x, ord=None, axis=None, keepdims=False):
-    if ord in (None, "fro", 2) and (ord != 2 or ndim_of(x) == 1 or (axis is not None and np.ndim(axis) == 0)):
-        return bind("sqrt", sum(x * x, axis=axis, keepdims=keepdims))
-    if ord == 1 and (ndim_of(x) == 1 or np.ndim(axis) == 0):
-        return sum(bind("abs", x), axis=axis, keepdims=keepdims)
-    if ord == np.inf and (ndim_of(x) == 1 or np.ndim(axis) == 0):
-        return amax(bind("abs", x), axis=axis, keepdims=keepdims)
-    raise NotImplementedError(f"np.linalg.norm with ord={ord!r} on shape {shape_of(x)} is not supported "
-                              f"({user_location()}); vector norms and the Frobenius norm are")
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -607,16 +492,8 @@ def unbroadcast(c, shape):
     return reshape(sum(c, axis=axes), shape)
 
 
-def atleast_1d(x):
-    return reshape(x, (1,)) if ndim_of(x) == 0 else x
-
-
-def atleast_2d(x):
-    return reshape(x, (1,) * (2 - ndim_of(x)) + shape_of(x)) if ndim_of(x) < 2 else x
-
-
 def concatenate(arrays, axis=0, **unused):
-    _no_out(unused, "concatenate")
+    reject_out(unused, "concatenate")
     arrays = list(arrays)
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
@@ -630,32 +507,6 @@ def stack(arrays, axis=0, **unused):
     arrays = list(arrays)
     axis = int(axis) % (ndim_of(arrays[0]) + 1)
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis, **unused)
-
-
-def hstack(arrays, **unused):
-    arrays = [atleast_1d(a) for a in arrays]
-    return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1, **unused)
-
-
-def vstack(arrays, **unused):
-    return concatenate([atleast_2d(a) for a in arrays], axis=0, **unused)
-
-
-def split(x, indices_or_sections, axis=0):
-    n = shape_of(x)[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ValueError(f"array split does not result in an equal division ({user_location()})")
-        bounds = list(range(0, n + 1, n // indices_or_sections))
-    else:
-        bounds = [0, *[int(i) for i in indices_or_sections], n]
-    return split_like(x, [b - a for a, b in zip(bounds, bounds[1:])], axis)
-
-
-def array_split(x, sections, axis=0):
-    n = shape_of(x)[axis]
-    sizes = [n // sections + (1 if i < n % sections else 0) for i in range(sections)]
-    return split_like(x, sizes, axis)
 
 
 def split_like(x, sizes, axis):
@@ -681,25 +532,6 @@ def flip(x, axis=None):
     return getitem_template(x, (), index)
 
 
-def fliplr(x):
-    return flip(x, 1)
-
-
-def flipud(x):
-    return flip(x, 0)
-
-
-def roll(x, shift, axis=None):
-    if axis is None:
-        return reshape(roll(ravel(x), shift, 0), shape_of(x))
-    n = shape_of(x)[axis]
-    shift = int(shift) % n if n else 0
-    if shift == 0:
-        return x
-    tail, head = split_like(x, [n - shift, shift], axis)
-    return concatenate([head, tail], axis=axis)
-
-
 def take(x, indices, axis=None):
     if axis is None:
         return getitem(ravel(x), indices)
@@ -719,34 +551,6 @@ def take_along_axis(x, indices, axis):
             grid[d] = shape[d]
             index.append(np.arange(shape[d]).reshape(grid))
     return getitem(x, tuple(index))
-
-
-def repeat(x, repeats, axis=None):
-    if axis is None:
-        x, axis = ravel(x), 0
-    axis = axis % ndim_of(x)
-    idx = np.repeat(np.arange(shape_of(x)[axis]), repeats)
-    return take(x, idx, axis)
-
-
-def tile(x, reps):
-    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
-    ndim = builtins.max(ndim_of(x), len(reps))
-    x = reshape(x, (1,) * (ndim - ndim_of(x)) + shape_of(x))
-    reps = (1,) * (ndim - len(reps)) + reps
-    for axis, r in enumerate(reps):
-        if r != 1:
-            x = concatenate([x] * r, axis=axis)
-    return x
-
-
-def diff(x, n=1, axis=-1):
-    for _ in range(n):
-        m = shape_of(x)[axis]
-        first, rest = split_like(x, [1, m - 1], axis)
-        body, last = split_like(x, [m - 1, 1], axis)
-        x = rest - body
-    return x
 
 
 def copy(x, order="K"):
@@ -781,7 +585,7 @@ def round(x, decimals=0):  # noqa: A001
 
 
 # ----------------------------------------------------------------------------- indexing
-def _index_template(key):
+def index_template(key):
     """(template, index operands) of a NumPy index; boolean masks become integer index arrays."""
     key = key if isinstance(key, tuple) else (key,)
     template, arrays = [], []
@@ -816,7 +620,7 @@ def _index_template(key):
 
 
 def getitem(x, key):
-    template, arrays = _index_template(key)
+    template, arrays = index_template(key)
     return getitem_template(x, arrays, template)
 
 
@@ -835,7 +639,7 @@ def scatter_add(g, *arrays, index, shape):
 
 def setitem(x, key, value):
     """x with x[key] = value, as a new value (NumPy's in-place assignment, traced functionally)."""
-    template, arrays = _index_template(key)
+    template, arrays = index_template(key)
     target_shape = shape_of(getitem_template(x, arrays, template))
     value = broadcast_to(cast(value, x.dtype), target_shape) if ndim_of(value) or target_shape else value
     written = scatter_add(ones_like(value, dtype=x.dtype, shape=target_shape), *arrays,
@@ -844,112 +648,8 @@ def setitem(x, key, value):
     return where(written > 0, placed, x)
 
 
-# ----------------------------------------------------------------------------- NumPy protocols
-def _no_out(kwargs, name):
+def reject_out(kwargs, name):
+    """NumPy's out= / where= cannot be traced: a clear error instead of a silently ignored argument."""
     if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
         raise NotImplementedError(f"np.{name} with out= or where= is not supported on traced arrays "
                                   f"({user_location()}); assign the result instead")
-
-
-_UFUNCS = {
-    "add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
-    "negative": "neg", "power": "pow", "float_power": "pow", "exp": "exp", "log": "log",
-    "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "square": "square", "reciprocal": "reciprocal",
-    "sin": "sin", "cos": "cos", "tan": "tan", "arcsin": "arcsin", "arccos": "arccos",
-    "arctan": "arctan", "arctan2": "arctan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
-    "arcsinh": "arcsinh", "arccosh": "arccosh", "arctanh": "arctanh", "absolute": "abs",
-    "fabs": "abs", "sign": "sign", "maximum": "maximum", "minimum": "minimum", "fmax": "maximum",
-    "fmin": "minimum", "floor": "floor", "ceil": "ceil", "equal": "eq", "not_equal": "ne",
-    "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge",
-    "logical_not": "logical_not", "logical_and": "logical_and", "logical_or": "logical_or",
-    "logaddexp": "logaddexp", "matmul": "matmul", "log2": "log2", "log10": "log10",
-    "exp2": "exp2", "remainder": "mod", "mod": "mod", "floor_divide": "floor_divide",
-    "hypot": "hypot", "positive": None,
-    # SciPy ufuncs reach __array_ufunc__ the same way
-    "erf": "erf", "expit": "sigmoid",
-}
-_REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
-
-
-def dispatch_ufunc(ufunc, method, inputs, kwargs):
-    name = ufunc.__name__
-    if method == "reduce" and name in _REDUCERS:
-        kwargs = {k: v for k, v in kwargs.items() if k != "out" or v is None}
-        axis = kwargs.pop("axis", 0)
-        return _REDUCERS[name](inputs[0], axis=axis, **kwargs)
-    if method != "__call__" or name not in _UFUNCS:
-        raise NotImplementedError(
-            f"symgrad cannot differentiate np.{name}{'' if method == '__call__' else '.' + method} "
-            f"(called at {user_location()}). Rewrite it with supported NumPy functions.")
-    _no_out(kwargs, name)
-    target = _UFUNCS[name]
-    if target is None:
-        return inputs[0]
-    dtype = kwargs.get("dtype")
-    fn = globals().get(target) or __getattr__(target)
-    result = fn(*inputs)
-    return cast(result, dtype) if dtype is not None else result
-
-
-def method_sum(x, axis=None, dtype=None, keepdims=False, **kw):
-    return sum(x, axis, dtype, keepdims, **kw)
-
-
-def method_max(x, axis=None, keepdims=False, **kw):
-    return amax(x, axis, keepdims, **kw)
-
-
-def method_min(x, axis=None, keepdims=False, **kw):
-    return amin(x, axis, keepdims, **kw)
-
-
-def method_astype(x, dtype, copy=True):
-    return cast(x, dtype)
-
-
-def method_repeat(x, repeats, axis=None):
-    return repeat(x, repeats, axis)
-
-
-def method_squeeze(x, axis=None):
-    return squeeze(x, axis)
-
-
-def method_clip(x, min=None, max=None, **kw):  # noqa: A002
-    return clip(x, min, max, **kw)
-
-
-FUNCTIONS = {
-    np.sum: sum, np.prod: prod, np.mean: mean, np.var: var, np.std: std, np.average: average,
-    np.amax: amax, np.max: amax, np.amin: amin, np.min: amin, np.all: all, np.any: any,
-    np.argmax: argmax, np.argmin: argmin, np.argsort: argsort, np.sort: sort, np.cumsum: cumsum,
-    np.reshape: reshape, np.ravel: ravel, np.transpose: transpose, np.swapaxes: swapaxes,
-    np.moveaxis: moveaxis, np.expand_dims: expand_dims, np.squeeze: squeeze,
-    np.broadcast_to: broadcast_to, np.atleast_1d: atleast_1d, np.atleast_2d: atleast_2d,
-    np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
-    np.split: split, np.array_split: array_split, np.pad: pad, np.where: where, np.clip: clip,
-    np.dot: dot, np.vdot: vdot, np.inner: inner, np.outer: outer, np.tensordot: tensordot,
-    np.einsum: einsum, np.trace: trace, np.diagonal: diagonal, np.triu: triu, np.tril: tril,
-    np.flip: flip, np.fliplr: fliplr, np.flipud: flipud, np.roll: roll, np.take: take,
-    np.take_along_axis: take_along_axis, np.repeat: repeat, np.tile: tile, np.diff: diff,
-    np.copy: copy, np.zeros_like: zeros_like, np.ones_like: ones_like, np.full_like: full_like,
-    np.linalg.norm: linalg_norm, np.round: round, np.around: round, np.nonzero: nonzero,
-    np.shape: shape_of, np.ndim: ndim_of, np.size: lambda x, axis=None: (
-        int(np.prod(shape_of(x))) if axis is None else shape_of(x)[axis]),
-    np.matmul: matmul, np.permute_dims: permute_dims, np.linalg.inv: inv, np.linalg.solve: solve,
-    np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.matrix_power: matrix_power, np.diag: diag,
-    np.kron: kron, np.sinc: sinc,
-}
-SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in _UFUNCS})
-
-
-def dispatch_function(func, args, kwargs):
-    fn = FUNCTIONS.get(func)
-    if fn is None:
-        parts = (getattr(func, "__module__", None) or "numpy").split(".")
-        public = len(parts) > 1 and parts[0] == "numpy" and not parts[1].startswith("_") and parts[1] != "lib"
-        prefix = f"np.{parts[1]}." if public else "np."
-        raise NotImplementedError(
-            f"symgrad cannot differentiate {prefix}{func.__name__} (called at {user_location()}). "
-            f"Rewrite it with supported NumPy functions (symgrad.ops.SUPPORTED lists them).")
-    return fn(*args, **kwargs)

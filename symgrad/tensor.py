@@ -35,132 +35,15 @@ import warnings
 import numpy as np
 
 from .primitives import PRIMITIVES
+from .dtypes import Size, dtype, to_numpy_dtype, wrap_dtype
+from .dtypes import bool, double, float, float16, float32, float64, half, int32, int64, long, uint8  # noqa: A004
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .location import caller, location_text
+
+_np_dtype, _wrap_dtype = to_numpy_dtype, wrap_dtype  # the short names used inside this module
 
 _state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
-
-
-# ============================================================================ dtypes and sizes
-class dtype:  # noqa: N801 - torch's name
-    """A tensor element type (`symgrad.float32` ...); compares equal to the matching NumPy dtype."""
-
-    def __init__(self, name: str):
-        self.numpy = np.dtype(name)
-        self.name = name if name != "bool_" else "bool"
-
-    @property
-    def is_floating_point(self) -> _py_bool:
-        return self.numpy.kind == "f"
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The NumPy dtype (so `np.dtype(symgrad.float32)` works, as for any object with `.dtype`)."""
-        return self.numpy
-
-    def __repr__(self) -> str:
-        return f"symgrad.{self.name}"
-
-    def __eq__(self, other) -> _py_bool:
-        if isinstance(other, dtype):
-            return self.numpy == other.numpy
-        try:
-            return self.numpy == np.dtype(other)
-        except TypeError:
-            return False
-
-    def __hash__(self) -> int:
-        return hash(self.numpy)
-
-
-float16 = half = dtype("float16")
-float32 = float = dtype("float32")  # noqa: A001 - torch's names
-float64 = double = dtype("float64")
-int32 = dtype("int32")
-int64 = long = dtype("int64")
-uint8 = dtype("uint8")
-bool = dtype("bool")  # noqa: A001
-_DTYPES = {d.numpy: d for d in (float16, float32, float64, int32, int64, uint8, bool)}
-
-
-def _np_dtype(d) -> np.dtype:
-    if isinstance(d, dtype):
-        return d.numpy
-    if d is _py_float:
-        return np.dtype(np.float32)
-    if d is _py_int:
-        return np.dtype(np.int64)
-    if d is _py_bool:
-        return np.dtype(np.bool_)
-    return np.dtype(d)
-
-
-def _wrap_dtype(d: np.dtype) -> dtype:
-    found = _DTYPES.get(np.dtype(d))
-    return found if found is not None else dtype(np.dtype(d).name)
-
-
-class Size(tuple):
-    """A tensor shape (a tuple), printed as torch does."""
-
-    def __repr__(self) -> str:
-        return f"symgrad.Size({list(self)})"
-
-    def numel(self) -> int:
-        return int(np.prod(self, dtype=np.int64))
-
-
-# ============================================================================ grad mode
-def is_grad_enabled() -> _py_bool:
-    return getattr(_state, "grad", True)
-
-
-class _GradMode:
-    """Context manager and decorator setting grad mode (as torch.no_grad / torch.enable_grad)."""
-
-    enabled = True
-
-    def __enter__(self):
-        self._previous = is_grad_enabled()
-        _state.grad = self.enabled
-
-    def __exit__(self, *exc):
-        _state.grad = self._previous
-        return False
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradMode):  # noqa: N801 - torch's name
-    enabled = False
-
-
-class enable_grad(_GradMode):  # noqa: N801 - torch's name
-    enabled = True
-
-
-class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
-    def __init__(self, mode: _py_bool):
-        self.enabled = _py_bool(mode)
-        self._previous = is_grad_enabled()
-        _state.grad = self.enabled  # torch applies it on construction too
-
-    def __call__(self, fn):
-        mode = self.enabled
-        _state.grad = self._previous
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 # ============================================================================ the record

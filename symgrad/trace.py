@@ -325,7 +325,7 @@ class Tracer:
         raise TraceError(
             f"a traced array was converted to a NumPy array at {user_location()} (np.asarray, or a "
             "NumPy function symgrad does not know): the gradient would be lost. Use NumPy functions "
-            "symgrad supports (see symgrad.ops.SUPPORTED) or `.item()` for a Python number.")
+            "symgrad supports (see symgrad.numpy_api.SUPPORTED) or `.item()` for a Python number.")
 
 
     def __hash__(self):
@@ -333,49 +333,6 @@ class Tracer:
 
     # NOTE: operators, array methods, iteration, item assignment and the NumPy protocols
     # (__array_ufunc__, __array_function__) are installed by the NumPy front end (`install_methods`).
-
-
-def install_methods(cls, ops_module) -> None:
-    """Give `cls` NumPy's operators and array methods, all recorded through `ops_module`."""
-    o = ops_module
-    binary = {"add": o.add, "sub": o.sub, "mul": o.mul, "truediv": o.div, "pow": o.pow,
-              "matmul": o.matmul, "mod": o.mod, "floordiv": o.floor_divide}
-    for name, fn in binary.items():
-        setattr(cls, f"__{name}__", _forward(fn))
-        setattr(cls, f"__r{name}__", _reflected(fn))
-    for name, fn in {"eq": o.eq, "ne": o.ne, "lt": o.lt, "le": o.le, "gt": o.gt, "ge": o.ge,
-                     "and": o.logical_and, "or": o.logical_or}.items():
-        setattr(cls, f"__{name}__", _forward(fn))
-    cls.__neg__ = lambda self: o.neg(self)
-    cls.__pos__ = lambda self: self
-    cls.__abs__ = lambda self: o.abs(self)
-    cls.__invert__ = lambda self: o.logical_not(self)
-    cls.__getitem__ = lambda self, key: o.getitem(self, key)
-    cls.__iter__ = lambda self: (o.getitem(self, i) for i in range(len(self)))
-    cls.__setitem__ = _setitem(o)
-    cls.__array_ufunc__ = lambda self, ufunc, method, *inputs, **kwargs: o.dispatch_ufunc(ufunc, method, inputs, kwargs)
-    cls.__array_function__ = lambda self, func, types, args, kwargs: o.dispatch_function(func, args, kwargs)
-    cls.T = property(lambda self: o.transpose(self))
-    cls.mT = property(lambda self: o.swapaxes(self, -1, -2))
-    for name in ("sum", "mean", "prod", "var", "std", "max", "min", "argmax", "argmin", "cumsum",
-                 "clip", "dot", "transpose", "swapaxes", "squeeze", "flatten", "ravel", "astype",
-                 "repeat", "copy", "diagonal", "trace", "round", "all", "any", "reshape"):
-        setattr(cls, name, getattr(o, f"method_{name}", None) or getattr(o, name))
-
-
-def _setitem(o):
-    def setitem(self, key, value):
-        self.index = o.setitem(self, key, value).index
-
-    return setitem
-
-
-def _forward(fn):
-    return lambda self, other: fn(self, other)
-
-
-def _reflected(fn):
-    return lambda self, other: fn(other, self)
 
 
 def trace_function(fn, args, builder: Builder | None = None, names=None):
