@@ -7,8 +7,9 @@ Contract
   strings, booleans and None: a model's `state_dict()` or an optimizer's. Anything else raises
   TypeError naming where in `obj` it is.
 * The file is a standard `.npz`: arrays `a0`, `a1`, ... plus `__symgrad__`, a JSON description of
-  the tree (format name and version). It is written to a temporary file beside `path` and published
-  with `os.replace`, so a crash never leaves a half-written file under `path`.
+  the tree (format name and version). It is written to a temporary file beside `path`, flushed to
+  disk (`os.fsync`) and published with `os.replace`, whose directory entry is synced too, so a crash
+  or power loss never leaves a half-written or empty file under `path`.
 * `load` reads with `allow_pickle=False` and reads every array eagerly, so a truncated or corrupted
   file, an `.npz` not written by `save`, or a description that refers to missing arrays raises a
   ValueError that says which file and what to do. Tensors come back as new leaf Tensors.
@@ -50,11 +51,28 @@ def save(obj, path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    """Make a rename in `directory` durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # Windows: directories cannot be opened, and NTFS journals the rename itself
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory; the data itself is synced
+        pass
+    finally:
+        os.close(fd)
 
 
 def _encode(obj, arrays: list, where: str):
