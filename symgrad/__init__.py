@@ -23,9 +23,11 @@ globals().update(_tensor_module.FUNCTIONS)
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
 from . import nn, optim, models, data, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from .show_math import show_math  # noqa: E402
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "nn", "optim", "models", "data", "save", "load",
+    "show_math",
     *_tensor_module.PUBLIC, *_tensor_module.FUNCTIONS,
 ]

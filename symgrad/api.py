@@ -605,9 +605,11 @@ def show_code(fn: Callable[..., Any], *args: Any) -> str:
     For a function made by `grad`, `value_and_grad` or `compile`, its own module; for a plain
     function, the forward and backward (vjp) module of all its floating-point arguments.
     """
+    from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
+
     if isinstance(fn, _Specialised):
         fn(*args)
-        return fn.code
+        return GeneratedCode(fn.code)
     transform = _VJPTransform(fn)
     transform(*args)
-    return transform.code
+    return GeneratedCode(transform.code)

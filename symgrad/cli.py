@@ -463,6 +463,11 @@ def _use_colour(choice: str) -> bool:
 def inspect_command(args) -> int:
     fn, name = load_target(args.target)
     inputs = bind_inputs(fn, [parse_input(text) for text in args.input or ()], args.seed)
+    if args.math:  # the derivative formulas instead of the code
+        from .show_math import show_math
+
+        sys.stdout.write(str(_run_user(lambda: show_math(fn, *inputs), name)))
+        return 0
     _progress(f"tracing {name} and generating code (a first run imports SymPy) ...")
     start = time.perf_counter()
     source, what = _run_user(lambda: generated_source(fn, inputs, args.part, args.backend), name)
@@ -646,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_parser.add_argument("--backend", choices=("numpy", "c"), default="numpy",
                                 help="code generator: numpy (default), or c to see the module that calls "
                                      "compiled C loops followed by their C source, e.g. --backend c")
+    inspect_parser.add_argument("--math", action="store_true",
+                                help="print the derivative formulas SymPy derived (per fused elementwise region "
+                                     "and per primitive) instead of the code, e.g. --math")
     inspect_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                                 help="ANSI colours: auto (default) colours when stdout is a terminal and "
                                      "NO_COLOR is unset; uses Pygments if installed, e.g. --color never")
