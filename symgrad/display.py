@@ -18,7 +18,12 @@ __all__ = ["GeneratedCode", "DotSource"]
 
 
 class GeneratedCode(str):
-    """Generated source; displayed highlighted in Jupyter."""
+    r"""Generated source; displayed highlighted in Jupyter.
+
+    >>> code = GeneratedCode("t1 = np.tanh(x)\n")
+    >>> code == "t1 = np.tanh(x)\n", "tanh" in code._repr_html_()
+    (True, True)
+    """
 
     __slots__ = ()
 

@@ -24,6 +24,7 @@ import os
 import tempfile
 import zipfile
 from collections import OrderedDict
+from typing import IO, Any
 
 import numpy as np
 
@@ -35,8 +36,19 @@ _FORMAT, _VERSION, _META = "symgrad.save", 1, "__symgrad__"
 
 
 # ============================================================================ save
-def save(obj, path) -> None:
-    """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given)."""
+def save(obj: Any, path: str | os.PathLike | IO[bytes]) -> None:
+    """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given).
+
+    Raises TypeError naming the part of `obj` that cannot be saved, and OSError when the file cannot
+    be written (no partial file is left under `path`).
+
+    >>> import os, tempfile, symgrad
+    >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+    >>> symgrad.save({"w": symgrad.ones(2, requires_grad=True), "step": 3}, path)
+    >>> state = symgrad.load(path)
+    >>> state["w"], state["step"]
+    (tensor([1., 1.], requires_grad=True), 3)
+    """
     arrays: list = []
     tree = _encode(obj, arrays, "obj")
     meta = json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree}, allow_nan=True)
@@ -102,8 +114,12 @@ def _encode(obj, arrays: list, where: str):
 
 
 # ============================================================================ load
-def load(path, map_location=None, weights_only=True):
-    """Read an object written by `symgrad.save` (see the module docstring for the errors)."""
+def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, weights_only: bool = True) -> Any:
+    """Read an object written by `symgrad.save` (see the module docstring for the errors).
+
+    `map_location` and `weights_only` are accepted for PyTorch compatibility (everything is on the
+    CPU, and nothing is ever unpickled). Raises ValueError for a truncated, corrupted or foreign file.
+    """
     arrays, meta = _read(path)
     if meta is None:
         raise ValueError(f"symgrad.load: {_name(path)} is an .npz file that was not written by symgrad.save "
