@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .tensor import Tensor, _new
+from .tensor import Tensor, from_numpy
 
 __all__ = ["save", "load", "load_state_arrays"]
 
@@ -181,7 +181,7 @@ def _tree(meta: str, path):
 def _decode(node, arrays: dict, path):
     try:
         if "tensor" in node:
-            t = _new(np.array(arrays[f"a{node['tensor']}"]))
+            t = from_numpy(np.array(arrays[f"a{node['tensor']}"]))
             if node.get("requires_grad"):
                 t.requires_grad_(True)
             return t
