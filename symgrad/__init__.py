@@ -20,6 +20,15 @@ from . import tensor as _tensor_module  # noqa: E402
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
 globals().update(_tensor_module.FUNCTIONS)
 
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyright) can see it
+    from typing import Any
+
+    from .tensor import *  # noqa: F403
+
+    def __getattr__(name: str) -> Any: ...  # the Tensor functions of _tensor_ops.FUNCTIONS (exp, cat, ...)
+
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
 from . import nn, optim, models, data, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402

@@ -113,6 +113,9 @@ USER_CODE = textwrap.dedent("""\
     dw = symgrad.grad(loss)(np.ones(3))
     out, vjp_fn = symgrad.vjp(loss, np.ones(3))
     print(symgrad.show_code(loss, np.ones(3)), symgrad.__version__)
+    t = symgrad.randn(2, 3, dtype=symgrad.float64, requires_grad=True)
+    u = symgrad.zeros((2, 3), dtype="float32") + symgrad.arange(3)
+    print(symgrad.show_math(loss, np.ones(3)), t, u)
     """)
 
 
@@ -130,7 +133,7 @@ def test_users_mypy_run_sees_the_annotations(wheel, tmp_path):
                    check=True, capture_output=True)
     good, bad = tmp_path / "user_good.py", tmp_path / "user_bad.py"
     good.write_text(USER_CODE)
-    bad.write_text(USER_CODE + 'symgrad.grad(loss, argnums="w")\n')
+    bad.write_text(USER_CODE + 'symgrad.grad(loss, argnums="w")\nsymgrad.ones(2, requires_grad="yes")\n')
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
 
     def mypy(path):
@@ -143,3 +146,4 @@ def test_users_mypy_run_sees_the_annotations(wheel, tmp_path):
     assert result.returncode == 0, result.stdout
     result = mypy(bad)
     assert result.returncode == 1 and 'argument "argnums" to "grad"' in result.stdout.lower(), result.stdout
+    assert 'argument "requires_grad" to "ones"' in result.stdout.lower(), result.stdout
