@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from . import cache, derive, ops, tree
 from ._version import __version__
 from .passes import split
 from .trace import Builder, Tracer, active_builder, tracing, user_location
+
+if TYPE_CHECKING:
+    from .ir import Graph
 
 BACKENDS = ("numpy", "c")
 
@@ -336,7 +341,8 @@ def _builder_for(args) -> Builder:
     return active_builder()
 
 
-def grad(fn=None, argnums=0, has_aux=False, backend="numpy"):
+def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         backend: str = "numpy") -> Callable[..., Any]:
     """Gradient of scalar-valued `fn` with respect to the arguments `argnums` (as jax.grad).
 
     Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. backend="c"
@@ -347,7 +353,8 @@ def grad(fn=None, argnums=0, has_aux=False, backend="numpy"):
     return _GradTransform(fn, argnums, has_aux, with_value=False, backend=backend)
 
 
-def value_and_grad(fn=None, argnums=0, has_aux=False, backend="numpy"):
+def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   backend: str = "numpy") -> Callable[..., Any]:
     """(fn(*args), gradient) in one generated module (as jax.value_and_grad)."""
     if fn is None:
         return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend)
@@ -448,7 +455,7 @@ class _VJPTransform(_Specialised):
         return out, vjp_fn
 
 
-def vjp(fn, *primals, backend="numpy"):
+def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[Any, Callable[..., Any]]:
     """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp)."""
     transforms = _VJP_CACHE.get(fn)
     if transforms is None:
@@ -466,7 +473,7 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 # ----------------------------------------------------------------------------- jacobian / hessian
-def jacobian(fn, argnums=0, has_aux=False):
+def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev)."""
 
     @functools.wraps(fn)
@@ -506,7 +513,7 @@ def jacobian(fn, argnums=0, has_aux=False):
 jacrev = jacobian
 
 
-def hessian(fn, argnums=0):
+def hessian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """Hessian of scalar `fn`: the Jacobian of its gradient."""
     return jacobian(grad(fn, argnums=argnums), argnums=argnums)
 
@@ -564,7 +571,8 @@ def _donated_positions(args, donate_argnums) -> tuple:
     return tuple(positions)
 
 
-def compile(fn=None, *, backend="numpy", donate_argnums=()):  # noqa: A001 - public name, as torch.compile
+def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
+            donate_argnums: int | Sequence[int] = ()) -> Callable[..., Any]:
     """Compile `fn` into generated code, specialised per input signature.
 
     On NumPy code this is a forward-only compiled function (as jax.jit); call `grad` inside it to
@@ -581,7 +589,7 @@ def compile(fn=None, *, backend="numpy", donate_argnums=()):  # noqa: A001 - pub
     return compiled
 
 
-def trace(fn, *args):
+def trace(fn: Callable[..., Any], *args: Any) -> Graph:
     """The forward IR Graph of `fn(*args)` (print it to read it)."""
     builder = Builder(_name(fn))
     with tracing(builder):
@@ -591,15 +599,17 @@ def trace(fn, *args):
     return builder.graph([o.index for o in out_leaves])
 
 
-def show_code(fn, *args) -> str:
+def show_code(fn: Callable[..., Any], *args: Any) -> str:
     """Source of the module generated for `fn(*args)`.
 
     For a function made by `grad`, `value_and_grad` or `compile`, its own module; for a plain
     function, the forward and backward (vjp) module of all its floating-point arguments.
     """
+    from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
+
     if isinstance(fn, _Specialised):
         fn(*args)
-        return fn.code
+        return GeneratedCode(fn.code)
     transform = _VJPTransform(fn)
     transform(*args)
-    return transform.code
+    return GeneratedCode(transform.code)

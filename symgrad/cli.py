@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
+
 
 def demo(out_dir: Path, steps: int) -> int:
     """The tutorial end to end on built-in data, then the three ways to use symgrad."""
@@ -108,7 +110,7 @@ def _demo_ahead_of_time(torch, out_dir: Path, steps: int):
     import importlib.util
 
     from symgrad import aot
-    from symgrad.demo import mlp_module, progress, spirals
+    from symgrad.demo import mlp_module, report_progress, spirals
 
     print("4. Ahead of time: a 2-64-64-3 MLP and its SGD step compiled into a package that needs only NumPy")
     x, y = spirals(100, 3, np.random.default_rng(0))
@@ -128,7 +130,7 @@ def _demo_ahead_of_time(torch, out_dir: Path, steps: int):
         loss, params, state = compiled.train_step(params, state, x, y)
         first = float(loss) if first is None else first
         if step % 10 == 0 or step == steps:
-            print(progress(step, steps, float(loss)), end="", flush=True)
+            report_progress(step, steps, float(loss))
     logits, _ = compiled.forward(params, state, x)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
     print(f"\n   loss {first:.3f} -> {float(loss):.3f}, train accuracy {accuracy:.1%}, {steps} steps in "
@@ -461,6 +463,11 @@ def _use_colour(choice: str) -> bool:
 def inspect_command(args) -> int:
     fn, name = load_target(args.target)
     inputs = bind_inputs(fn, [parse_input(text) for text in args.input or ()], args.seed)
+    if args.math:  # the derivative formulas instead of the code
+        from .show_math import show_math
+
+        sys.stdout.write(str(_run_user(lambda: show_math(fn, *inputs), name)))
+        return 0
     _progress(f"tracing {name} and generating code (a first run imports SymPy) ...")
     start = time.perf_counter()
     source, what = _run_user(lambda: generated_source(fn, inputs, args.part, args.backend), name)
@@ -624,6 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The `symgrad` argument parser (its subcommands: demo, inspect, graph)."""
     parser = _OneLineParser(prog="symgrad", description=__doc__.split("\n\n")[0],
                             epilog=_MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo_parser = commands.add_parser("demo", help="run the whole pipeline on built-in data")
     demo_parser.add_argument("--out", type=Path, default=Path("symgrad-demo"),
@@ -643,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_parser.add_argument("--backend", choices=("numpy", "c"), default="numpy",
                                 help="code generator: numpy (default), or c to see the module that calls "
                                      "compiled C loops followed by their C source, e.g. --backend c")
+    inspect_parser.add_argument("--math", action="store_true",
+                                help="print the derivative formulas SymPy derived (per fused elementwise region "
+                                     "and per primitive) instead of the code, e.g. --math")
     inspect_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                                 help="ANSI colours: auto (default) colours when stdout is a terminal and "
                                      "NO_COLOR is unset; uses Pygments if installed, e.g. --color never")

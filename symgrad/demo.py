@@ -59,5 +59,25 @@ def tutorial_q(a, b):
 
 
 def progress(step: int, total: int, loss: float, width: int = 30) -> str:
+    """A progress bar that redraws itself: it starts with a carriage return (for terminals only)."""
     done = int(width * step / total)
     return f"\r  [{'#' * done}{'.' * (width - done)}] step {step:4d}/{total}  loss {loss:.4f}"
+
+
+def report_progress(step: int, total: int, loss: float, stream=None) -> None:
+    """Show training progress on `stream` (default stdout), left without a newline.
+
+    On a terminal the bar redraws in place; into a file or pipe (a redirected log) no carriage
+    returns are written: only the last step, as plain text.
+    """
+    import sys  # here, not at the top: the line numbers above appear in generated/ (golden files)
+
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        stream.write(progress(step, total, loss))
+    elif step == total:
+        stream.write(f"  step {step}/{total}  loss {loss:.4f}")
+    else:
+        return
+    stream.flush()

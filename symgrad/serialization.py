@@ -7,8 +7,9 @@ Contract
   strings, booleans and None: a model's `state_dict()` or an optimizer's. Anything else raises
   TypeError naming where in `obj` it is.
 * The file is a standard `.npz`: arrays `a0`, `a1`, ... plus `__symgrad__`, a JSON description of
-  the tree (format name and version). It is written to a temporary file beside `path` and published
-  with `os.replace`, so a crash never leaves a half-written file under `path`.
+  the tree (format name and version). It is written to a temporary file beside `path`, flushed to
+  disk (`os.fsync`) and published with `os.replace`, whose directory entry is synced too, so a crash
+  or power loss never leaves a half-written or empty file under `path`.
 * `load` reads with `allow_pickle=False` and reads every array eagerly, so a truncated or corrupted
   file, an `.npz` not written by `save`, or a description that refers to missing arrays raises a
   ValueError that says which file and what to do. Tensors come back as new leaf Tensors.
@@ -23,10 +24,11 @@ import os
 import tempfile
 import zipfile
 from collections import OrderedDict
+from typing import IO, Any
 
 import numpy as np
 
-from .tensor import Tensor, _new
+from .tensor import Tensor, from_numpy
 
 __all__ = ["save", "load", "load_state_arrays"]
 
@@ -34,8 +36,19 @@ _FORMAT, _VERSION, _META = "symgrad.save", 1, "__symgrad__"
 
 
 # ============================================================================ save
-def save(obj, path) -> None:
-    """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given)."""
+def save(obj: Any, path: str | os.PathLike | IO[bytes]) -> None:
+    """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given).
+
+    Raises TypeError naming the part of `obj` that cannot be saved, and OSError when the file cannot
+    be written (no partial file is left under `path`).
+
+    >>> import os, tempfile, symgrad
+    >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+    >>> symgrad.save({"w": symgrad.ones(2, requires_grad=True), "step": 3}, path)
+    >>> state = symgrad.load(path)
+    >>> state["w"], state["step"]
+    (tensor([1., 1.], requires_grad=True), 3)
+    """
     arrays: list = []
     tree = _encode(obj, arrays, "obj")
     meta = json.dumps({"format": _FORMAT, "version": _VERSION, "tree": tree}, allow_nan=True)
@@ -50,11 +63,28 @@ def save(obj, path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    """Make a rename in `directory` durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # Windows: directories cannot be opened, and NTFS journals the rename itself
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory; the data itself is synced
+        pass
+    finally:
+        os.close(fd)
 
 
 def _encode(obj, arrays: list, where: str):
@@ -84,8 +114,12 @@ def _encode(obj, arrays: list, where: str):
 
 
 # ============================================================================ load
-def load(path, map_location=None, weights_only=True):
-    """Read an object written by `symgrad.save` (see the module docstring for the errors)."""
+def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, weights_only: bool = True) -> Any:
+    """Read an object written by `symgrad.save` (see the module docstring for the errors).
+
+    `map_location` and `weights_only` are accepted for PyTorch compatibility (everything is on the
+    CPU, and nothing is ever unpickled). Raises ValueError for a truncated, corrupted or foreign file.
+    """
     arrays, meta = _read(path)
     if meta is None:
         raise ValueError(f"symgrad.load: {_name(path)} is an .npz file that was not written by symgrad.save "
@@ -147,7 +181,7 @@ def _tree(meta: str, path):
 def _decode(node, arrays: dict, path):
     try:
         if "tensor" in node:
-            t = _new(np.array(arrays[f"a{node['tensor']}"]))
+            t = from_numpy(np.array(arrays[f"a{node['tensor']}"]))
             if node.get("requires_grad"):
                 t.requires_grad_(True)
             return t

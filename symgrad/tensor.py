@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +45,10 @@ _np_dtype, _wrap_dtype = to_numpy_dtype, wrap_dtype  # the short names used insi
 
 _state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
+_Size = builtins.int | tuple[builtins.int, ...] | list[builtins.int]  # annotations: torch's `*size`
+_Number = builtins.int | builtins.float
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 
 # ============================================================================ the record
@@ -172,6 +177,33 @@ class Tensor:
     __slots__ = ("_value", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_has_views",
                  "__weakref__")
     __array_priority__ = 1000
+
+    if TYPE_CHECKING:  # installed by _tensor_ops at import time; spelled out for type checkers (py.typed)
+        def __getattr__(self, name: str) -> Any: ...  # the Tensor methods: exp, sum, reshape, add_, ...
+        def __add__(self, other: Any) -> Tensor: ...
+        def __radd__(self, other: Any) -> Tensor: ...
+        def __sub__(self, other: Any) -> Tensor: ...
+        def __rsub__(self, other: Any) -> Tensor: ...
+        def __mul__(self, other: Any) -> Tensor: ...
+        def __rmul__(self, other: Any) -> Tensor: ...
+        def __truediv__(self, other: Any) -> Tensor: ...
+        def __rtruediv__(self, other: Any) -> Tensor: ...
+        def __pow__(self, other: Any) -> Tensor: ...
+        def __rpow__(self, other: Any) -> Tensor: ...
+        def __matmul__(self, other: Any) -> Tensor: ...
+        def __rmatmul__(self, other: Any) -> Tensor: ...
+        def __lt__(self, other: Any) -> Tensor: ...
+        def __le__(self, other: Any) -> Tensor: ...
+        def __gt__(self, other: Any) -> Tensor: ...
+        def __ge__(self, other: Any) -> Tensor: ...
+        def __and__(self, other: Any) -> Tensor: ...
+        def __or__(self, other: Any) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __pos__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        def __invert__(self) -> Tensor: ...
+        def __getitem__(self, index: Any) -> Tensor: ...
+        def __setitem__(self, index: Any, value: Any) -> None: ...
 
     def __init__(self, data=None, *, dtype=None, requires_grad=False):
         array = _as_array(data if data is not None else [], dtype)
@@ -484,7 +516,8 @@ def _nested_values(data):
     return data._value if isinstance(data, Tensor) else data
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+def tensor(data: Any, dtype: dtype | DTypeLike = None, device: Any = None,
+           requires_grad: builtins.bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (as torch.tensor)."""
     check_device(device)
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
@@ -521,12 +554,14 @@ def manual_seed(seed: int):
     return _state.rng
 
 
-def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+def zeros(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False,
+          device: Any = None) -> Tensor:
     check_device(device)
     return _factory(np.zeros(_size_args(size)), dtype, requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+def ones(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False,
+         device: Any = None) -> Tensor:
     check_device(device)
     return _factory(np.ones(_size_args(size)), dtype, requires_grad)
 
@@ -543,12 +578,14 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+def rand(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
+         device: Any = None) -> Tensor:
     check_device(device)
     return _factory(random_generator().random(_size_args(size)), dtype, requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None, device=None) -> Tensor:
+def randn(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
+          device: Any = None) -> Tensor:
     check_device(device)
     return _factory(random_generator().standard_normal(_size_args(size)), dtype, requires_grad)
 
@@ -560,7 +597,8 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     return _factory(random_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+def arange(start: _Number, end: _Number | None = None, step: _Number = 1, dtype: dtype | DTypeLike = None,
+           requires_grad: builtins.bool = False, device: Any = None) -> Tensor:
     check_device(device)
     if end is None:
         start, end = 0, start

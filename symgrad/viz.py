@@ -402,7 +402,16 @@ def _tensor_graph(roots, params):
 
 # ----------------------------------------------------------------------------- public
 def to_dot(obj, *args, params=None, show_saved: bool = True, name: str | None = None) -> str:
-    """DOT text of `obj`: an IR Graph, a function with example `args`, or Tensor(s) with a recorded graph."""
+    """DOT text of `obj`: an IR Graph, a function with example `args`, or Tensor(s) with a recorded graph.
+
+    The text is a `str` that Jupyter displays as the picture (`_repr_svg_`, when Graphviz is installed).
+    """
+    from .display import DotSource
+
+    return DotSource(_to_dot(obj, *args, params=params, show_saved=show_saved, name=name))
+
+
+def _to_dot(obj, *args, params=None, show_saved: bool = True, name: str | None = None) -> str:
     from .ir import Graph
 
     if isinstance(obj, Graph):
