@@ -36,6 +36,8 @@ graph Q(%0: float64[2], %1: float64[2]):
 
 from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
+from .outside import FrozenRandomWarning
+from .variants import RecompileWarning
 from .ops import stop_gradient
 from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
 from .trace import GradientLostWarning, TraceError, Tracer
@@ -69,6 +71,7 @@ from .show_math import show_math  # noqa: E402
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
-    "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "nn", "optim", "models", "data", "save", "load",
+    "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
+    "FrozenRandomWarning", "nn", "optim", "models", "data", "save", "load",
     "show_math", "apply_op", *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
 ]

@@ -1,14 +1,13 @@
 """The eager autograd engine: `Tensor.backward()` runs a generated backward module.
 
-1. `_collect` orders the GradFns reachable from the root (inputs before consumers, deterministic).
-2. `_Plan` numbers every value ("slot": a leaf, a constant tensor or a GradFn output) in that order
-   and writes the *structure signature*: per slot its kind, op, attrs, operand slots (Python scalars
-   inline), shape, dtype and source line. It holds no values.
-3. `_backward_module(plan)` finds the module for the signature: in memory (a dict), else through
-   `cache.load` (on disk, keyed by the signature). Only on a disk miss does `_generate` rebuild the
-   IR in a `trace.Builder` (nodes added directly with their known shapes and dtypes), run
-   `derive.backward`, `passes.split` (so the module takes only saved forward values plus the output
-   gradient) and emit the module, which records in `SAVED_SLOTS` which slots it takes.
+1. `tape_graph.collect` orders the GradFns reachable from the root (inputs before consumers, deterministic).
+2. `tape_graph.TapePlan` numbers every value ("slot": a leaf, a constant tensor or a GradFn output) in that
+   order and writes the *structure signature* (no values).
+3. `_backward_module(plan)` finds the module for the signature: in memory (a dict), else through the
+   pipeline driver (`pipeline.load_module`, on disk keyed by the signature). Only on a disk miss is the
+   plan turned into a Graph (`TapePlan.graph`, the one tape -> Graph converter), derived
+   (`derive.gradient_graph`), cut by `passes.split` (so the module takes only saved forward values
+   plus the output gradient) and emitted; the module records in `SAVED_SLOTS` which slots it takes.
 4. The saved values are read from the record (refusing values changed in place or freed), the module
    runs, and gradients accumulate into the leaves' `.grad`. Without `retain_graph` the record's values
    are dropped.
@@ -18,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cache
+from .pipeline import function_spec, load_module
+from .tape_graph import TapePlan, collect
 from .tensor import _SAVES_NOTHING, Tensor, _new, _where_text
 
 _MODULES: dict = {}
@@ -64,10 +64,10 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True) -> None:
     if getattr(root_fn, "opaque", False):
         _add_pending(pending, root_fn, seed)
         return
-    order = _collect(root_fn)
-    plan = _Plan(order)
+    order = collect([root_fn])
+    plan = TapePlan(order)
     function, saved_slots = _backward_module(plan)
-    saved = [plan.value(slot) for slot in saved_slots]
+    saved = [saved_value(plan, slot) for slot in saved_slots]
     _check_freed(order)
     if not retain_graph:  # the generated code releases each saved value after its last use
         _free(order)
@@ -123,90 +123,21 @@ def _accumulate(leaf: Tensor, grad) -> None:
         leaf._grad._version.value += 1
 
 
-def _collect(root_fn) -> list:
-    """The GradFns reachable from `root_fn`, operands before consumers (depth-first, deterministic)."""
-    order, seen = [], set()
-    stack = [(root_fn, False)]
-    while stack:
-        fn, done = stack.pop()
-        if done:
-            order.append(fn)
+def saved_value(plan: TapePlan, slot: int) -> np.ndarray:
+    """The slot's value as recorded; raises if it was changed in place or freed."""
+    found = None
+    for ref in plan.refs[slot]:
+        if ref.value is None:
             continue
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        stack.append((fn, True))
-        for ref in reversed(fn.inputs):
-            if ref.kind == "fn" and id(ref.target) not in seen and not getattr(ref.target, "opaque", False):
-                stack.append((ref.target, False))
-    return order
+        if ref.stale():
+            raise RuntimeError(_modified_message(plan, slot, ref))
+        found = ref.value
+    if found is None:
+        raise RuntimeError(_FREED)
+    return found
 
 
-class _Plan:
-    """Slots and structure signature of a recorded DAG (see the module docstring)."""
-
-    def __init__(self, order):
-        self.slots: list[tuple] = []  # per slot: ("leaf"/"const", shape, dtype) or the fn row
-        self.refs: list[list] = []  # per slot: the refs that hold its value
-        self.producers: list = []  # per slot: the GradFn, the leaf Tensor or None
-        self.leaves: list[Tensor] = []
-        self.leaf_slots: list[int] = []
-        self._slot_of: dict = {}
-        for fn in order:
-            operands = tuple(self._operand(ref) for ref in fn.inputs)
-            out = fn.out
-            self._add(id(fn), fn, fn.out, (fn.op, fn.attrs, operands, out.shape, out.dtype.str, fn.where))
-        self.root_slot = len(self.slots) - 1
-        self.signature = tuple(self.slots)
-
-    def _add(self, key, producer, ref, row) -> int:
-        slot = len(self.slots)
-        self._slot_of[key] = slot
-        self.slots.append(row)
-        self.refs.append([ref])
-        self.producers.append(producer)
-        return slot
-
-    def _operand(self, ref):
-        if ref.kind == "scalar":
-            return ("scalar", type(ref.value).__name__, ref.value)
-        if ref.kind == "fn" and getattr(ref.target, "opaque", False):
-            # an output of a compiled call: a leaf here; its gradient goes to the call's backward
-            slot = self._slot_of.get(id(ref.target))
-            if slot is None:
-                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, ref.dtype.str))
-                self.leaves.append(ref.target)
-                self.leaf_slots.append(slot)
-                return slot
-        elif ref.kind == "fn":
-            slot = self._slot_of[id(ref.target)]
-        else:
-            key = id(ref.target) if ref.kind == "leaf" else ("const", id(ref.value), ref.version)
-            slot = self._slot_of.get(key)
-            if slot is None:
-                slot = self._add(key, ref.target, ref, (ref.kind, ref.shape, ref.dtype.str))
-                if ref.kind == "leaf":
-                    self.leaves.append(ref.target)
-                    self.leaf_slots.append(slot)
-                return slot
-        self.refs[slot].append(ref)
-        return slot
-
-    def value(self, slot: int) -> np.ndarray:
-        """The slot's value as recorded; raises if it was changed in place or freed."""
-        found = None
-        for ref in self.refs[slot]:
-            if ref.value is None:
-                continue
-            if ref.stale():
-                raise RuntimeError(_modified_message(self, slot, ref))
-            found = ref.value
-        if found is None:
-            raise RuntimeError(_FREED)
-        return found
-
-
-def _modified_message(plan: _Plan, slot: int, ref) -> str:
+def _modified_message(plan: TapePlan, slot: int, ref) -> str:
     producer = plan.producers[slot]
     if ref.kind == "fn":
         what = f"which is output 0 of {producer.name()} (created at {_where_text(producer.where) or '?'})"
@@ -239,64 +170,51 @@ def _free(order) -> None:
 
 
 # ============================================================================ modules
-def _backward_module(plan: _Plan):
+def _backward_module(plan: TapePlan):
     found = _MODULES.get(plan.signature)
     if found is not None:
         return found
-    from .codegen.templates import template_version
+    header = ["eager Tensor backward", f"leaves: {len(plan.leaf_slots)}, recorded ops: "
+              f"{sum(1 for r in plan.slots if r[0] not in ('leaf', 'const'))}"]
+    saved_slots = []
 
-    key = cache.make_key(kind="tensor_backward", signature=repr(plan.signature), backend="numpy",
-                         templates=template_version())
-    module = cache.load(key, lambda: _generate(plan), "eager Tensor backward")
+    def make_specs():
+        graph, position = plan.graph([plan.root_slot], "tensor_backward")
+        slot_of = {}
+        for slot, index in enumerate(position):
+            slot_of.setdefault(index, slot)
+        specs, saved = _backward_specs(plan, graph, position)
+        saved_slots.extend(slot_of[i] for i in saved)
+        return specs
+
+    module = load_module(None, "tensor_backward", None, make_specs, header=header,
+                         signature=repr(plan.signature), trailer=lambda: f"SAVED_SLOTS = {tuple(saved_slots)!r}")
     found = (module.backward, tuple(module.SAVED_SLOTS))
     _MODULES[plan.signature] = found
     return found
 
 
-def _generate(plan: _Plan) -> str:
-    """Source of the backward module of `plan` (SymPy, derivation and emission happen here only)."""
-    from . import derive, ops
-    from ._version import __version__
-    from .codegen.numpy_emitter import FunctionSpec, emit_module
-    from .ir import Graph
+def _backward_specs(plan: TapePlan, graph, position):
+    """The backward FunctionSpec of `plan`'s graph and the forward positions it takes (SymPy runs here)."""
+    from . import derive
     from .passes import split
-    from .trace import Builder, Tracer, tracing
 
-    builder = Builder("tensor_backward")
-    index_of = []
-    with tracing(builder):
-        for slot, row in enumerate(plan.slots):
-            index_of.append(_add_node(builder, slot, row, index_of))
-        n_forward = len(builder.nodes)
-        root = plan.slots[plan.root_slot]
-        ct = builder.input("grad_output", root[3], np.dtype(root[4]))
-        wrt = [index_of[s] for s in plan.leaf_slots]
-        grads = derive.backward(builder, [index_of[plan.root_slot]], [ct], wrt)
-        grads = [g if g is not None else ops.zeros_like(Tracer(builder, w)) for g, w in zip(grads, wrt)]
-    graph = Graph(tuple(builder.nodes), tuple(builder.inputs),
-                  (index_of[plan.root_slot], *[g.index for g in grads]), "tensor_backward")
-    _, backward_graph, saved = split(graph, 1, {ct.index}, recompute_from=n_forward)
-    slot_of_index = {}
-    for slot, index in enumerate(index_of):
-        slot_of_index.setdefault(index, slot)
-    missing = [i for i in saved if i not in slot_of_index]
-    if missing:
+    wrt = [position[s] for s in plan.leaf_slots]
+    whole = derive.gradient_graph(graph, wrt, (0,), ["grad_output"])
+    ct = whole.inputs[-1]
+    n_forward = _forward_count(whole, graph)
+    _, backward_graph, saved = split(whole, 1, {ct}, recompute_from=n_forward)
+    if any(i >= n_forward for i in saved):
         raise RuntimeError(f"internal error: the backward pass needs values the forward did not record "
-                           f"({[builder.nodes[i].op for i in missing]}); please report it")
-    spec = FunctionSpec("backward", backward_graph,
-                        "backward pass of an eager Tensor graph: ([saved values], grad_output) -> leaf gradients",
-                        consumed=len(saved))
-    header = ["eager Tensor backward", f"leaves: {len(plan.leaf_slots)}, recorded ops: "
-              f"{sum(1 for r in plan.slots if r[0] not in ('leaf', 'const'))}"]
-    source = emit_module([spec], header, __version__)
-    return source + f"\n\nSAVED_SLOTS = {tuple(slot_of_index[i] for i in saved)!r}\n"
+                           f"({[whole.nodes[i].op for i in saved if i >= n_forward]}); please report it")
+    spec = function_spec("backward", backward_graph, "backward pass of an eager Tensor graph: "
+                         "([saved values], grad_output) -> leaf gradients", consumed=len(saved))
+    return [spec], saved
 
 
-def _add_node(builder, slot: int, row: tuple, index_of: list) -> int:
-    from .ir import Node
-
-    if row[0] in ("leaf", "const"):
-        return builder.input(f"{row[0]}{slot}", row[1], np.dtype(row[2])).index
-    op, attrs, operands, shape, dtype, where = row
-    ids = tuple(builder.constant(o[2]) if isinstance(o, tuple) else index_of[o] for o in operands)
-    return builder.add(Node(op, ids, attrs, tuple(shape), np.dtype(dtype).name, _where_text(where)))
+def _forward_count(whole, graph) -> int:
+    """How many leading nodes of `whole` are `graph`'s own (derive appends; checked, not assumed)."""
+    count = len(graph.nodes)
+    if whole.nodes[:count] != graph.nodes:
+        raise RuntimeError("internal error: deriving renumbered the recorded forward values; please report it")
+    return count

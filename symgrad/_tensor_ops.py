@@ -20,6 +20,7 @@ from . import tensor as T
 from .primitives import PRIMITIVES, index_value
 from .tape import broadcast_message, elementwise, result_dtype
 from .tape import operand as _operand
+from .recording import active as active_recorder
 from .tensor import Tensor, _caller, _new, _Ref, is_grad_enabled, no_grad, record
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
@@ -518,8 +519,8 @@ def _write_back(self, result: Tensor, name: str):
             raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
                                f"output type {self.dtype.name.capitalize()}")
         result = result.type(self.dtype)
-    trace = getattr(T._state, "compile_trace", None)
-    if trace is not None:  # symgrad.compile is tracing: self will hold result's node
+    trace = active_recorder()
+    if trace is not None:  # a recorder (symgrad.compile) is told: self will hold result's node
         trace.on_write(self, result)
     np.copyto(self._value, result._value)
     self._version.value += 1
@@ -567,7 +568,7 @@ _TORCH_ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh":
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     from . import _autograd
 
-    trace = getattr(T._state, "compile_trace", None)
+    trace = active_recorder()
     if trace is not None:
         trace.on_backward(self)
     _autograd.backward(self, gradient, builtins.bool(retain_graph), create_graph, inputs)

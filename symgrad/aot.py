@@ -120,7 +120,7 @@ def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
 
 
 def _trace_function(fn, specs, seed: int, n_params: int) -> _Traced:
-    from .api import _name
+    from .pipeline import qualified_name as _name
 
     rng = np.random.default_rng(seed)
     builder = Builder(_name(fn))
@@ -221,7 +221,7 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
           momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0, betas=(0.9, 0.999), eps=1e-8,
           mode=None, seed=0, command="", n_params=1, out_name="") -> dict:
     """{file name: bytes} of the package (see the module docstring); nothing is written."""
-    from .api import _source_header
+    from .pipeline import source_header as _source_header
     from .codegen.numpy_emitter import FunctionSpec
 
     if train is not None and train not in OPTIMISERS:

@@ -1,32 +1,44 @@
 """The functional API (as JAX): grad, value_and_grad, vjp, jacobian, hessian, compile, trace, show_code.
 
-A transformed function is specialised on its arguments' structure, shapes and dtypes. The first call
-with a new signature traces the function on the actual values (so Python control flow works; each
-branch taken becomes a guard), derives the backward pass as IR, and loads the generated module
-through the cache; later calls run the module directly. A call whose guards fail is retraced and the
-new variant kept beside the old. Called on traced values (inside another transformation) the
-transformation is recorded inline instead, which is how grad(grad(f)) and hessian work.
+Two contracts (README, "Outside state"):
+
+* `grad`, `value_and_grad`, `vjp`, `jacobian`, `hessian` are *never stale*: every call re-runs the
+  Python function on a recorder (a `trace.Builder` on the call's concrete values), so whatever it reads
+  outside its arguments -- NumPy's global RNG, a RandomState/Generator, rebound or mutated globals,
+  closure cells, object attributes -- is read afresh, as running the code again would. Arrays read
+  that way are inputs of the recorded graph (`const_array`), so new values are new inputs, not new
+  code. The generated module is looked up by the recorded graph's *structure* (ops, shapes, dtypes,
+  guards): new structure (a new shape, another branch, another Python number) is a new variant.
+* `compile` keeps `jax.jit`'s contract: the function is traced once per argument signature and outside
+  state is read at trace time -- except that a global or closure variable it names that has been
+  rebound to another object retraces (never the old object), and tracing that draws random numbers
+  warns (`FrozenRandomWarning`) naming the line, as those numbers are then the same on every call.
+
+Variants live in one `variants.VariantCache` per transformed function (each new one logged with its
+cause); modules come from `pipeline.load_module`. Called on traced values (inside another
+transformation) a transformation is recorded inline instead: grad(grad(f)), hessian.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import inspect
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import cache, derive, ops, tree
-from ._version import __version__
+from . import derive, logs, ops, recording, tree
+from .ir import Graph
 from .passes import split
+from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from .trace import Builder, Tracer, active_builder, tracing, user_location
+from .outside import DrawLog, outside_objects, rebound
+from .variants import VariantCache
 
-if TYPE_CHECKING:
-    from .ir import Graph
-
-BACKENDS = ("numpy", "c")
+from .pipeline import BACKENDS  # noqa: E402,F401 - re-exported (cli)
+_name = qualified_name
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -38,10 +50,6 @@ def _normalise_argnums(argnums, nargs, fn):
             raise ValueError(f"argnums={argnums!r} is out of range: {_name(fn)} was called with {nargs} "
                              f"positional argument(s) at {user_location()}")
     return single, tuple(a % nargs for a in nums)
-
-
-def _name(fn) -> str:
-    return getattr(fn, "__qualname__", getattr(fn, "__name__", type(fn).__name__))
 
 
 def _as_array(leaf, where_text):
@@ -56,107 +64,38 @@ def _as_array(leaf, where_text):
     return array
 
 
-def _parameter_names(fn, count) -> list[str]:
-    try:
-        params = [p.name for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    return [params[i] if i < len(params) else f"arg{i}" for i in range(count)]
-
-
-def _source_header(fn, kind: str, graph) -> list[str]:
-    try:
-        lines, start = inspect.getsourcelines(fn)
-        where = f"{inspect.getsourcefile(fn).rsplit('/', 1)[-1]}:{start}"
-    except (OSError, TypeError):
-        lines, where = [], "<source unavailable>"
-    params = ", ".join(f"{graph.nodes[i].attr('name')}: {graph.nodes[i].dtype}{list(graph.nodes[i].shape)}"
-                       for i in graph.inputs if graph.nodes[i].op == "input")
-    header = [f"{kind} of {_name(fn)} ({where})", f"inputs: {params}", "", "source:"]
-    header += ["    " + line.rstrip("\n") for line in lines[:60]]
-    if len(lines) > 60:
-        header.append("    ...")
-    return header
-
-
-def _module(fn, kind: str, forward, make_specs, backend: str = "numpy", **key_parts):
-    """The generated module of `kind` for the traced `forward` graph, via the cache.
-
-    The key depends on the forward graph only, so a cache hit neither derives nor emits anything
-    (SymPy and Jinja2 stay unimported). `make_specs()` derives and returns the FunctionSpecs.
-    With backend="c" the fused elementwise kernels are compiled into a shared library stored beside
-    the module in the cache.
-    """
-    if backend == "c":
-        from .codegen.c_backend import fingerprint
-
-        key_parts["compiler"] = fingerprint()
-    key = cache.make_key(graph=forward.signature(), kind=kind, backend=backend,
-                         templates=_template_version(), **key_parts)
-
-    def build():
-        header = _source_header(fn, kind, forward)
-        if backend == "numpy":
-            from .codegen.numpy_emitter import emit_module
-
-            return emit_module(make_specs(), header, __version__)
-        from .codegen.c_backend import compile_library
-        from .codegen.numpy_emitter import emit_c_module
-
-        python, c_source = emit_c_module(make_specs(), header, __version__)
-        artifacts = {".c": c_source.encode()}
-        if "_library = " in python:
-            artifacts[".so"] = compile_library(c_source, cache.cache_dir() / "failed")
-        return python, artifacts
-
-    return cache.load(key, build, f"{kind} of {_name(fn)} ({backend})")
-
-
-def _check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not one of {BACKENDS} ({user_location()})")
-    if backend == "c":
-        from .codegen.c_backend import compiler
-
-        compiler()  # a missing compiler is reported now, not at the first call
-    return backend
-
-
-def _spec(name, graph, docstring):
-    from .codegen.numpy_emitter import FunctionSpec, comment_text
-
-    
-    return FunctionSpec(name, graph, comment_text(docstring))
-
-
-def _template_version() -> str:
-    from .codegen.templates import template_version
-
-    return template_version()
-
-
 class _Variant:
-    """One traced specialisation: the generated function and the constants it closes over."""
+    """One generated specialisation: its module and entry function (frozen constants: compile only)."""
 
-    def __init__(self, module, entry, consts, static_aux=None):
+    def __init__(self, module, entry, consts=(), static_aux=None, outside=()):
         self.module = module
         self.function = getattr(module, entry)
-        self.consts = consts
+        self.consts = list(consts)
         self.guard_error = getattr(module, "GuardFailed", None)
         self.static_aux = static_aux
+        self.outside = outside  # compile: (holder, name, object) the trace read; rebound -> retrace
 
     def __call__(self, *leaves):
         return self.function(*leaves, *self.consts)
 
+    def rebound(self) -> str | None:
+        """Why this variant is stale (a global or closure variable now names another object)."""
+        return rebound(self.outside)
+
+
+_FAST_ENTRIES = 256
+
 
 class _Specialised:
-    """Shared machinery: per-signature variants, guard failures, `.code`."""
+    """Shared machinery: the variant cache, the structural lookup, `.code`."""
+
+    kind = "compile"
 
     def __init__(self, fn, backend: str = "numpy"):
         self.fn = fn
-        self.backend = _check_backend(backend)
-        self._variants: dict = {}
+        self.backend = check_backend(backend)
+        self.variants = VariantCache(f"{self.kind} of {_name(fn)}")
+        self._fast: dict = {}  # structure of a recording -> variant (memo of the digest lookup)
         self._last = None
         functools.update_wrapper(self, fn, updated=())
 
@@ -167,33 +106,61 @@ class _Specialised:
                                "symgrad.show_code(f, *args)) to generate its code")
         return self._last.module.__source__
 
-    def _run(self, key, leaves, build_variant):
-        for variant in self._variants.get(key, ()):
-            try:
-                result = variant(*leaves)
-            except Exception as error:  # noqa: BLE001 - only the module's own guard failure is caught
-                if variant.guard_error is not None and isinstance(error, variant.guard_error):
-                    continue
-                raise
-            self._last = variant
-            return variant, result
-        variant = build_variant()
-        self._variants.setdefault(key, []).insert(0, variant)
+    def _by_structure(self, builder, outputs, extra, make_variant):
+        """The variant for this recording, found by the recorded structure (never by values).
+
+        `make_variant(graph)` builds a new one from the (dead-code-free) recorded graph.
+        """
+        key = (tuple(builder.nodes), tuple(builder.inputs), tuple(builder.const_inputs), tuple(outputs),
+               tuple(builder.guards), extra)
+        variant = self._fast.get(key)
+        if variant is None:
+            graph = builder.graph(outputs)
+            digest = (graph.digest(), extra)
+            found = self.variants.get(digest)
+            if found:
+                variant = found[0]
+            else:
+                variant = make_variant(graph)
+                self.variants.add(digest, variant, graph)
+            if len(self._fast) >= _FAST_ENTRIES:
+                self._fast.clear()
+            self._fast[key] = variant
         self._last = variant
-        return variant, variant(*leaves)
+        return variant
+
+
+def _recorded(builder, outputs):
+    """(Graph, values) of everything `builder` recorded, positions as in the builder (for derive)."""
+    graph = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs), tuple(outputs),
+                  builder.name, tuple(builder.guards))
+    return graph, list(builder.values)
 
 
 def _signature(structure, leaves):
     return structure, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves)
 
 
-def _trace_leaves(fn, args, builder: Builder):
+@functools.lru_cache(maxsize=1024)
+def _leaf_paths(structure, prefix: str) -> tuple:
+    """`tree.leaf_paths` computed from a flattened structure (memoised: it is asked on every call)."""
+    kind, parts = structure
+    if kind == "leaf":
+        return (prefix,)
+    if kind == "dict":
+        return tuple(p for key, sub in parts for p in _leaf_paths(sub, f"{prefix}_{key}"))
+    if kind in ("tuple", "list"):
+        return tuple(p for i, sub in enumerate(parts) for p in _leaf_paths(sub, f"{prefix}_{i}"))
+    return ()
+
+
+def _trace_leaves(fn, args, builder: Builder, flat=None):
     """Input tracers for every leaf of `args`, named after the function's parameters."""
-    names = _parameter_names(fn, len(args))
+    names = parameter_names(fn, len(args))
+    flat = flat if flat is not None else [tree.flatten(a) for a in args]
     traced_args, leaf_tracers = [], []
-    for name, arg in zip(names, args):
-        leaves, structure = tree.flatten(arg)
-        paths = tree.leaf_paths(arg, name)
+    for name, (leaves, structure) in zip(names, flat):
+        paths = _leaf_paths(structure, name)
         tracers = []
         for path, leaf in zip(paths, leaves):
             array = _as_array(leaf, f"argument {name!r} of {_name(fn)}")
@@ -235,30 +202,33 @@ def _lift_output(builder, value):
 # ----------------------------------------------------------------------------- grad / value_and_grad
 class _GradTransform(_Specialised):
     def __init__(self, fn, argnums, has_aux, with_value, backend="numpy"):
+        self.kind = "value_and_grad" if with_value else "grad"
         super().__init__(fn, backend)
         self.argnums = argnums
         self.has_aux = has_aux
         self.with_value = with_value
-        self.kind = "value_and_grad" if with_value else "grad"
 
     def __call__(self, *args):
         single, nums = _normalise_argnums(self.argnums, len(args), self.fn)
+        flat = [tree.flatten(a) for a in args]
         for a in nums:
-            _check_float(tree.flatten(args[a])[0], self.fn, a, self.kind)
-        if active_builder() is not None or any(isinstance(x, Tracer) for x in tree.flatten(args)[0]):
+            _check_float(flat[a][0], self.fn, a, self.kind)
+        if active_builder() is not None or any(isinstance(x, Tracer) for leaves, _ in flat for x in leaves):
             return self._inline(args, single, nums)
-        leaves, structure = tree.flatten(args)
-        leaves = [np.asarray(x) for x in leaves]
-        key = _signature(structure, leaves)
-        variant, result = self._run(key, leaves, lambda: self._build(args, nums))
-        return self._package(result, args, single, nums, variant.static_aux)
+        builder, out, wrt, aux_ids, aux_static = self._record(args, nums, flat)
+        consts = [builder.values[i] for i in builder.const_inputs]
+        outputs = [out.index] + aux_ids
+        variant = self._by_structure(builder, outputs, tuple(w.index for w in wrt),
+                                     lambda graph: self._build(builder, graph, out, wrt, aux_ids))
+        result = variant.function(*[builder.values[i] for i in builder.inputs], *consts)
+        return self._package(result, flat, single, nums, aux_static)
 
-    def _package(self, result, args, single, nums, static_aux):
+    def _package(self, result, flat, single, nums, static_aux):
         result = [np.asarray(r) for r in result]
         value, rest = result[0], result[1:]
         grads = []
         for a in nums:
-            leaves, structure = tree.flatten(args[a])
+            leaves, structure = flat[a]
             grads.append(tree.unflatten(structure, rest[: len(leaves)]))
             rest = rest[len(leaves):]
         grads = grads[0] if single else tuple(grads)
@@ -292,28 +262,30 @@ class _GradTransform(_Specialised):
         grads = derive.backward(builder, [out], [seed], wrt)
         return [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
 
-    def _build(self, args, nums):
+    def _record(self, args, nums, flat):
+        """Run the function afresh on a recorder: (builder, output, wrt, aux node ids, aux statics)."""
         builder = Builder(_name(self.fn))
         with tracing(builder):
-            traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder)
+            traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder, flat)
             builder.differentiate(t for a in nums for t in leaf_tracers[a])
             out, aux = self._forward(builder, traced_args)
         aux_leaves, aux_structure = tree.flatten(aux)
         aux_static = [None if isinstance(x, Tracer) else x for x in aux_leaves]
         aux_ids = [x.index for x in aux_leaves if isinstance(x, Tracer)]
         wrt = [t for a in nums for t in leaf_tracers[a]]
-        forward = builder.graph([out.index] + aux_ids)
+        return builder, out, wrt, aux_ids, (aux_structure, aux_static) if self.has_aux else None
 
+    def _build(self, builder, forward, out, wrt, aux_ids):
         def make_specs():
-            with tracing(builder):
-                grads = self._gradients(builder, out, wrt)
-            graph = builder.graph([out.index] + [g.index for g in grads] + aux_ids)
-            return [_spec(self.kind, graph, f"{self.kind} of {_name(self.fn)}: returns "
-                          "(value, *gradients, *aux)")]
+            recorded, values = _recorded(builder, [out.index] + aux_ids)
+            whole = derive.gradient_graph(recorded, [w.index for w in wrt], values=values)  # value, *aux, *grads
+            value, aux, grads = whole.outputs[0], whole.outputs[1:1 + len(aux_ids)], whole.outputs[1 + len(aux_ids):]
+            graph = dataclasses.replace(whole, outputs=(value, *grads, *aux))
+            return [function_spec(self.kind, graph, f"{self.kind} of {_name(self.fn)}: returns "
+                                  "(value, *gradients, *aux)")]
 
-        module = _module(self.fn, self.kind, forward, make_specs, self.backend, wrt=[w.index for w in wrt])
-        consts = [builder.values[i] for i in builder.const_inputs]
-        return _Variant(module, self.kind, consts, (aux_structure, aux_static) if self.has_aux else None)
+        module = load_module(self.fn, self.kind, forward, make_specs, self.backend, wrt=[w.index for w in wrt])
+        return _Variant(module, self.kind)
 
     def _inline(self, args, single, nums):
         builder = _builder_for(args)
@@ -365,78 +337,60 @@ def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence
 class _VJPTransform(_Specialised):
     """vjp(f, *primals) -> (out, vjp_fn): a forward module and a backward module (saved values)."""
 
-    def __init__(self, fn, backend="numpy"):
-        super().__init__(fn, backend)
+    kind = "vjp"
 
     def __call__(self, *primals):
+        return self.call_with(self.fn, *primals)
+
+    def call_with(self, fn, *primals):
+        """vjp of `fn` (recorded afresh: `jacobian` passes a new partial function on each call)."""
         if active_builder() is not None or any(isinstance(x, Tracer) for x in tree.flatten(primals)[0]):
-            return self._inline(primals)
-        leaves, structure = tree.flatten(primals)
-        leaves = [np.asarray(x) for x in leaves]
-        key = _signature(structure, leaves)
-        variant, result = self._run(key, leaves, lambda: self._build(primals))
-        out_structure, n_out, ct_specs = variant.static_aux
+            return self._inline(fn, primals)
+        builder, out_leaves, out_structure, wrt = self._record(fn, primals)
+        consts = [builder.values[i] for i in builder.const_inputs]
+        outputs = [o.index for o in out_leaves]
+        n_primal = len(builder.inputs)
+        variant = self._by_structure(builder, outputs, (), lambda graph: self._build(
+            fn, builder, graph, out_leaves, wrt, n_primal))
+        leaves = [np.asarray(x) for x in tree.flatten(primals)[0]]
+        result = variant.function(*leaves, *consts)
+        n_out = len(out_leaves)
         outs, saved = list(result[:n_out]), list(result[n_out:])
         out = tree.unflatten(out_structure, [np.asarray(o) for o in outs])
-        backward = variant.module.backward
-        primal_structures = [tree.flatten(p) for p in primals]
-        float_leaves = [x.dtype.kind == "f" for x in leaves]
+        ct_specs = [(o.shape, o.dtype) for o in out_leaves]
+        return out, _vjp_function(variant.module.backward, saved, primals, leaves, out_structure, ct_specs)
 
-        def vjp_fn(cotangent):
-            cts, ct_structure = tree.flatten(cotangent)
-            if ct_structure != out_structure or len(cts) != len(ct_specs):
-                raise ValueError("vjp_fn expects a cotangent with the structure of the output")
-            arrays = []
-            for ct, (shape, dtype) in zip(cts, ct_specs):
-                ct = np.asarray(ct)
-                if ct.shape != shape:
-                    raise ValueError(f"vjp_fn: cotangent shape {ct.shape} does not match output shape {shape}")
-                arrays.append(ct.astype(dtype, copy=False))
-            computed = iter(backward(*saved, *arrays))
-            grads = [np.asarray(next(computed)) if is_float else None for is_float in float_leaves]
-            result = []
-            for leaves_, structure_ in primal_structures:
-                result.append(tree.unflatten(structure_, grads[: len(leaves_)]))
-                grads = grads[len(leaves_):]
-            return tuple(result)
-
-        return out, vjp_fn
-
-    def _build(self, primals):
-        builder = Builder(_name(self.fn))
+    def _record(self, fn, primals):
+        builder = Builder(_name(fn))
         with tracing(builder):
-            traced_args, leaf_tracers = _trace_leaves(self.fn, primals, builder)
+            traced_args, leaf_tracers = _trace_leaves(fn, primals, builder)
             builder.differentiate(t for ts in leaf_tracers for t in ts if t.dtype.kind == "f")
-            out_leaves, out_structure = tree.flatten(self.fn(*traced_args))
+            out_leaves, out_structure = tree.flatten(fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
-        forward = builder.graph([o.index for o in out_leaves])
         # NOTE: non-float primals (indices, masks) get None, as they have no tangent space.
         wrt = [t for ts in leaf_tracers for t in ts if t.dtype.kind == "f"]
-        n_primal = sum(len(ts) for ts in leaf_tracers)
+        return builder, out_leaves, out_structure, wrt
 
+    def _build(self, fn, builder, forward, out_leaves, wrt, n_primal):
         def make_specs():
-            with tracing(builder):
-                cts = [builder.input(f"ct{k}", o.shape, o.dtype) for k, o in enumerate(out_leaves)]
-                grads = derive.backward(builder, out_leaves, cts, wrt)
-                grads = [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
-            whole = builder.graph([o.index for o in out_leaves] + [g.index for g in grads])
-            ct_ids = set(whole.inputs[n_primal: n_primal + len(cts)])
+            names = [f"ct{k}" for k in range(len(out_leaves))]
+            recorded, values = _recorded(builder, [o.index for o in out_leaves])
+            whole = derive.gradient_graph(recorded, [w.index for w in wrt], range(len(out_leaves)), names,
+                                          values=values)
+            ct_ids = set(whole.inputs[len(recorded.inputs):])
             forward_graph, backward_graph, _ = split(whole, len(out_leaves), ct_ids)
-            return [_spec("forward", forward_graph, "forward pass: returns (*outputs, *saved values)"),
-                    _spec("backward", backward_graph,
-                          "backward pass: (*saved values, *cotangents) -> gradients")]
+            return [function_spec("forward", forward_graph, "forward pass: returns (*outputs, *saved values)"),
+                    function_spec("backward", backward_graph,
+                                  "backward pass: (*saved values, *cotangents) -> gradients")]
 
-        module = _module(self.fn, "vjp", forward, make_specs, self.backend)
-        consts = [builder.values[i] for i in builder.const_inputs]
-        ct_specs = [(o.shape, o.dtype) for o in out_leaves]
-        return _Variant(module, "forward", consts, (out_structure, len(out_leaves), ct_specs))
+        return _Variant(load_module(fn, "vjp", forward, make_specs, self.backend), "forward")
 
-    def _inline(self, primals):
+    def _inline(self, fn, primals):
         builder = _builder_for(primals)
         with tracing(builder):
             traced = [tree.unflatten(s, [_lift_output(builder, x) for x in leaves])
                       for leaves, s in map(tree.flatten, primals)]
-            out = self.fn(*traced)
+            out = fn(*traced)
         out_leaves, out_structure = tree.flatten(out)
 
         def vjp_fn(cotangent):
@@ -453,6 +407,31 @@ class _VJPTransform(_Specialised):
             return tuple(result)
 
         return out, vjp_fn
+
+
+def _vjp_function(backward, saved, primals, leaves, out_structure, ct_specs):
+    primal_structures = [tree.flatten(p) for p in primals]
+    float_leaves = [x.dtype.kind == "f" for x in leaves]
+
+    def vjp_fn(cotangent):
+        cts, ct_structure = tree.flatten(cotangent)
+        if ct_structure != out_structure or len(cts) != len(ct_specs):
+            raise ValueError("vjp_fn expects a cotangent with the structure of the output")
+        arrays = []
+        for ct, (shape, dtype) in zip(cts, ct_specs):
+            ct = np.asarray(ct)
+            if ct.shape != shape:
+                raise ValueError(f"vjp_fn: cotangent shape {ct.shape} does not match output shape {shape}")
+            arrays.append(ct.astype(dtype, copy=False))
+        computed = iter(backward(*saved, *arrays))
+        grads = [np.asarray(next(computed)) if is_float else None for is_float in float_leaves]
+        result = []
+        for leaves_, structure_ in primal_structures:
+            result.append(tree.unflatten(structure_, grads[: len(leaves_)]))
+            grads = grads[len(leaves_):]
+        return tuple(result)
+
+    return vjp_fn
 
 
 def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[Any, Callable[..., Any]]:
@@ -475,6 +454,7 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # ----------------------------------------------------------------------------- jacobian / hessian
 def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev)."""
+    transform = _VJPTransform(fn)  # one variant cache for every call
 
     @functools.wraps(fn)
     def jacobian_fn(*args):
@@ -488,7 +468,7 @@ def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: 
                 full[a] = w
             return fn(*full)
 
-        out, vjp_fn = vjp(partial_fn, *[args[a] for a in nums])
+        out, vjp_fn = transform.call_with(partial_fn, *[args[a] for a in nums])
         out_array = out if isinstance(out, Tracer) else np.asarray(out)
         rows = []
         for k in range(int(np.prod(out_array.shape, dtype=np.int64))):
@@ -539,25 +519,51 @@ class _Compiled(_Specialised):
         leaves, structure = tree.flatten(args)
         leaves = [np.asarray(x) for x in leaves]
         key = _signature(structure, leaves)
-        variant, result = self._run(key, leaves, lambda: self._build(args))
+        variant, result = self._run(key, leaves, args)
         return tree.unflatten(variant.static_aux, [np.asarray(r) for r in result])
 
+    def _run(self, key, leaves, args):
+        """The first variant for `key` whose guards hold and whose outside objects were not rebound."""
+        cause = None
+        for variant in list(self.variants.get(key)):
+            stale = variant.rebound()
+            if stale is not None:
+                self.variants.remove(key, variant)
+                cause = stale
+                continue
+            try:
+                result = variant(*leaves)
+            except Exception as error:  # noqa: BLE001 - only the module's own guard failure is caught
+                if variant.guard_error is not None and isinstance(error, variant.guard_error):
+                    cause = f"the guard at {error} failed"
+                    logs.guards.info("%s: %s", self.variants.what, cause)
+                    continue
+                raise
+            self._last = variant
+            return variant, result
+        variant, graph = self._build(args)
+        self.variants.add(key, variant, graph, cause)
+        self._last = variant
+        return variant, variant(*leaves)
+
     def _build(self, args):
+        outside = outside_objects(self.fn)  # read before tracing: what the trace will have used
         builder = Builder(_name(self.fn))
-        with tracing(builder):
+        draws = DrawLog()
+        with recording.watch_numpy_random(draws, self.fn), tracing(builder):
             traced_args, _ = _trace_leaves(self.fn, args, builder)
             out_leaves, structure = tree.flatten(self.fn(*traced_args))
             out_leaves = [_lift_output(builder, o) for o in out_leaves]
+        draws.warn(self.fn)
         graph = builder.graph([o.index for o in out_leaves])
         donated = _donated_positions(args, self.donate_argnums)
 
         def make_specs():
-            spec = _spec("forward", graph, "forward pass")
-            spec.donated = donated
-            return [spec]
+            return [function_spec("forward", graph, "forward pass", donated=donated)]
 
-        module = _module(self.fn, "forward", graph, make_specs, self.backend, donated=donated)
-        return _Variant(module, "forward", [builder.values[i] for i in builder.const_inputs], structure)
+        module = load_module(self.fn, "forward", graph, make_specs, self.backend, donated=donated)
+        consts = [builder.values[i] for i in builder.const_inputs]
+        return _Variant(module, "forward", consts, structure, outside), graph
 
 
 def _donated_positions(args, donate_argnums) -> tuple:

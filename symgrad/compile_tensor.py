@@ -35,8 +35,11 @@ import re
 
 import numpy as np
 
-from . import tree
+from . import logs, recording, tree
+from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
+from .ir import Graph
 from .trace import Builder, TraceError, Tracer, tracing
+from .variants import VariantCache
 
 T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
 _KIND = "tensor_compile"
@@ -94,7 +97,7 @@ class _Overrides:
         def dropout(input, p=0.5, training=True, inplace=False):
             if not isinstance(input, T.Tensor) or not training or p in (0, 1) or not 0 <= p <= 1:
                 return original_dropout(input, p, training, inplace)
-            uniform = T._new(T._generator().random(tuple(input.shape)))
+            uniform = T._new(recording.draw(T.random_generator(), "random", tuple(input.shape)))
             keep = uniform >= p
             return input * (keep.type(input.dtype) / (1 - p)).type(input.dtype)
 
@@ -177,38 +180,13 @@ def _identifier(name: str) -> str:
 # ============================================================================ tracing
 def run_recorded(trace, fn, *args):
     """fn(*args) with every Tensor op, random draw and nn state update also recorded into `trace`."""
-    real_generator = T._generator()
-    T._state.rng = _Draws(trace, real_generator)
-    T._state.compile_trace = trace
-    try:
-        with _Overrides(trace):
-            return fn(*args)
-    finally:
-        T._state.compile_trace = None
-        T._state.rng = real_generator
-
-
-class _Draws:
-    """A proxy of the Tensor generator while tracing: each draw's array becomes an input."""
-
-    def __init__(self, trace, generator):
-        self._trace, self._generator = trace, generator
-
-    def __getattr__(self, method):
-        real = getattr(self._generator, method)
-        if not callable(real):
-            return real
-
-        def draw(*args, **kwargs):
-            value = np.asarray(real(*args, **kwargs))
-            self._trace.draws.append((method, args, tuple(sorted(kwargs.items())), value))
-            return value
-
-        return draw
+    with recording.recording(trace), _Overrides(trace):
+        return fn(*args)
 
 
 class TensorTrace:
-    """The hooks `tensor.record` & co. call while a compiled function is traced."""
+    """The recorder (`recording.Recorder`) active while a compiled function is traced: each recorded
+    op, in-place write, random draw, concretisation and `.backward()` is told here."""
 
     def __init__(self, builder: Builder, state_names: dict):
         self.builder = builder
@@ -292,7 +270,11 @@ class TensorTrace:
                 return i
         raise TraceError("internal error: no input for a state tensor")  # pragma: no cover
 
-    # ---------------------------------------------------------------- hooks
+    # ---------------------------------------------------------------- recorder events
+    def on_draw(self, method, args, kwargs, value, where) -> None:
+        """A draw of the Tensor generator: its array becomes an input drawn afresh on each call."""
+        self.draws.append((method, args, tuple(sorted(kwargs.items())), np.asarray(value)))
+
     def on_record(self, out: T.Tensor, op: str, operands, attrs, where) -> None:
         from .ir import Node
 
@@ -478,11 +460,10 @@ class CompiledTensorFunction:
     """`symgrad.compile` of Tensor code / an nn.Module (see the module docstring)."""
 
     def __init__(self, fn, backend="numpy"):
-        from .api import _check_backend
-
         self.fn = fn
-        self.backend = _check_backend(backend)
-        self._variants: dict = {}
+        self.backend = check_backend(backend)
+        source_fn = type(fn).forward if _is_module(fn) and hasattr(type(fn), "forward") else fn
+        self.variants = VariantCache(f"compile of {qualified_name(source_fn)}")
         self._last = None
         if not _is_module(fn):
             functools.update_wrapper(self, fn, updated=())
@@ -497,22 +478,26 @@ class CompiledTensorFunction:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError("symgrad.compile on Tensor code takes positional arguments only")
-        if getattr(T._state, "compile_trace", None) is not None:
+        if isinstance(recording.active(), TensorTrace):
             return self.fn(*args)  # inside another compiled function: trace through
         leaves, structure = tree.flatten(args)
         modules = _modules_of(self.fn)
         key = self._key(leaves, structure, modules)
-        for variant in self._variants.get(key, ()):
+        cause = None
+        for variant in self.variants.get(key):
             if not variant.matches():
+                cause = "a captured parameter or buffer changed shape, dtype or requires_grad"
                 continue
             try:
                 return self._run(variant, leaves)
             except Exception as error:
                 if variant.guard_error is not None and isinstance(error, variant.guard_error):
+                    cause = f"the guard at {error} failed"
+                    logs.guards.info("%s: %s", self.variants.what, cause)
                     continue
                 raise
         variant = self._build(args, leaves, modules)
-        self._variants.setdefault(key, []).insert(0, variant)
+        self.variants.add(key, variant, variant.graph, cause)
         draws, self._first_draws = self._first_draws, None
         return self._run(variant, leaves, draws)  # the trace's random numbers: one stream, as eager
 
@@ -546,7 +531,7 @@ class CompiledTensorFunction:
                     arrays.append(given)
                     continue
                 method, dargs, dkwargs, dtype, shape = obj
-                generator = generator or T._generator()
+                generator = generator or T.random_generator()
                 arrays.append(np.asarray(getattr(generator, method)(*dargs, **dict(dkwargs)), dtype=dtype)
                               .reshape(shape))
         with np.errstate(all="ignore"):
@@ -570,8 +555,7 @@ class CompiledTensorFunction:
 
     # ---------------------------------------------------------------- the trace
     def _build(self, args, leaves, modules):
-        from . import derive, ops
-        from .api import _module, _name, _parameter_names, _spec
+        from . import derive
         from .passes import split
 
         fn = self.fn
@@ -582,10 +566,10 @@ class CompiledTensorFunction:
             prefix = "" if mod is fn or len(modules) == 1 else _identifier(type(mod).__name__) + "_"
             for name, t in _named_state(mod):
                 state_names.setdefault(id(t), prefix + _identifier(name))
-        builder = Builder(_name(source_fn))
+        builder = Builder(qualified_name(source_fn))
         trace = TensorTrace(builder, state_names)
         grad_on = T.is_grad_enabled()
-        names = _parameter_names(source_fn, len(args) + (1 if is_module else 0))[1 if is_module else 0:]
+        names = parameter_names(source_fn, len(args) + (1 if is_module else 0))[1 if is_module else 0:]
         arg_names = []
         for name, arg in zip(names, args):
             arg_names += tree.leaf_paths(arg, name)
@@ -605,7 +589,7 @@ class CompiledTensorFunction:
         out_static = [None if isinstance(o, T.Tensor) else o for o in out_leaves]
         for o in out_leaves:
             if not isinstance(o, (T.Tensor, bool, int, float, str, type(None))):
-                raise TraceError(f"{_name(source_fn)} returned a {type(o).__name__}: a compiled function "
+                raise TraceError(f"{qualified_name(source_fn)} returned a {type(o).__name__}: a compiled function "
                                  "returns Tensors (in tuples, lists or dicts) and Python numbers")
         out_ids = [trace.node(o) for o in tensor_outs]
         updates = trace.updates()
@@ -621,28 +605,26 @@ class CompiledTensorFunction:
         update_ids = [i for _, i in updates]
         n_fwd = len(out_ids) + len(update_ids)
         forward = builder.graph(out_ids + update_ids)
-        n_primal = len(builder.inputs)
 
         def make_specs():
-            with tracing(builder):
-                cts = [builder.input(f"grad_output{k}", builder.nodes[out_ids[k]].shape,
-                                     builder.nodes[out_ids[k]].dtype) for k in diff_outs]
-                grads = []
-                if cts:
-                    wrt = [Tracer(builder, i) for i in wrt_nodes]
-                    grads = derive.backward(builder, [Tracer(builder, out_ids[k]) for k in diff_outs], cts, wrt)
-                    grads = [g if g is not None else ops.zeros_like(w) for g, w in zip(grads, wrt)]
-            whole = builder.graph(out_ids + update_ids + [g.index for g in grads])
-            ct_ids = set(whole.inputs[n_primal: n_primal + len(cts)])
+            whole = forward
+            if diff_outs:
+                recorded = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs),
+                                 tuple(out_ids + update_ids), builder.name, tuple(builder.guards))
+                whole = derive.gradient_graph(recorded, wrt_nodes, diff_outs,
+                                              [f"grad_output{k}" for k in diff_outs], values=builder.values)
+            ct_ids = set(whole.inputs[len(builder.inputs) + len(builder.const_inputs):])
             fwd, bwd, _ = split(whole, n_fwd, ct_ids)
-            return [_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)"),
-                    _spec("backward", bwd, "backward pass: (*saved values, *output gradients) -> "
-                                           "gradients of the inputs that require grad")]
+            return [function_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)"),
+                    function_spec("backward", bwd, "backward pass: (*saved values, *output gradients) -> "
+                                                   "gradients of the inputs that require grad")]
 
-        module = _module(source_fn, _KIND, forward, make_specs, self.backend, wrt=list(wrt_nodes),
+        module = load_module(source_fn, _KIND, forward, make_specs, self.backend, wrt=list(wrt_nodes),
                          diff=list(diff_outs), sources=[kind for kind, _ in sources])
         consts = [builder.values[i] for i in builder.const_inputs]
         trace.restore()
         self._first_draws = [builder.values[i] for i, (kind, _) in zip(builder.inputs, sources) if kind == "draw"]
-        return _TensorVariant(_name(source_fn), module, consts, sources, [t for t, _ in updates], out_info,
-                              [trace.source_of[i] for i in wrt_nodes], (out_structure, out_static))
+        variant = _TensorVariant(qualified_name(source_fn), module, consts, sources, [t for t, _ in updates],
+                                 out_info, [trace.source_of[i] for i in wrt_nodes], (out_structure, out_static))
+        variant.graph = forward  # for explaining the next variant
+        return variant

@@ -5,6 +5,9 @@
   `partials` where PyTorch pins a kink), are rewritten in terms of the node's output where that
   drops every operand (tanh' = 1 - out**2, exp' = out, sigmoid' = out*(1 - out), sqrt' = 1/(2*out))
   and are memoised per (op, constants) pattern. SymPy only ever sees these small expressions.
+* `gradient_graph` is the pipeline's entry: a Graph in, the Graph with the gradients appended out
+  (cotangent inputs added where asked). It records the adjoints with `backward` into a builder
+  seeded with the graph's nodes (no values: nothing is evaluated).
 * `backward` walks a `Builder`'s nodes in reverse topological order and records the adjoint of
   every node on the path from `wrt` to the outputs as more nodes of the same builder. The result is
   IR, so it can be differentiated again (`grad(grad(f))`, `hessian`). Cotangents are unbroadcast to
@@ -19,7 +22,9 @@ import numpy as np
 
 from . import ops
 from .primitives import PRIMITIVES
-from .trace import Builder, Tracer, at_location
+from .primitives import forward_expression as primitive_expression
+from .ir import Graph, Node, dead_code_eliminated
+from .trace import Builder, Tracer, at_location, tracing
 
 
 def differentiable(node) -> bool:
@@ -55,6 +60,84 @@ def backward(builder: Builder, outputs, cotangents, wrt) -> list:
                 if c is not None and j in depends:
                     _accumulate(adjoint, builder, j, c)
     return [adjoint.get(w) for w in wrt]
+
+
+def gradient_graph(graph: Graph, wrt, differentiated=(0,), cotangent_names=None, values=None) -> Graph:
+    """`graph` with gradients appended: Graph in, Graph out.
+
+    Outputs: graph's outputs, then d(sum_k out[differentiated[k]] * cotangent_k)/d(w) for each
+    position `w` in `wrt` (zeros where no path; `wrt` are positions in `graph`, normally inputs).
+    With `cotangent_names` each differentiated output gets a cotangent input of its shape and dtype,
+    named as given and appended after graph's inputs; without, the single differentiated output is
+    seeded with the literal 1 (a scalar loss). Guards and source lines are kept; the result has no
+    dead code. `values` (per node of `graph`, None where unknown): the recorded values, which some
+    shape rules need (a structural op's shape found by running it on its operands).
+    """
+    builder, index = _builder_from(graph, values)
+    with tracing(builder):
+        outs = [Tracer(builder, index[graph.outputs[k]]) for k in differentiated]
+        if cotangent_names is None:
+            cts = [Tracer(builder, builder.constant(1.0))] * len(outs)
+        else:
+            cts = [builder.input(name, o.shape, o.dtype) for name, o in zip(cotangent_names, outs)]
+        targets = [Tracer(builder, index[w]) for w in wrt]
+        grads = backward(builder, outs, cts, targets)
+        grads = [g if g is not None else ops.zeros_like(t) for g, t in zip(grads, targets)]
+    new_inputs = tuple(c.index for c in cts) if cotangent_names is not None else ()
+    return dead_code_eliminated(Graph(
+        tuple(builder.nodes), tuple(index[i] for i in graph.inputs) + new_inputs,
+        tuple(index[o] for o in graph.outputs) + tuple(g.index for g in grads), graph.name,
+        tuple((index[i], v) for i, v in graph.guards)))
+
+
+def _builder_from(graph: Graph, values=None):
+    """A builder holding `graph`'s nodes (with `values` if given), and each node's position in it."""
+    builder = Builder(graph.name)
+    index: list[int] = []
+    for node in graph.nodes:
+        if node.inputs:
+            node = Node(node.op, tuple(index[j] for j in node.inputs), node.attrs, node.shape, node.dtype,
+                        node.where)
+        value = values[len(index)] if values is not None else None
+        index.append(builder.add(node, value if value is not None else _literal_value(node)))
+    builder.inputs = [index[i] for i in graph.inputs if graph.nodes[i].op == "input"]
+    builder.const_inputs = [index[i] for i in graph.inputs if graph.nodes[i].op != "input"]
+    return builder, index
+
+
+def _literal_value(node):
+    """The value of a literal node (constants fold while deriving); None for everything else."""
+    if node.op == "const":
+        raw = node.attr("value")
+        return raw if node.attr("dtype") is None else np.dtype(node.dtype).type(raw)
+    if node.op == "fill":
+        return np.full(node.shape, node.attr("value"), dtype=node.dtype)
+    return None
+
+
+def vjp_reads(graph: Graph, index: int, depends) -> list[int]:
+    """Positions in `graph` of the forward values the vector-Jacobian product of node `index` reads
+    (what eager autograd saves for it); `depends`: the positions that carry a gradient."""
+    builder, position = _builder_from(graph)
+    original = {new: old for old, new in reversed(list(enumerate(position)))}
+    node = builder.nodes[position[index]]
+    n_forward = len(builder.nodes)
+    with tracing(builder), at_location(node.where):
+        cotangent = builder.input("__cotangent__", node.shape, node.dtype)
+        contributions = node_vjp(builder, position[index], cotangent, {position[j] for j in depends})
+    found, seen = set(), set()
+    stack = [c.index for j, c in zip(node.inputs, contributions)
+             if isinstance(c, Tracer) and original.get(j) in depends]
+    while stack:
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        if i >= n_forward:
+            stack.extend(builder.nodes[i].inputs)
+        elif builder.nodes[i].op not in ("const", "fill"):
+            found.add(original[i])
+    return sorted(found)
 
 
 def _accumulate(adjoint, builder, index, contribution):
@@ -124,22 +207,8 @@ def _literal_cotangent(builder, g, shape):
 
 
 def forward_expression(op, attrs, pattern):
-    """SymPy expression of an elementwise node in symbols x0.. of its traced operands."""
-    from .symbolic import S, arg_symbol
-
-    operands = [_literal(v) if kind == "const" else arg_symbol(v) for kind, v in pattern]
-    if op == "expr":
-        expression = dict(attrs)["expr"]
-        return expression.xreplace({arg_symbol(i): o for i, o in enumerate(operands)})
-    return PRIMITIVES[op].sym(S, *operands)
-
-
-def _literal(value):
-    import sympy as sp
-
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return sp.Integer(int(value))
-    return sp.sympify(value)
+    """SymPy expression of an elementwise node (it lives in `primitives`; kept for old callers)."""
+    return primitive_expression(op, attrs, pattern)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -147,9 +216,9 @@ def partial_derivative(op, attrs, pattern, position):
     """d(node)/d(operand `position`) in symbols x0.. and `out`, preferring the output form."""
     import sympy as sp
 
-    from .symbolic import OUT, S, arg_symbol
+    from .symbolic import OUT, S, arg_symbol, literal
 
-    symbols = [arg_symbol(v) if kind == "sym" else _literal(v) for kind, v in pattern]
+    symbols = [arg_symbol(v) if kind == "sym" else literal(v) for kind, v in pattern]
     forward = forward_expression(op, attrs, pattern)
     row = PRIMITIVES[op]
     if row.partials is not None and op != "expr":
@@ -190,19 +259,3 @@ def adjoint_expression(op, attrs, pattern, position):
         return "identity", (used[0][1],)
     canonical = expression.xreplace({symbol: arg_symbol(k) for k, (symbol, _) in enumerate(used)})
     return canonical, tuple(name for _, name in used)
-
-
-@functools.lru_cache(maxsize=4096)
-def _expr_function(expression, arity):
-    from .codegen.printer import expression_code, helper_namespace
-
-    names = [f"_a{i}" for i in range(arity)]
-    code = expression_code(expression, names)
-    return eval(f"lambda {', '.join(names)}: {code}", helper_namespace())  # noqa: S307 - our own code
-
-
-def evaluate_expr(expression, values):
-    """Value of an `expr` node (used when tracing through derived code with concrete values)."""
-    result = _expr_function(expression, len(values))(*values)
-    dtype = np.result_type(*[v for v in values if isinstance(v, np.ndarray)] or [np.float64])
-    return np.asarray(result).astype(dtype, copy=False) if dtype.kind == "f" else result

@@ -68,8 +68,7 @@ def fuse_elementwise(graph: Graph, max_operands: int = 8) -> Graph:
     """
     import sympy as sp
 
-    from .derive import forward_expression
-    from .primitives import PRIMITIVES
+    from .primitives import PRIMITIVES, forward_expression
     from .symbolic import arg_symbol
 
     nodes = graph.nodes

@@ -468,3 +468,18 @@ register(_STRUCTURAL)
 from . import nn_ops  # noqa: E402 - nn_ops needs only `rows`
 
 register(nn_ops.ROWS)
+
+
+def forward_expression(op, attrs, pattern):
+    """SymPy expression of an elementwise node in symbols x0.. of its traced operands.
+
+    `pattern` per operand: ("const", value) for a scalar literal, ("sym", k) for the k-th traced one.
+    An `expr` node (a fused cluster) carries its expression in its attrs.
+    """
+    from .symbolic import S, arg_symbol, literal
+
+    operands = [literal(v) if kind == "const" else arg_symbol(v) for kind, v in pattern]
+    if op == "expr":
+        expression = dict(attrs)["expr"]
+        return expression.xreplace({arg_symbol(i): o for i, o in enumerate(operands)})
+    return PRIMITIVES[op].sym(S, *operands)

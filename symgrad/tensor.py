@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import recording
 from .primitives import PRIMITIVES
 from .dtypes import Size, dtype, to_numpy_dtype, wrap_dtype
 from .dtypes import bool, double, float, float16, float32, float64, half, int32, int64, long, uint8  # noqa: A004
@@ -305,7 +306,7 @@ class Tensor:
     def item(self):
         if self._value.size != 1:
             raise RuntimeError(f"a Tensor with {self._value.size} elements cannot be converted to Scalar")
-        trace = getattr(_state, "compile_trace", None)
+        trace = recording.active()
         if trace is not None:  # symgrad.compile is tracing: the value becomes a guard
             trace.on_concrete(self, self._value.item())
         return self._value.item()
@@ -337,7 +338,7 @@ class Tensor:
     def __bool__(self):
         if self._value.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        trace = getattr(_state, "compile_trace", None)
+        trace = recording.active()
         if trace is not None:  # symgrad.compile is tracing: the branch taken becomes a guard
             trace.on_concrete(self, _py_bool(self._value.item()))
         return _py_bool(self._value.item())
@@ -581,20 +582,20 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 def rand(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
          device: Any = None) -> Tensor:
     check_device(device)
-    return _factory(random_generator().random(_size_args(size)), dtype, requires_grad)
+    return _factory(recording.draw(random_generator(), "random", _size_args(size)), dtype, requires_grad)
 
 
 def randn(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
           device: Any = None) -> Tensor:
     check_device(device)
-    return _factory(random_generator().standard_normal(_size_args(size)), dtype, requires_grad)
+    return _factory(recording.draw(random_generator(), "standard_normal", _size_args(size)), dtype, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     check_device(device)
     if high is None:
         low, high = 0, low
-    return _factory(random_generator().integers(low, high, size=_size_args((size,))), dtype or int64, False)
+    return _factory(recording.draw(random_generator(), "integers", low, high, size=_size_args((size,))), dtype or int64, False)
 
 
 def arange(start: _Number, end: _Number | None = None, step: _Number = 1, dtype: dtype | DTypeLike = None,
@@ -672,8 +673,8 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
                     where if where is not None else _caller())
         fn.out = _Ref("fn", fn, value, out._version)
         out._grad_fn = fn
-    trace = getattr(_state, "compile_trace", None)
-    if trace is not None:  # symgrad.compile is tracing: the op also becomes an IR node
+    trace = recording.active()
+    if trace is not None:  # a recorder (symgrad.compile) is told: the op also becomes an IR node
         trace.on_record(out, op, operands, attrs, where if where is not None else _caller())
     return out
 

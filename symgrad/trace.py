@@ -185,9 +185,9 @@ def _materialised(builder: Builder, index: int) -> int:
 
 def _evaluate(prim, op, values, attrs):
     if op == "expr":
-        from .derive import evaluate_expr
+        from .symbolic import evaluate
 
-        return evaluate_expr(attrs["expr"], values)
+        return evaluate(attrs["expr"], values)
     try:
         return prim.numpy(*values, **attrs)
     except ValueError as error:

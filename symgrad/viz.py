@@ -29,7 +29,6 @@ values are analysed.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -182,27 +181,6 @@ FILL = {"function": "lightgrey", "leaf": "lightblue", "saved": "orange", "output
 
 
 # ----------------------------------------------------------------------------- IR graphs
-def _rebuild(graph):
-    """A Builder holding `graph`'s nodes at the same positions (no hash-consing among them)."""
-    import numpy as np
-
-    from .trace import Builder
-
-    builder = Builder(graph.name)
-    for node in graph.nodes:
-        value = None
-        if node.op == "const":
-            raw = node.attr("value")
-            value = raw if node.attr("dtype") is None else np.dtype(node.dtype).type(raw)
-        elif node.op == "fill":
-            value = np.full(node.shape, node.attr("value"), dtype=node.dtype)
-        builder.nodes.append(node)
-        builder.values.append(value)
-    builder.inputs = [i for i in graph.inputs if graph.nodes[i].op == "input"]
-    builder.const_inputs = [i for i in graph.inputs if graph.nodes[i].op == "const_array"]
-    return builder
-
-
 def _depends(graph, leaves) -> set:
     from .derive import differentiable
 
@@ -213,31 +191,14 @@ def _depends(graph, leaves) -> set:
     return depends
 
 
-def _saved_values(builder, index, depends, n_forward):
+def _saved_values(graph, index, depends):
     """Positions of the forward values the vector-Jacobian product of node `index` reads (None: unknown)."""
     from . import derive
-    from .trace import Tracer, at_location, tracing
 
-    node = builder.nodes[index]
     try:
-        with tracing(builder), at_location(node.where):
-            cotangent = builder.input("__cotangent__", node.shape, node.dtype)
-            contributions = derive.node_vjp(builder, index, cotangent, depends)
+        return derive.vjp_reads(graph, index, depends)
     except Exception:  # noqa: BLE001 - a picture without the saved values beats no picture
         return None
-    found, seen = set(), set()
-    stack = [c.index for j, c in zip(node.inputs, contributions)
-             if isinstance(c, Tracer) and j in depends]
-    while stack:
-        i = stack.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        if i >= n_forward:
-            stack.extend(builder.nodes[i].inputs)
-        elif builder.nodes[i].op not in ("const", "fill"):
-            found.add(i)
-    return sorted(found)
 
 
 def _draw_graph(graph, labels=None, leaf_names=None, output_names=None, show_saved=True, name=None):
@@ -258,8 +219,6 @@ def _draw_graph(graph, labels=None, leaf_names=None, output_names=None, show_sav
     used_leaves = [i for i in leaves if i in live]
 
     drawing = _Drawing(name or graph.name)
-    builder = _rebuild(graph) if show_saved and drawn else None
-    n_forward = len(nodes)
 
     def source(i):
         return f"acc{i}" if nodes[i].op == "input" else f"fn{i}"
@@ -282,8 +241,8 @@ def _draw_graph(graph, labels=None, leaf_names=None, output_names=None, show_sav
         for j in dict.fromkeys(node.inputs):
             if j in depends and j in live:
                 drawing.edge(source(j), f"fn{i}")
-        if builder is not None:
-            saved = _saved_values(builder, i, depends, n_forward)
+        if show_saved:
+            saved = _saved_values(graph, i, depends)
             roles = _operand_roles(node.op, len(node.inputs))
             rank = {j: k for k, j in reversed(list(enumerate(node.inputs)))}
             for s in sorted(saved or (), key=lambda s: (rank.get(s, len(rank) + (s != i)), s)):
@@ -313,89 +272,32 @@ def _is_tensor(obj) -> bool:
     return hasattr(obj, "grad_fn") and hasattr(obj, "requires_grad") and hasattr(obj, "shape")
 
 
-def _where(where) -> str:
-    if isinstance(where, tuple) and len(where) == 2:
-        filename, line = where
-        return f"{os.path.basename(str(filename))}:{line}" if filename else ""
-    return str(where or "")
-
-
 def _tensor_graph(roots, params):
-    """(IR Graph, backward-function labels, leaf names) of the record behind `roots`."""
+    """(IR Graph, backward-function labels, leaf names, output names) of the record behind `roots`."""
     import numpy as np
 
-    from .ir import Graph, Node
-    from .trace import Builder
+    from .tape_graph import TapePlan, collect
 
     names = {}
     items = params.items() if hasattr(params, "items") else (params or ())
     for key, tensor in items:
         names.setdefault(id(tensor), str(key))
-    builder = Builder("tensor")
-    labels, leaf_names, leaf_index, fn_index = {}, {}, {}, {}
-
-    def leaf(tensor, shape, dtype):
-        if id(tensor) not in leaf_index:
-            index = builder.input(names.get(id(tensor), ""), shape, dtype).index
-            leaf_index[id(tensor)] = index
-            leaf_names[index] = names.get(id(tensor), "")
-        return leaf_index[id(tensor)]
-
-    def operand(ref):
-        kind = getattr(ref, "kind", None)
-        if kind == "fn":
-            return fn_index[id(ref.target)]
-        if kind == "leaf":
-            return leaf(ref.target, tuple(ref.shape), np.dtype(ref.dtype).name)
-        value = ref.value
-        if kind == "scalar":
-            return builder.constant(value)
-        array = np.asarray(value)  # a constant tensor's value: only its shape matters here
-        return builder.constant(array if array.ndim else array[()])
-
-    # deterministic post-order over the recorded functions
-    order, state = [], {}
-    for root in roots:
-        fn = root.grad_fn
-        if fn is None or id(fn) in state:
-            continue
-        stack = [(fn, False)]
-        while stack:
-            fn, expanded = stack.pop()
-            if expanded:
-                if state.get(id(fn)) != "done":
-                    state[id(fn)] = "done"
-                    order.append(fn)
-                continue
-            if id(fn) in state:
-                continue
-            state[id(fn)] = "open"
-            stack.append((fn, True))
-            for ref in reversed(tuple(fn.inputs)):
-                if getattr(ref, "kind", None) == "fn" and id(ref.target) not in state:
-                    stack.append((ref.target, False))
-    for fn in order:
-        ids = tuple(operand(ref) for ref in fn.inputs)
-        out = fn.out
-        attrs = tuple(sorted(fn.attrs.items())) if isinstance(fn.attrs, dict) else tuple(fn.attrs)
-        node = Node(fn.op, ids, attrs, tuple(out.shape), np.dtype(out.dtype).name, _where(fn.where))
-        builder.nodes.append(node)
-        builder.values.append(None)
-        index = len(builder.nodes) - 1
-        fn_index[id(fn)] = index
-        name = fn.name() if callable(getattr(fn, "name", None)) else getattr(fn, "name", None)
-        if name:
-            labels[index] = str(name)
+    recorded = [r.grad_fn for r in roots if r.grad_fn is not None and not getattr(r.grad_fn, "opaque", False)]
+    plan = TapePlan(collect(recorded))
     outputs = []
     for root in roots:
-        if root.grad_fn is not None:
-            outputs.append(fn_index[id(root.grad_fn)])
-        elif root.requires_grad:
-            outputs.append(leaf(root, tuple(root.shape), np.dtype(np.asarray(root.detach()).dtype).name))
-        else:
+        fn = root.grad_fn
+        if fn is not None and not getattr(fn, "opaque", False):
+            outputs.append(plan.slot_of(fn))
+        elif fn is not None or root.requires_grad:
             value = np.asarray(root.detach())
-            outputs.append(builder.constant(value if value.ndim else value[()]))
-    graph = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs), tuple(outputs), "tensor")
+            outputs.append(plan.add_leaf(fn if fn is not None else root, value.shape, value.dtype))
+        else:
+            outputs.append(plan.add_constant(root.detach()))
+    graph, position = plan.graph(outputs, "tensor", constants_as_inputs=False)
+    labels = {position[slot]: plan.producers[slot].name() for slot, row in enumerate(plan.slots)
+              if row[0] not in ("leaf", "const")}
+    leaf_names = {position[slot]: names.get(id(plan.producers[slot]), "") for slot in plan.leaf_slots}
     output_names = {k: names[id(r)] for k, r in enumerate(roots) if id(r) in names}
     return graph, labels, leaf_names, output_names
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 
 from .. import nn_composites as C
+from .. import recording
 from ..location import caller, location_text
 from ..tensor import Tensor, new_tensor, no_grad, random_generator
 
@@ -145,7 +146,7 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p} ({location_text(caller())})")
     if not training or p == 0:
         return input
-    uniform = new_tensor(random_generator().random(tuple(input.shape)))
+    uniform = new_tensor(recording.draw(random_generator(), "random", tuple(input.shape)))
     return C.dropout(input, p, uniform)
 
 

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .. import recording
+
 T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
 
 __all__ = [
@@ -64,11 +66,11 @@ def _fan(tensor, mode: str) -> int:
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
-    return _fill(tensor, T._generator().uniform(a, b, tuple(tensor.shape)))
+    return _fill(tensor, recording.draw(T.random_generator(), "uniform", a, b, tuple(tensor.shape)))
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
-    return _fill(tensor, T._generator().normal(mean, std, tuple(tensor.shape)))
+    return _fill(tensor, recording.draw(T.random_generator(), "normal", mean, std, tuple(tensor.shape)))
 
 
 def constant_(tensor, val: float):
