@@ -4,17 +4,13 @@ symgrad re-runs the Python forward on a recorder on every call (the never-stale 
 state is read afresh) and looks the generated module up by the recorded graph's structure. This
 measures that call against HIPS autograd (which also re-runs the Python forward every call) and
 the generated module called directly (the floor: no recording at all). One thread, medians.
-    OPENBLAS_NUM_THREADS=1 python benchmarks/per_call.py
+    python -m benchmarks.per_call
 """
 from __future__ import annotations
 
-import os
-import sys
+from .common import autograd_or_none, median_seconds
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import autograd_or_none, median_seconds  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the thread limits
 
 import symgrad  # noqa: E402
 from symgrad.demo import mlp_loss  # noqa: E402

@@ -18,9 +18,9 @@ from . import nn_composites
 from . import ops as _ops
 from . import tensor as T
 from .primitives import PRIMITIVES, index_value
+from .recording import active as active_recorder
 from .tape import broadcast_message, elementwise, result_dtype
 from .tape import operand as _operand
-from .recording import active as active_recorder
 from .tensor import Tensor, _caller, _new, _Ref, is_grad_enabled, no_grad, record
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float

@@ -31,13 +31,12 @@ import numpy as np
 
 from . import derive, logs, ops, recording, tree
 from .ir import Graph
+from .outside import DrawLog, outside_objects, rebound
 from .passes import split
 from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from .trace import Builder, Tracer, active_builder, tracing, user_location
-from .outside import DrawLog, outside_objects, rebound
 from .variants import VariantCache
 
-from .pipeline import BACKENDS  # noqa: E402,F401 - re-exported (cli)
 _name = qualified_name
 
 

@@ -36,8 +36,8 @@ import re
 import numpy as np
 
 from . import logs, recording, tree
-from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from .ir import Graph
+from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from .trace import Builder, TraceError, Tracer, tracing
 from .variants import VariantCache
 

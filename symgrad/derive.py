@@ -21,9 +21,9 @@ import functools
 import numpy as np
 
 from . import ops
+from .ir import Graph, Node, dead_code_eliminated
 from .primitives import PRIMITIVES
 from .primitives import forward_expression as primitive_expression
-from .ir import Graph, Node, dead_code_eliminated
 from .trace import Builder, Tracer, at_location, tracing
 
 

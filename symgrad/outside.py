@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import inspect
+import types
 import warnings
 
 from .pipeline import qualified_name
@@ -38,18 +40,25 @@ def rebound(outside) -> str | None:
     return None
 
 
-def outside_objects(fn) -> tuple:
-    """(holder, name, object) of the globals and closure cells `fn`'s code (and nested code) names."""
-    plain = getattr(fn, "__func__", fn)
-    found = []
+def outside_objects(fn, depth: int = 3) -> tuple:
+    """(holder, name, object) of the globals and closure cells `fn`'s code (and nested code) names,
+    and, `depth` calls deep, those of the user's own functions it names (not library functions)."""
+    found: list = []
+    _collect(getattr(inspect.unwrap(fn), "__func__", inspect.unwrap(fn)), depth, found, set())
+    return tuple(found)
+
+
+def _collect(plain, depth, found, visited) -> None:
     code = getattr(plain, "__code__", None)
-    if code is None:
-        return ()
-    names = list(code.co_freevars)
-    for name, cell in zip(names, getattr(plain, "__closure__", None) or ()):
+    if code is None or id(code) in visited:
+        return
+    visited.add(id(code))
+    values = []
+    for name, cell in zip(code.co_freevars, getattr(plain, "__closure__", None) or ()):
         value = _cell_value(cell)
         if value is not _MISSING:
             found.append((cell, name, value))
+            values.append(value)
     namespace = getattr(plain, "__globals__", {})
     codes, seen = [code], set()
     while codes:
@@ -58,8 +67,17 @@ def outside_objects(fn) -> tuple:
             if name in namespace and name not in seen:
                 seen.add(name)
                 found.append((namespace, name, namespace[name]))
+                values.append(namespace[name])
         codes += [c for c in current.co_consts if hasattr(c, "co_names")]
-    return tuple(found)
+    if depth > 0:
+        for value in values:
+            if isinstance(value, types.FunctionType) and not _library(value):
+                _collect(value, depth - 1, found, visited)
+
+
+def _library(function) -> bool:
+    module = getattr(function, "__module__", "") or ""
+    return module.split(".")[0] in ("symgrad", "numpy", "scipy", "autograd", "torch")
 
 
 class DrawLog:

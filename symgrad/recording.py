@@ -23,6 +23,7 @@ path). `symgrad.compile` on Tensor code is one such recorder; nothing is monkey-
 from __future__ import annotations
 
 import contextlib
+import inspect
 import linecache
 import os
 import sys
@@ -109,6 +110,7 @@ def generators_reachable(fn) -> list:
 
     kinds = _random_types()
     found = {id(np.random.mtrand._rand): np.random.mtrand._rand}
+    fn = inspect.unwrap(fn)  # grad(f) and decorated functions: f
     plain = getattr(fn, "__func__", fn)
     if not hasattr(plain, "__code__") and hasattr(type(fn), "__call__"):
         plain = getattr(type(fn).__call__, "__func__", type(fn).__call__)

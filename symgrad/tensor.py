@@ -595,7 +595,8 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     check_device(device)
     if high is None:
         low, high = 0, low
-    return _factory(recording.draw(random_generator(), "integers", low, high, size=_size_args((size,))), dtype or int64, False)
+    drawn = recording.draw(random_generator(), "integers", low, high, size=_size_args((size,)))
+    return _factory(drawn, dtype or int64, False)
 
 
 def arange(start: _Number, end: _Number | None = None, step: _Number = 1, dtype: dtype | DTypeLike = None,

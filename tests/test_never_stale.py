@@ -195,3 +195,25 @@ def test_compile_warns_on_random_draws_naming_the_line():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet(W)
+
+
+def test_compile_of_a_gradient_guards_the_globals_of_the_function_inside():
+    global SCALE
+    step = symgrad.compile(symgrad.grad(lambda w: np.sum(_scaled(w) ** 2) + np.sum(w * SCALE)))
+    try:
+        np.testing.assert_allclose(step(W), 2 * W * SCALE ** 2 + SCALE)
+        SCALE = np.array([0.5, -1.0, 2.0])
+        np.testing.assert_allclose(step(W), 2 * W * SCALE ** 2 + SCALE)
+    finally:
+        SCALE = np.array([1.0, 2.0, 3.0])
+
+
+def test_compile_guards_globals_read_by_the_users_helper_functions():
+    global SCALE
+    f = symgrad.compile(lambda w: _scaled(w) + 1.0)  # SCALE is read inside _scaled only
+    try:
+        np.testing.assert_allclose(f(W), W * SCALE + 1.0)
+        SCALE = np.array([0.5, -1.0, 2.0])
+        np.testing.assert_allclose(f(W), W * SCALE + 1.0)
+    finally:
+        SCALE = np.array([1.0, 2.0, 3.0])
