@@ -559,10 +559,12 @@ def _copy(self, src):
 
 
 # ============================================================================ installation
-_UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "sinh",
-          "cosh", "tanh", "sigmoid", "relu", "abs", "sign", "floor", "ceil", "erf", "softplus"]
+# Every one-operand elementwise row is a Tensor method and a symgrad function under its own name (a
+# new row needs no entry here), plus torch's spellings of NumPy's names.
+_UNARY = [name for name, row in PRIMITIVES.items()
+          if row.elementwise and row.arity == 1 and name not in ("stop_gradient", "expr")]
 _TORCH_ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh",
-                  "acosh": "arccosh", "atanh": "arctanh", "neg": "neg", "negative": "neg"}
+                  "acosh": "arccosh", "atanh": "arctanh", "negative": "neg"}
 
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
