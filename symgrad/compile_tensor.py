@@ -52,69 +52,6 @@ def is_tensor_call(fn, args) -> bool:
     return any(isinstance(x, T.Tensor) for x in tree.flatten(args)[0])
 
 
-class _Overrides:
-    """While tracing, nn.functional's NumPy-side effects are replaced by recorded equivalents.
-
-    `batch_norm`'s running-statistics update (NumPy, in place) also becomes IR, and `dropout`
-    draws its uniform numbers through the generator (an input per call) and builds the mask with
-    recorded ops; both compute exactly what the eager versions compute.
-    """
-
-    def __init__(self, trace):
-        self.trace = trace
-        self.saved = []
-
-    def __enter__(self):
-        try:
-            from .nn import functional as F
-        except ImportError:  # pragma: no cover - nn not available
-            return self
-        trace = self.trace
-        original_update = getattr(F, "_update_running", None)
-
-        def update_running(running_mean, running_var, mean, var, count, momentum):
-            from . import ops
-
-            builder = trace.builder
-            c = mean.size
-            new_nodes = []
-            with tracing(builder):
-                for buf, batch, scale in ((running_mean, mean, None), (running_var, var, count / (count - 1))):
-                    node = trace.array_node.get(id(batch))
-                    if node is None or not isinstance(buf, T.Tensor):
-                        raise TraceError("symgrad.compile cannot follow this batch_norm statistics update")
-                    b = Tracer(builder, trace.node(buf))
-                    x = ops.reshape(Tracer(builder, node), (c,))
-                    if scale is not None:
-                        x = x * scale
-                    new_nodes.append((buf, (b * (1 - momentum) + ops.cast(momentum * x, buf._value.dtype)).index))
-            for buf, _ in new_nodes:
-                trace.snapshot(buf)
-            original_update(running_mean, running_var, mean, var, count, momentum)
-            for buf, index in new_nodes:
-                trace._register(buf, index)
-
-        def dropout(input, p=0.5, training=True, inplace=False):
-            if not isinstance(input, T.Tensor) or not training or p in (0, 1) or not 0 <= p <= 1:
-                return original_dropout(input, p, training, inplace)
-            uniform = T._new(recording.draw(T.random_generator(), "random", tuple(input.shape)))
-            keep = uniform >= p
-            return input * (keep.type(input.dtype) / (1 - p)).type(input.dtype)
-
-        original_dropout = getattr(F, "dropout", None)
-        for name, replacement, original in (("_update_running", update_running, original_update),
-                                            ("dropout", dropout, original_dropout)):
-            if original is not None:
-                self.saved.append((F, name, original))
-                setattr(F, name, replacement)
-        return self
-
-    def __exit__(self, *exc):
-        for module, name, original in self.saved:
-            setattr(module, name, original)
-        return False
-
-
 def _is_module(obj) -> bool:
     return callable(obj) and hasattr(obj, "named_parameters") and hasattr(obj, "training")
 
@@ -179,8 +116,12 @@ def _identifier(name: str) -> str:
 
 # ============================================================================ tracing
 def run_recorded(trace, fn, *args):
-    """fn(*args) with every Tensor op, random draw and nn state update also recorded into `trace`."""
-    with recording.recording(trace), _Overrides(trace):
+    """fn(*args) with every Tensor op, random draw and nn state update also recorded into `trace`.
+
+    Batch norm's running statistics (an ordinary `copy_` under no_grad in `nn.functional`) and
+    dropout's uniform draws (`recording.draw`) reach the recorder like any other op: nothing is
+    patched while tracing."""
+    with recording.recording(trace):
         return fn(*args)
 
 
