@@ -10,6 +10,7 @@ lines must appear in generated comments. This module imports nothing from symgra
 from __future__ import annotations
 
 import contextlib
+import functools
 import linecache
 import os
 import sys
@@ -35,7 +36,11 @@ def caller() -> tuple:
 
 def location_text(where) -> str:
     """'file.py:LINE: source' of a (filename, line) pair ('' when unknown)."""
-    filename, line = where
+    return _location_text(*where)
+
+
+@functools.lru_cache(maxsize=4096)
+def _location_text(filename: str, line: int) -> str:
     if not filename:
         return ""
     text = linecache.getline(filename, line).strip()

@@ -31,7 +31,7 @@ class Elementwise:
 
     elementwise = True
 
-    @property
+    @functools.cached_property
     def result_kind(self) -> str:
         """'f' when integer operands give a float result (exp, div), 'b' for comparisons, else 'i'."""
         return result_kind(self)
@@ -53,7 +53,6 @@ class Structural:
 
 
 
-@functools.lru_cache(maxsize=None)
 def result_kind(row) -> str:
     samples = [np.ones(1, np.int64)] * row.arity
     if row.name == "where":

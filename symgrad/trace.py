@@ -20,6 +20,7 @@ import numpy as np
 
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
 from .location import at_location, short_location, user_location  # noqa: F401 - re-exported
+from .primitives import PRIMITIVES
 
 _state = threading.local()
 
@@ -69,7 +70,7 @@ class Builder:
 
     def input(self, name: str, shape, dtype, value=None) -> "Tracer":
         attrs = make_attrs(name=name, position=len(self.inputs))
-        node = Node("input", (), attrs, tuple(shape), np.dtype(dtype).name, "")
+        node = Node("input", (), attrs, tuple(shape), dtype_name(np.dtype(dtype)), "")
         index = self.add(node, value)
         self.inputs.append(index)
         return Tracer(self, index)
@@ -78,19 +79,19 @@ class Builder:
         """A Python/NumPy scalar becomes a literal node; an array becomes a bound constant input."""
         if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
             attrs = make_attrs(value=value, dtype=None)
-            return self.add(Node("const", (), attrs, (), np.result_type(value).name), value)
+            return self.add(Node("const", (), attrs, (), dtype_name(np.result_type(value))), value)
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise TraceError(f"cannot trace a constant of dtype {array.dtype} ({user_location()})")
         if array.ndim == 0:
             scalar = array.item()
-            attrs = make_attrs(value=scalar, dtype=array.dtype.name)
-            return self.add(Node("const", (), attrs, (), array.dtype.name), array)
+            attrs = make_attrs(value=scalar, dtype=dtype_name(array.dtype))
+            return self.add(Node("const", (), attrs, (), dtype_name(array.dtype)), array)
         key = id(value)
         if key in self._consts and self._consts[key][0] is value:
             return self._consts[key][1]
         attrs = make_attrs(slot=len(self.const_inputs))
-        node = Node("const_array", (), attrs, array.shape, array.dtype.name, user_location())
+        node = Node("const_array", (), attrs, array.shape, dtype_name(array.dtype), user_location())
         index = self.add(node, array)
         self.const_inputs.append(index)
         self._consts[key] = (value, index)
@@ -129,14 +130,23 @@ def tracing(builder: Builder):
         stack.pop()
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype) -> str:
+    """`dtype.name`, memoised: NumPy computes it in Python on every access (a hot path of tracing)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = np.dtype(dtype).name
+    return name
+
+
 def _dummy(shape, dtype):
     return np.broadcast_to(np.ones((), dtype=dtype), shape)
 
 
 def apply(op: str, operands, **attrs) -> "Tracer":
     """Record `op` on `operands` (Tracers, scalars or arrays); compute its value when all are known."""
-    from .primitives import PRIMITIVES
-
     prim = PRIMITIVES[op]
     builder = _builder_of(operands)
     ids = tuple(lift(builder, x) for x in operands)
@@ -151,7 +161,7 @@ def apply(op: str, operands, **attrs) -> "Tracer":
     where = user_location()
     if all(v is not None for v in values):
         value = np.asarray(_evaluate(prim, op, values, attrs))
-        shape, dtype = value.shape, value.dtype.name
+        shape, dtype = value.shape, dtype_name(value.dtype)
     else:
         value = None
         with np.errstate(all="ignore"):
@@ -203,7 +213,7 @@ def _infer(prim, op, nodes, values, attrs):
             raise TraceError(f"{op}: operands could not be broadcast together with shapes {shapes} "
                              f"at {user_location()}") from None
         samples = [v if n.op == "const" else _dummy((), n.dtype) for n, v in zip(nodes, values)]
-        return shape, np.asarray(_evaluate(prim, op, samples, attrs)).dtype.name
+        return shape, dtype_name(np.asarray(_evaluate(prim, op, samples, attrs)).dtype)
     if prim.shape is not None:
         shape, dtype = prim.shape(*((n.shape, n.dtype) for n in nodes), **attrs)
         return tuple(shape), np.dtype(dtype).name
