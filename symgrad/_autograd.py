@@ -19,7 +19,9 @@ import numpy as np
 
 from .pipeline import function_spec, load_module
 from .tape_graph import TapePlan, collect
-from .tensor import _SAVES_NOTHING, Tensor, _new, _where_text
+from .location import location_text as _where_text
+from .tensor import SAVES_NOTHING, Tensor
+from .tensor import new_tensor as _new
 
 _MODULES: dict = {}
 _FREED = (
@@ -156,7 +158,7 @@ def _modified_message(plan: TapePlan, slot: int, ref) -> str:
 
 def _check_freed(order) -> None:
     for fn in order:
-        if fn.freed and fn._name not in _SAVES_NOTHING:
+        if fn.freed and fn._name not in SAVES_NOTHING:
             raise RuntimeError(_FREED)
 
 

@@ -21,7 +21,10 @@ from .primitives import PRIMITIVES, index_value
 from .recording import active as active_recorder
 from .tape import broadcast_message, elementwise, result_dtype
 from .tape import operand as _operand
-from .tensor import Tensor, _caller, _new, _Ref, is_grad_enabled, no_grad, record
+from .location import caller as _caller
+from .location import location_text
+from .tensor import Ref, Tensor, is_grad_enabled, is_recording, no_grad, record
+from .tensor import new_tensor as _new
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 # ============================================================================ arithmetic
@@ -71,11 +74,11 @@ def matmul(self, other):
     other = _operand(other)
     if not isinstance(other, Tensor) or self.ndim == 0 or other.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
-                           f"{self.ndim}D and {getattr(other, 'ndim', 0)}D ({T._where_text(_caller())})")
+                           f"{self.ndim}D and {getattr(other, 'ndim', 0)}D ({location_text(_caller())})")
     a, b = self._value, other._value
     if (a.shape[-1] != (b.shape[0] if b.ndim == 1 else b.shape[-2])):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_shape_text(a.shape)} and "
-                           f"{_shape_text(b.shape)}) at {T._where_text(_caller())}")
+                           f"{_shape_text(b.shape)}) at {location_text(_caller())}")
     name = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0"}.get(
         (a.ndim, b.ndim), "MatmulBackward0")
     target = result_dtype((self, other))
@@ -314,7 +317,7 @@ def _reshape(self, shape, name):
         value = self._value.reshape(shape)
     except ValueError:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self._value.size} "
-                           f"({T._where_text(_caller())})") from None
+                           f"({location_text(_caller())})") from None
     return record(name, "reshape", (self,), value, (("shape", tuple(value.shape)),), where=_caller(),
                   view_of=self)
 
@@ -378,11 +381,11 @@ def t(self):
     return _transpose(self, (1, 0), "TBackward0")
 
 
-def _T(self):
+def full_transpose(self):
     return _transpose(self, tuple(range(self.ndim - 1, -1, -1)), "PermuteBackward0")
 
 
-def _mT(self):
+def matrix_transpose(self):
     return transpose(self, -2, -1)
 
 
@@ -395,7 +398,7 @@ def expand(self, *sizes):
     except ValueError:
         raise RuntimeError(f"The expanded size of the tensor ({list(shape)}) must match the existing "
                            f"size ({list(self.shape)}) at non-singleton dimensions "
-                           f"({T._where_text(_caller())})") from None
+                           f"({location_text(_caller())})") from None
     return record("ExpandBackward0", "broadcast_to", (self,), value, (("shape", shape),),
                   where=_caller(), view_of=self)
 
@@ -448,7 +451,7 @@ def getitem(self, key):
         value = np.asarray(self._value[index_value(template, arrays)])
     except IndexError as error:
         raise IndexError(f"{error} (indexing a tensor of shape {list(self.shape)} at "
-                         f"{T._where_text(_caller())})") from None
+                         f"{location_text(_caller())})") from None
     return record(_index_name(template), "getitem", (self, *[_new(a) for a in arrays]), value,
                   (("index", template),), where=_caller(), view_of=None if arrays else self)
 
@@ -458,7 +461,7 @@ def setitem(self, key, value):
     template, arrays = _index(key)
     np_key = index_value(template, arrays)
     value = _operand(value)
-    recording = T._is_recording(self, value)
+    recording = is_recording(self, value)
     _check_inplace(self, recording)
     if not recording:
         self._value[np_key] = value._value if isinstance(value, Tensor) else value
@@ -472,7 +475,7 @@ def setitem(self, key, value):
         if counts.max(initial=0) > 1 and value._requires_grad:
             raise NotImplementedError(
                 f"assigning through an index with repeated positions while recording gradients is not "
-                f"supported ({T._where_text(_caller())}): which write wins is ambiguous. Deduplicate the index.")
+                f"supported ({location_text(_caller())}): which write wins is ambiguous. Deduplicate the index.")
         target_shape = self._value[np_key].shape
         v = value if value._value.dtype == self._value.dtype else value.type(self.dtype)
         if tuple(v.shape) != target_shape:
@@ -497,7 +500,7 @@ def _check_inplace(self, recording):
     if recording and (base is not None or self._has_views):
         raise NotImplementedError(
             f"in-place operation on a view (or on a tensor that has views) while recording gradients "
-            f"({T._where_text(_caller())}) is not supported by symgrad: the other aliases' gradients "
+            f"({location_text(_caller())}) is not supported by symgrad: the other aliases' gradients "
             "would be wrong. Use the out-of-place operation (or .clone() the view first).")
 
 
@@ -513,7 +516,7 @@ def _snapshot(self) -> Tensor:
 def _write_back(self, result: Tensor, name: str):
     if tuple(result.shape) != tuple(self.shape):
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                           f"{list(result.shape)} ({T._where_text(_caller())})")
+                           f"{list(result.shape)} ({location_text(_caller())})")
     if result._value.dtype != self._value.dtype:
         if not np.can_cast(result._value.dtype, self._value.dtype, "same_kind"):
             raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
@@ -527,7 +530,7 @@ def _write_back(self, result: Tensor, name: str):
     fn = result._grad_fn
     if fn is not None:
         fn._name = name
-        fn.out = _Ref("fn", fn, self._value, self._version)
+        fn.out = Ref("fn", fn, self._value, self._version)
         self._grad_fn = fn
         self._requires_grad = True
 
@@ -535,7 +538,7 @@ def _write_back(self, result: Tensor, name: str):
 def _inplace(method, name=None):
     def inplace(self, *args, **kwargs):
         others = [a for a in args if isinstance(a, Tensor)]
-        recording = T._is_recording(self, *others)
+        recording = is_recording(self, *others)
         _check_inplace(self, recording)
         if recording:
             result = method(_snapshot(self), *args, **kwargs)
@@ -604,7 +607,7 @@ def install():
         "reshape": reshape, "view": view, "view_as": view_as, "reshape_as": reshape_as,
         "flatten": flatten, "unsqueeze": unsqueeze, "squeeze": squeeze, "transpose": transpose,
         "permute": permute, "t": t, "expand": expand, "expand_as": expand_as,
-        "T": property(_T), "mT": property(_mT),
+        "T": property(full_transpose), "mT": property(matrix_transpose),
     }
     for name in _UNARY:
         methods[name] = _unary(name)

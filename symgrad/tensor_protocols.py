@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy_api
-from ._tensor_ops import (_T, amax, amin, cat, clamp, cumsum, elementwise, expand, matmul, mean, permute, prod,
-                          reshape, squeeze, stack, std, sum, unsqueeze, var, where)
+from ._tensor_ops import (amax, amin, cat, clamp, cumsum, elementwise, expand, full_transpose, matmul, mean,
+                          permute, prod, reshape, squeeze, stack, std, sum, unsqueeze, var, where)
 from .location import caller, location_text
 from .primitives import PRIMITIVES
 from .tape import operand as _operand
@@ -49,7 +49,7 @@ _FUNCTIONS = {
     np.var: lambda x, axis=None, ddof=0, keepdims=False, **u: var(x, axis, keepdim=keepdims, correction=ddof),
     np.std: lambda x, axis=None, ddof=0, keepdims=False, **u: std(x, axis, keepdim=keepdims, correction=ddof),
     np.reshape: lambda x, shape, **u: reshape(x, shape),
-    np.transpose: lambda x, axes=None: _T(x) if axes is None else permute(x, axes),
+    np.transpose: lambda x, axes=None: full_transpose(x) if axes is None else permute(x, axes),
     np.where: lambda c, x, y: where(c, x, y), np.clip: lambda x, lo, hi, **u: clamp(x, lo, hi),
     np.matmul: lambda a, b, **u: matmul(_operand(a), b), np.dot: lambda a, b, **u: matmul(_operand(a), b),
     np.concatenate: lambda ts, axis=0, **u: cat(ts, axis), np.stack: lambda ts, axis=0, **u: stack(ts, axis),

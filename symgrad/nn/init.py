@@ -19,7 +19,7 @@ T = importlib.import_module("symgrad.tensor")  # the module (the package attribu
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
-    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "_calculate_fan_in_and_fan_out",
+    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "fan_in_and_fan_out", "_calculate_fan_in_and_fan_out",
 ]
 
 
@@ -50,7 +50,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def _calculate_fan_in_and_fan_out(tensor):
+def fan_in_and_fan_out(tensor):
     """(fan_in, fan_out) of a weight: dims 1 and 0 times the receptive field (as torch)."""
     if tensor.dim() < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
@@ -61,7 +61,7 @@ def _calculate_fan_in_and_fan_out(tensor):
 def _fan(tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
 
@@ -86,13 +86,13 @@ def zeros_(tensor):
 
 
 def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor, gain: float = 1.0, generator=None):
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
 
 
@@ -111,3 +111,6 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
+
+
+_calculate_fan_in_and_fan_out = fan_in_and_fan_out  # torch's (private) name, which user code calls

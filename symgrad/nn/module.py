@@ -22,7 +22,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, _caller, _new, _np_dtype, _where_text, check_device, no_grad, zero_grads
+from ..dtypes import to_numpy_dtype
+from ..location import caller, location_text
+from ..tensor import Tensor, check_device, new_tensor, no_grad, zero_grads
 from .parameter import Parameter
 
 
@@ -244,7 +246,7 @@ class Module:
                 target = a
         if target is None:
             return self
-        target = _np_dtype(target)
+        target = to_numpy_dtype(target)
         if target.kind != "f":
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={target}")
         return self._apply_dtype(target)
@@ -269,7 +271,7 @@ class Module:
             if t._value.dtype.kind == "f" and t._value.dtype != target:
                 t._value = t._value.astype(target)
                 if t._grad is not None:
-                    t._grad = _new(t._grad._value.astype(target))
+                    t._grad = new_tensor(t._grad._value.astype(target))
         return self
 
     # ------------------------------------------------------------------ state
@@ -325,7 +327,7 @@ class Module:
                 planned.append((target, value))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__} (nothing was "
-                               f"loaded; called at {_where_text(_caller())}):\n\t" + "\n\t".join(problems))
+                               f"loaded; called at {location_text(caller())}):\n\t" + "\n\t".join(problems))
         with no_grad():
             for target, value in planned:
                 np.copyto(target._value, value, casting="unsafe")

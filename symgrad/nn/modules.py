@@ -91,7 +91,7 @@ def _default_init(weight, bias) -> None:
     """torch's default for Linear and Conv2d: kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))."""
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
-        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        fan_in, _ = init.fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         init.uniform_(bias, -bound, bound)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _check_can_require_grad, _init
+from ..tensor import Tensor, check_can_require_grad, init_tensor
 
 
 class Parameter(Tensor):
@@ -23,9 +23,9 @@ class Parameter(Tensor):
             array = data._value
         else:
             array = np.asarray(data)
-        _init(self, array, requires_grad=bool(requires_grad))
+        init_tensor(self, array, requires_grad=bool(requires_grad))
         if requires_grad:
-            _check_can_require_grad(array.dtype)
+            check_can_require_grad(array.dtype)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
