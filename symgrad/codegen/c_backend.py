@@ -38,44 +38,49 @@ class CompilerError(RuntimeError):
 
 @dataclass(frozen=True)
 class Kernel:
-    """One C loop computing several same-shape elementwise values (`outputs`) from `inputs`."""
+    """One C loop computing several same-shape elementwise values (`outputs`) from `inputs`.
+
+    The C text comes in pieces (`params`, `loads`, `body` of (comment or None, target, C expression),
+    `stores`) that templates/c_kernel.c.j2 lays out; `binding()` gives what templates/numpy_module.py.j2
+    needs for the ctypes binding and the NumPy-facing wrapper.
+    """
 
     name: str
-    c_source: str
     inputs: tuple  # ((python name, "array" | "mask" | "scalar"), ...)
     outputs: tuple  # python names written by the kernel
     dtype: str
+    params: tuple = ()
+    loads: tuple = ()
+    body: tuple = ()
+    stores: tuple = ()
 
-    def python_lines(self) -> list[str]:
-        """The ctypes binding and the NumPy-facing wrapper the generated module defines."""
+    @property
+    def c_source(self) -> str:
+        """The C function (templates/c_kernel.c.j2)."""
+        from .templates import render
+
+        return render("c_kernel.c.j2", kernel=self)
+
+    def binding(self) -> dict:
+        """Strings for the generated module: argtypes, the wrapper's parameters and its C call."""
         shape_from = next(f"a{k}" for k, (_, kind) in enumerate(self.inputs) if kind == "array")
         c_types = {"array": "ctypes.c_void_p", "mask": "ctypes.c_void_p", "scalar": "ctypes.c_double"}
-        argtypes = ["ctypes.c_ssize_t", *(c_types[kind] for _, kind in self.inputs)]
-        argtypes += ["ctypes.c_void_p"] * len(self.outputs)
+        outs = [f"o{k}" for k in range(len(self.outputs))]
         call = [f"{shape_from}.size"]
         for k, (_, kind) in enumerate(self.inputs):
             call.append(f"float(a{k})" if kind == "scalar" else f"a{k}.ctypes.data")
-        # contiguous copies are bound to names first: a temporary's .ctypes.data would dangle
-        contiguous = [f"    a{k} = np.ascontiguousarray(a{k})" for k, (_, kind) in enumerate(self.inputs)
-                      if kind != "scalar"]
-        outs = [f"o{k}" for k in range(len(self.outputs))]
-        call += [f"{o}.ctypes.data" for o in outs]
-
-        params = [f"a{k}" for k in range(len(self.inputs))] + [f"{o}=None" for o in outs]
-        return [
-            "",
-            f"_{self.name} = _library.{self.name}",
-            f"_{self.name}.argtypes = ({', '.join(argtypes)},)",
-            f"_{self.name}.restype = None",
-            "",
-            "",
-            f"def {self.name}({', '.join(params)}):",
-            *contiguous,
-            *[f"    {o} = np.empty({shape_from}.shape, dtype=np.{self.dtype}) if {o} is None else {o}"
-              for o in outs],
-            f"    _{self.name}({', '.join(call)})",
-            f"    return {', '.join(outs)},",
-        ]
+        return {
+            "name": self.name,
+            "argtypes": ["ctypes.c_ssize_t", *(c_types[kind] for _, kind in self.inputs),
+                         *["ctypes.c_void_p"] * len(outs)],
+            "params": [f"a{k}" for k in range(len(self.inputs))] + [f"{o}=None" for o in outs],
+            # contiguous copies are bound to names first: a temporary's .ctypes.data would dangle
+            "contiguous": [f"a{k}" for k, (_, kind) in enumerate(self.inputs) if kind != "scalar"],
+            "outs": outs,
+            "shape_from": shape_from,
+            "dtype": self.dtype,
+            "call": call + [f"{o}.ctypes.data" for o in outs],
+        }
 
 
 def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -> Kernel | None:
@@ -101,54 +106,42 @@ def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -
         else:
             element = "unsigned char" if kind == "mask" else ctype
             params.append(f"const {element} *{restrict}p{k}")
-            loads.append(f"        const double v_{python_name} = (double)p{k}[i];")
+            loads.append(f"const double v_{python_name} = (double)p{k}[i];")
     params += [f"{ctype} *{restrict}o{k}" for k in range(len(outputs))]
     body, previous = [], None
     try:
         for target, expression, where in members:
             renamed = expression.xreplace({s: sp.Symbol(f"v_{s.name}", real=True) for s in expression.free_symbols})
-            if where != previous:
-                body.append(f"        /* {where.replace('*/', '* /')} */")
-                previous = where
-            body.append(f"        const double v_{target} = {c_printer().doprint(renamed)};")
+            comment = where.replace("*/", "* /") if where != previous else None
+            previous = where
+            body.append((comment, target, c_printer().doprint(renamed)))
     except Exception:  # noqa: BLE001 - SymPy has no C spelling for some member: stay in NumPy
         return None
-    if any("Not supported" in line for line in body):
+    if any("Not supported" in code for _, _, code in body):
         return None
-    stores = [f"        o{k}[i] = ({ctype})v_{target};" for k, target in enumerate(outputs)]
-    source = "\n".join([
-        f"void {name}({', '.join(params)}) {{",
-        "    #pragma GCC ivdep",
-        "    for (ptrdiff_t i = 0; i < n; ++i) {",
-        *loads, *body, *stores,
-        "    }",
-        "}",
-    ])
-    return Kernel(name, source, tuple(inputs), tuple(outputs), dtype)
+    stores = [f"o{k}[i] = ({ctype})v_{target};" for k, target in enumerate(outputs)]
+    return Kernel(name, tuple(inputs), tuple(outputs), dtype, tuple(params), tuple(loads), tuple(body),
+                  tuple(stores))
 
 
-def _vector_math(source: str) -> list[str]:
-    """`simd` declarations of the libmvec functions `source` calls (none off glibc)."""
+def _vector_math(codes) -> list[tuple[str, str]]:
+    """(name, argument types) of the libmvec functions the C expressions `codes` call (none off glibc)."""
     version = (os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else "") or ""
     if not version.startswith("glibc "):
         return []
     have = tuple(int(part) for part in version.split()[1].split(".")[:2])
-    lines = []
-    for since, names in _LIBMVEC.items():
-        for name in names if have >= since else ():
-            if re.search(rf"\b{name}\(", source):
-                args = "double, double" if name in _BINARY else "double"
-                lines.append(f'__attribute__((simd("notinbranch"))) double {name}({args});')
-    return lines
+    called = set(re.findall(r"\b([a-z][a-z0-9]*)\(", " ".join(codes)))
+    return [(name, "double, double" if name in _BINARY else "double")
+            for since, names in _LIBMVEC.items() if have >= since for name in names if name in called]
 
 
 def library_source(kernels: list[Kernel], header: list[str]) -> str:
-    lines = [f"/* {line.replace('*/', '* /')} */" for line in header]
-    body = "\n".join(kernel.c_source for kernel in kernels)
-    lines += ["#include <math.h>", "#include <stddef.h>", "", *_vector_math(body), ""]
-    for kernel in kernels:
-        lines += [kernel.c_source, ""]
-    return "\n".join(lines)
+    """The C file of a module's kernels (templates/c_kernels.c.j2)."""
+    from .templates import render
+
+    codes = [code for kernel in kernels for _, _, code in kernel.body]
+    return render("c_kernels.c.j2", header=[line.replace("*/", "* /") for line in header],
+                  vector_math=_vector_math(codes), kernels=kernels)
 
 
 def compiler() -> str:

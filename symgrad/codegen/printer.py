@@ -17,9 +17,9 @@ from sympy.printing.numpy import NumPyPrinter, _numpy_known_functions
 _KNOWN = {name: "np." + path.split(".", 1)[1] for name, path in _numpy_known_functions.items()}
 _KNOWN.update({"Abs": "np.abs", "erf": "_erf"})
 
-# Helper definitions a module needs when its code calls them (name -> source lines).
+# Helper definitions a module needs when its code calls them (name -> the template that defines it).
 HELPERS = {
-    "_erf": ("import math", "_erf = np.vectorize(math.erf, otypes=[np.float64])"),
+    "_erf": "helper_erf.py.j2",
 }
 
 
@@ -185,12 +185,21 @@ def expression_code_into(expression, names, out: str):
     return None
 
 
-def helper_namespace() -> dict:
+@functools.lru_cache(maxsize=1)
+def _helper_definitions() -> dict:
+    from .templates import render
+
     namespace = {"np": np, "math": math}
-    for lines in HELPERS.values():
-        exec("\n".join(lines), namespace)  # noqa: S102 - fixed helper source above
+    for template in HELPERS.values():
+        exec(render(template), namespace)  # noqa: S102 - our own helper templates
     return namespace
 
 
+def helper_namespace() -> dict:
+    """`np`, `math` and the helpers, as generated code sees them (a fresh dict)."""
+    return dict(_helper_definitions())
+
+
 def helpers_used(code: str) -> list[str]:
-    return [line for name, lines in HELPERS.items() if name + "(" in code for line in lines]
+    """The templates of the helpers `code` calls."""
+    return [template for name, template in HELPERS.items() if name + "(" in code]

@@ -44,5 +44,6 @@ def _environment():
     )
 
 
-def render(name: str, **context) -> str:
-    return _environment().get_template(name).render(**context)
+def render(template: str, **context) -> str:
+    """`template` (a file name in templates/) filled in with `context`."""
+    return _environment().get_template(template).render(**context)
