@@ -91,7 +91,7 @@ def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
     trace.add_state([t for _, t in named])
     inputs, args, extra = [], [], []
     for k, (name, dtype, shape, value) in enumerate(specs):
-        array = _example(dtype, shape, value, rng)
+        array = example_input(dtype, shape, value, rng)
         if loss is not None and name == "target":  # the loss's, not the model's
             extra.append((name, array))
             continue
@@ -129,7 +129,7 @@ def _trace_function(fn, specs, seed: int, n_params: int) -> _Traced:
     with tracing(builder):
         tracers = []
         for name, dtype, shape, value in specs:
-            array = _example(dtype, shape, value, rng)
+            array = example_input(dtype, shape, value, rng)
             t = builder.input(name, array.shape, array.dtype, array)
             entries.append((name, t.index, array))
             tracers.append(t)
@@ -140,7 +140,8 @@ def _trace_function(fn, specs, seed: int, n_params: int) -> _Traced:
                    [o.index for o in leaves], {})
 
 
-def _example(dtype, shape, value, rng) -> np.ndarray:
+def example_input(dtype, shape, value, rng) -> np.ndarray:
+    """The example array: `value` everywhere if given, else standard normal floats, zero integers."""
     if value is not None:
         return np.full(shape, value, dtype=dtype)
     if np.dtype(dtype).kind == "f":

@@ -188,15 +188,6 @@ def parse_input(text: str):
     return name, np.dtype(dtype_text), shape, value
 
 
-def make_input(dtype: np.dtype, shape, value, rng):
-    """The example array: `value` everywhere if given, else standard normal floats, zero integers."""
-    if value is not None:
-        return np.full(shape, value, dtype=dtype)
-    if dtype.kind == "f":
-        return rng.standard_normal(shape).astype(dtype)
-    return np.zeros(shape, dtype=dtype)
-
-
 def load_target(spec: str):
     """(callable, its name) from 'package.module:name', 'file.py:name' or 'file.py:Class.method'."""
     module_text, sep, attr_path = spec.rpartition(":")
@@ -276,6 +267,8 @@ def _one_line(error: BaseException) -> str:
 
 def bind_inputs(fn, specs, seed: int):
     """Positional example arguments for `fn` from the parsed --input specs (matched by name)."""
+    from symgrad.aot import example_input as make_input
+
     rng = np.random.default_rng(seed)
     seen = {}
     for name, dtype, shape, value in specs:
@@ -327,24 +320,6 @@ def _progress(message: str):
         print(f"symgrad: {message}", file=sys.stderr, flush=True)
 
 
-def _select_functions(source: str, names) -> str:
-    """`source` with only the top-level functions in `names` (the header and helpers stay)."""
-    lines = source.split("\n")
-    blocks, current, head = [], None, []
-    for line in lines:
-        match = re.match(r"def (\w+)\(", line)
-        if match:
-            current = [match.group(1), [line]]
-            blocks.append(current)
-        elif current is None:
-            head.append(line)
-        else:
-            current[1].append(line)
-    kept = [block for name, block in blocks if name in names]
-    parts = ["\n".join(head).rstrip("\n")] + ["\n".join(block).rstrip("\n") for block in kept]
-    return "\n\n\n".join(parts) + "\n"
-
-
 def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, str]:
     """(source, what) of the module symgrad generates for `fn(*args)`; `part` is forward|backward|both.
 
@@ -376,7 +351,7 @@ def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, 
     transform = _VJPTransform(plain, backend)  # the vjp module: forward + backward
     transform(*args)
     if part == "backward":
-        return _select_functions(transform.code, {"backward"}), "backward function of the vjp module"
+        return _with_kernels(transform, "backward"), "backward function of the vjp module"
     return _with_kernels(transform), "vjp module (forward and backward)"
 
 
@@ -388,67 +363,16 @@ def _compiled(fn, args, backend):
     return compiled
 
 
-def _with_kernels(transform) -> str:
-    """The transform's Python source, and for the C backend the kernels' C source after it."""
-    source = transform.code
-    c_file = Path(transform._last.module.__file__).with_suffix(".c")
-    if transform.backend == "c" and c_file.exists():
-        source += "\n\n# ---- " + c_file.name + " (the C kernels the module above loads) ----\n"
-        source += c_file.read_text()
-    return source
+def _with_kernels(transform, function: str | None = None) -> str:
+    """The transform's Python source (or its one `function`), then the C source of the kernels it calls."""
+    from symgrad.codegen import listing
 
-
-# ----------------------------------------------------------------------------- colour
-_ANSI = {"comment": "\033[2;32m", "keyword": "\033[1;34m", "string": "\033[33m", "number": "\033[36m",
-         "builtin": "\033[35m", "reset": "\033[0m"}
-
-
-def highlight(source: str) -> str:
-    """`source` with ANSI colours: Pygments when it is installed, else a small tokenize colourer."""
-    try:
-        from pygments import highlight as pygments_highlight
-        from pygments.formatters import TerminalFormatter
-        from pygments.lexers import PythonLexer
-    except ImportError:
-        return _simple_highlight(source)
-    return pygments_highlight(source, PythonLexer(), TerminalFormatter())
-
-
-def _simple_highlight(source: str) -> str:
-    import io
-    import keyword
-    import tokenize
-
-    lines = source.splitlines(keepends=True)
-    spans: dict[int, list] = {}
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            kind = None
-            if token.type == tokenize.COMMENT:
-                kind = "comment"
-            elif token.type == tokenize.STRING:
-                kind = "string"
-            elif token.type == tokenize.NUMBER:
-                kind = "number"
-            elif token.type == tokenize.NAME and keyword.iskeyword(token.string):
-                kind = "keyword"
-            elif token.type == tokenize.NAME and token.string == "np":
-                kind = "builtin"
-            if kind is None:
-                continue
-            (row, col), (end_row, end_col) = token.start, token.end
-            for r in range(row, end_row + 1):
-                start = col if r == row else 0
-                end = end_col if r == end_row else len(lines[r - 1].rstrip("\r\n"))
-                spans.setdefault(r, []).append((start, end, kind))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return source
-    out = []
-    for r, line in enumerate(lines, start=1):
-        for start, end, kind in sorted(spans.get(r, ()), reverse=True):
-            line = line[:start] + _ANSI[kind] + line[start:end] + _ANSI["reset"] + line[end:]
-        out.append(line)
-    return "".join(out)
+    module = transform._last.module
+    c_source = listing.kernels_source(module) if transform.backend == "c" else None
+    c_name = Path(module.__file__).with_suffix(".c").name
+    if function is None:
+        return listing.module_listing(transform.code, c_source, c_name)
+    return listing.function_listing(transform.code, function, c_source, c_name)
 
 
 def _use_colour(choice: str) -> bool:
@@ -472,7 +396,11 @@ def inspect_command(args) -> int:
     start = time.perf_counter()
     source, what = _run_user(lambda: generated_source(fn, inputs, args.part, args.backend), name)
     _progress(f"{what} of {name} ready in {time.perf_counter() - start:.2f} s")
-    sys.stdout.write(highlight(source) if _use_colour(args.color) else source)
+    if _use_colour(args.color):
+        from symgrad.codegen.listing import highlight
+
+        source = highlight(source)
+    sys.stdout.write(source)
     return 0
 
 
@@ -493,7 +421,10 @@ def graph_command(args) -> int:
         sys.stdout.write(dot_text)
         return 0
     result = viz.render(dot_text, output)
-    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    if not result.ok:  # the format asked for could not be made (no Graphviz): say so, and fail
+        print(f"symgrad graph: error: {result.message}", file=sys.stderr)
+        return 1
+    print(result.message)
     return 0
 
 
@@ -585,7 +516,8 @@ The picture is drawn as torchviz draws PyTorch's autograd graph: grey boxes are 
 functions of the ops (MulBackward0, PowBackward0, ...), light blue boxes the float inputs (leaves,
 with their names and shapes), orange boxes the values each backward function saves, green boxes the
 outputs; every box shows its shape. SVG, PNG and PDF need Graphviz's `dot` (apt-get install
-graphviz); without it the .dot file is written instead, with the command that renders it.
+graphviz); without it the .dot file is written instead, with the command that renders it, and the
+exit status is 1.
 
 examples:
   symgrad graph mymodel:loss --input w:float64[3,4] --input x:float32[5,3] -o dag.svg

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from symgrad import cli
+from symgrad.codegen.listing import simple_highlight
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -111,26 +112,50 @@ def test_inspect_colours_on_request(model_dir, capsys):
 
 def test_fallback_highlighter_keeps_the_text():
     source = '# a comment\ndef f(x):\n    """doc # not a comment"""\n    return x + 1  # end\n'
-    coloured = cli._simple_highlight(source)
+    coloured = simple_highlight(source)
     assert "\x1b[" in coloured and ANSI.sub("", coloured) == source
     assert "\x1b[2;32m# a comment" in coloured and "\x1b[1;34mdef" in coloured
-    assert cli._simple_highlight("x = '''unterminated\n") == "x = '''unterminated\n"
+    assert simple_highlight("x = '''unterminated\n") == "x = '''unterminated\n"
 
 
 def test_graph_writes_the_picture(model_dir, capsys):
     code, out, err = _run(capsys, "graph", "clitarget_model.py:Q", *Q_INPUTS, "-o", "q.svg")
-    assert code == 0
     if shutil.which("dot"):
+        assert code == 0
         assert "q.svg" in out
         svg = (model_dir / "q.svg").read_text()
         texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
         assert "a" in texts and "b" in texts
     else:
-        assert (model_dir / "q.dot").exists() and "dot -Tsvg" in err
+        assert code == 1 and (model_dir / "q.dot").exists() and "dot -Tsvg" in err
     code, _, _ = _run(capsys, "graph", "clitarget_model:Q", *Q_INPUTS, "-o", "sub/q.dot")
     assert code == 0 and (model_dir / "sub" / "q.dot").read_text().startswith("digraph")
     code, out, _ = _run(capsys, "graph", "clitarget_model:Q", *Q_INPUTS, "-o", "-", "--no-saved")
     assert code == 0 and out.startswith('digraph "Q"') and "PowBackward0" in out and "orange" not in out
+
+
+def test_graph_without_graphviz_fails_loudly(model_dir, capsys, monkeypatch):
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else which(name, *a, **k))
+    code, out, err = _run(capsys, "graph", "clitarget_model:Q", *Q_INPUTS, "-o", "q.svg")
+    assert code == 1 and not (model_dir / "q.svg").exists()
+    assert "symgrad graph: error:" in err and "not installed" in err and "dot -Tsvg" in err
+    assert (model_dir / "q.dot").read_text().startswith("digraph")  # written, and the command to render it
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_inspect_c_backward_shows_the_kernels_it_calls(model_dir, capsys):
+    code, out, err = _run(capsys, "inspect", "clitarget_model:loss", "-i", "w:float64[3,4]", "-i",
+                          "x:float64[5,3]", "--backend", "c", "--part", "backward", "--color", "never")
+    assert code == 0, err
+    compile(out.split("\n\n# ---- ")[0], "listing", "exec")  # the Python part is valid Python
+    assert "def backward(" in out and "def forward(" not in out
+    called = set(re.findall(r"= (k\d+)\(", out))
+    assert called, out
+    for kernel in called:  # each kernel the backward calls: its ctypes wrapper and its C loop
+        assert f"def {kernel}(" in out and f"void {kernel}(" in out
+    defined = set(re.findall(r"void (k\d+)\(", out)) | set(re.findall(r"def (k\d+)\(", out))
+    assert defined == called  # and no kernel of the forward pass
 
 
 BAD = [
