@@ -2,12 +2,21 @@
 
 `split` cuts a graph whose inputs include cotangents into a forward graph (primal inputs ->
 outputs + saved values) and a backward graph (saved values + cotangents -> gradients): the
-saved-value analysis that eager `.backward()`, `vjp` and ahead-of-time modules share.
+saved-value analysis that eager `.backward()`, `vjp` and ahead-of-time modules share. It applies
+the peephole rules of `symgrad.rewrite` first, and saves the base of a view rather than the view.
+`optimized` is what the emitters run on a graph before printing it.
 """
 
 from __future__ import annotations
 
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
+from .rewrite import rewritten, save_bases, simplify
+
+
+def optimized(graph: Graph, fuse: bool = True) -> Graph:
+    """The passes the emitters run: peephole rewrites, then (with `fuse`) elementwise fusion."""
+    graph = simplify(graph)
+    return fuse_elementwise(graph) if fuse else graph
 
 
 def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], recompute_from: int | None = None):
@@ -16,6 +25,9 @@ def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], reco
     `recompute_from`: nodes at this position or later belong to the backward graph even when no
     cotangent reaches them (eager `.backward()` holds only the forward values, positions before it).
     """
+    eager = recompute_from is not None  # NOTE: eager saved values are versioned tape slots: taken as they are
+    if not eager:
+        graph = rewritten(graph)  # positions are kept: `saved` refers to the caller's graph
     nodes = graph.nodes
     late = set(cotangent_inputs)
     if recompute_from is not None:
@@ -29,7 +41,9 @@ def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], reco
         if i in late and i not in cotangent_inputs:
             saved.extend(j for j in node.inputs if j not in late and nodes[j].op != "const")
     saved.extend(i for i in backward_outputs if i not in late and nodes[i].op != "const")
-    saved = list(dict.fromkeys(saved))
+    saved, recomputed = list(dict.fromkeys(saved)), set()
+    if not eager:
+        saved, recomputed = save_bases(nodes, saved, late)
 
     primal_inputs = tuple(i for i in graph.inputs if i not in cotangent_inputs)
     forward = dead_code_eliminated(Graph(
@@ -48,7 +62,7 @@ def split(graph: Graph, n_forward_outputs: int, cotangent_inputs: set[int], reco
         renumber[i] = len(new_nodes)
         new_nodes.append(nodes[i])
     for i, node in enumerate(nodes):
-        if i in late and i not in cotangent_inputs or (node.op == "const" and i not in renumber):
+        if (i in late or i in recomputed) and i not in cotangent_inputs or (node.op == "const" and i not in renumber):
             renumber[i] = len(new_nodes)
             new_nodes.append(Node(node.op, tuple(renumber[j] for j in node.inputs), node.attrs,
                                   node.shape, node.dtype, node.where))

@@ -24,37 +24,32 @@ def forward(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_weig
     t13 = out_weight.T
     t14 = t12 @ t13
     t15 = out_bias + t14
-    t16 = t13.T
-    t17 = t12.T
-    # aot_models.py:25: h = self.hidden2(h).tanh()
-    t18 = t10.T
-    t19 = t9.T
-    # aot_models.py:24: h = self.hidden1(x).tanh()
-    t20 = t7.T
-    t21 = x.T
-    return (t15, t16, t17, t12, t18, t19, t9, t20, t21)
+    return (t15, out_weight, t12, hidden2_weight, t9, hidden1_weight, x)
 
 
-def backward(saved0, saved1, saved2, saved3, saved4, saved5, saved6, saved7, grad_output0):
+def backward(out_weight, saved1, hidden2_weight, saved3, hidden1_weight, x, grad_output0):
     """backward pass: (*saved values, *output gradients) -> gradients of the parameters, then of the float inputs"""
     # aot_models.py:26: return self.out(h)
-    t9 = np.sum(grad_output0, axis=0)
-    t10 = grad_output0 @ saved0
-    t11 = saved1 @ grad_output0
-    t12 = t11.T
+    t7 = np.sum(grad_output0, axis=0)
+    t8 = grad_output0 @ out_weight
+    t9 = saved1.T
+    t10 = t9 @ grad_output0
+    t11 = t10.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t13 = t10*(1 - saved2**2)
-    t14 = np.sum(t13, axis=0)
-    t15 = t13 @ saved3
-    t16 = saved4 @ t13
+    t12 = t8*(1 - saved1**2)
+    t13 = np.sum(t12, axis=0)
+    t14 = t12 @ hidden2_weight
+    t15 = saved3.T
+    t16 = t15 @ t12
     t17 = t16.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t18 = t15*(1 - saved5**2)
+    t18 = t14*(1 - saved3**2)
     t19 = np.sum(t18, axis=0)
-    t20 = t18 @ saved6
-    t21 = saved7 @ t18
-    t22 = t21.T
-    return (t22, t19, t17, t14, t12, t9, t20)
+    t20 = t18 @ hidden1_weight
+    t21 = x.T
+    t22 = t21 @ t18
+    t23 = t22.T
+    return (t23, t19, t17, t13, t11, t7, t20)
 
 
 def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_weight, out_bias, x, target, step, hidden1_weight_momentum_buffer, hidden1_bias_momentum_buffer, hidden2_weight_momentum_buffer, hidden2_bias_momentum_buffer, out_weight_momentum_buffer, out_bias_momentum_buffer, const0):
@@ -71,61 +66,59 @@ def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_w
     t13 = out_weight.T
     t14 = t12 @ t13
     t15 = out_bias + t14
-    t17 = t13.T
-    t18 = t12.T
+    t17 = t12.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t19 = t10.T
-    t20 = t9.T
+    t18 = t9.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t21 = x.T
+    t19 = x.T
     # symgrad compile --loss cross_entropy
-    t22 = np.amax(t15, axis=1, keepdims=True)
-    t23 = t22
-    t24 = np.exp(t15 - t23)
-    t25 = np.sum(t24, axis=1, keepdims=True)
-    t26 = t15 - t23 - np.log(t25)
-    t28 = t26[const0, target]
-    t29 = -t28
-    t30 = np.sum(t29, axis=0)
-    t31 = (0.03125)*t30
-    t32 = np.full((32,), 0.03125, dtype=np.float64)
+    t20 = np.amax(t15, axis=1, keepdims=True)
+    t21 = t20
+    t22 = np.exp(t15 - t21)
+    t23 = np.sum(t22, axis=1, keepdims=True)
+    t24 = t15 - t21 - np.log(t23)
+    t26 = t24[const0, target]
+    t27 = -t26
+    t28 = np.sum(t27, axis=0)
+    t29 = (0.03125)*t28
+    t30 = np.full((32,), 0.03125, dtype=np.float64)
+    t31 = -t30
+    t32 = np.zeros((32, 3), dtype=t31.dtype)
+    np.add.at(t32, np.s_[const0, target], t31)
     t33 = -t32
-    t34 = np.zeros((32, 3), dtype=t33.dtype)
-    np.add.at(t34, np.s_[const0, target], t33)
-    t35 = -t34
-    t36 = np.sum(t35, axis=1)
-    t37 = t36.reshape((32, 1))
-    t38 = t37/t25
-    t39 = np.broadcast_to(t38, (32, 3))
-    t40 = t24*t39 + t34
+    t34 = np.sum(t33, axis=1)
+    t35 = t34.reshape((32, 1))
+    t36 = t35/t23
+    t37 = np.broadcast_to(t36, (32, 3))
+    t38 = t22*t37 + t32
     # aot_models.py:26: return self.out(h)
-    t41 = np.sum(t40, axis=0)
-    t42 = t40 @ t17
-    t43 = t18 @ t40
-    t44 = t43.T
+    t39 = np.sum(t38, axis=0)
+    t40 = t38 @ out_weight
+    t41 = t17 @ t38
+    t42 = t41.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t45 = t42*(1 - t12**2)
-    t46 = np.sum(t45, axis=0)
-    t47 = t45 @ t19
-    t48 = t20 @ t45
-    t49 = t48.T
+    t43 = t40*(1 - t12**2)
+    t44 = np.sum(t43, axis=0)
+    t45 = t43 @ hidden2_weight
+    t46 = t18 @ t43
+    t47 = t46.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t50 = t47*(1 - t9**2)
-    t51 = np.sum(t50, axis=0)
-    t52 = t21 @ t50
-    t53 = t52.T
+    t48 = t45*(1 - t9**2)
+    t49 = np.sum(t48, axis=0)
+    t50 = t19 @ t48
+    t51 = t50.T
     # symgrad compile --train sgd: the optimiser step
-    t55 = step + 1
-    t57 = 0.9*hidden1_weight_momentum_buffer + t53
-    t58 = hidden1_weight - 0.1*t57
-    t60 = 0.9*hidden1_bias_momentum_buffer + t51
-    t61 = hidden1_bias - 0.1*t60
-    t63 = 0.9*hidden2_weight_momentum_buffer + t49
-    t64 = hidden2_weight - 0.1*t63
-    t66 = 0.9*hidden2_bias_momentum_buffer + t46
-    t67 = hidden2_bias - 0.1*t66
-    t69 = 0.9*out_weight_momentum_buffer + t44
-    t70 = out_weight - 0.1*t69
-    t72 = 0.9*out_bias_momentum_buffer + t41
-    t73 = out_bias - 0.1*t72
-    return (t31, t58, t61, t64, t67, t70, t73, t55, t57, t60, t63, t66, t69, t72)
+    t53 = step + 1
+    t55 = 0.9*hidden1_weight_momentum_buffer + t51
+    t56 = hidden1_weight - 0.1*t55
+    t58 = 0.9*hidden1_bias_momentum_buffer + t49
+    t59 = hidden1_bias - 0.1*t58
+    t61 = 0.9*hidden2_weight_momentum_buffer + t47
+    t62 = hidden2_weight - 0.1*t61
+    t64 = 0.9*hidden2_bias_momentum_buffer + t44
+    t65 = hidden2_bias - 0.1*t64
+    t67 = 0.9*out_weight_momentum_buffer + t42
+    t68 = out_weight - 0.1*t67
+    t70 = 0.9*out_bias_momentum_buffer + t39
+    t71 = out_bias - 0.1*t70
+    return (t29, t56, t59, t62, t65, t68, t71, t53, t55, t58, t61, t64, t67, t70)

@@ -35,704 +35,686 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t129 = bn1_bias.reshape((1, 64, 1, 1))
     t130 = t127*t128 + t129
     # models.py:103: x = self.relu(x)
-    t131 = t130.astype(np.float32)
-    del t130
-    t132 = np.maximum(t131, 0)
+    t131 = np.maximum(t130, 0)
     # models.py:104: x = self.maxpool(x)
-    t133_xp = np.pad(t132, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    t133_win = np.lib.stride_tricks.sliding_window_view(t133_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t133 = t133_win.max(axis=(4, 5))
+    t132_xp = np.pad(t131, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    t132_win = np.lib.stride_tricks.sliding_window_view(t132_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t132 = t132_win.max(axis=(4, 5))
     # models.py:51: out = self.conv1(x)
-    t134_xp = np.pad(t133, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t134_win = np.lib.stride_tricks.sliding_window_view(t134_xp, (3, 3), axis=(2, 3))
-    t134 = np.einsum('ncpqij,ocij->nopq', t134_win, layer1_0_conv1_weight, optimize=True)
+    t133_xp = np.pad(t132, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t133_win = np.lib.stride_tricks.sliding_window_view(t133_xp, (3, 3), axis=(2, 3))
+    t133 = np.einsum('ncpqij,ocij->nopq', t133_win, layer1_0_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t135 = layer1_0_bn1_running_mean.reshape((1, 64, 1, 1))
-    t136 = layer1_0_bn1_running_var.reshape((1, 64, 1, 1))
-    t137 = np.sqrt(t136 + 1e-05)
-    t138 = (t134 - t135)/t137
-    del t134
-    t139 = layer1_0_bn1_weight.reshape((1, 64, 1, 1))
-    t140 = layer1_0_bn1_bias.reshape((1, 64, 1, 1))
-    t141 = t138*t139 + t140
+    t134 = layer1_0_bn1_running_mean.reshape((1, 64, 1, 1))
+    t135 = layer1_0_bn1_running_var.reshape((1, 64, 1, 1))
+    t136 = np.sqrt(t135 + 1e-05)
+    t137 = (t133 - t134)/t136
+    del t133
+    t138 = layer1_0_bn1_weight.reshape((1, 64, 1, 1))
+    t139 = layer1_0_bn1_bias.reshape((1, 64, 1, 1))
+    t140 = t137*t138 + t139
     # models.py:53: out = self.relu(out)
-    t142 = t141.astype(np.float32)
-    del t141
-    t143 = np.maximum(t142, 0)
+    t141 = np.maximum(t140, 0)
     # models.py:54: out = self.conv2(out)
-    t144_xp = np.pad(t143, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t144_win = np.lib.stride_tricks.sliding_window_view(t144_xp, (3, 3), axis=(2, 3))
-    t144 = np.einsum('ncpqij,ocij->nopq', t144_win, layer1_0_conv2_weight, optimize=True)
+    t142_xp = np.pad(t141, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t142_win = np.lib.stride_tricks.sliding_window_view(t142_xp, (3, 3), axis=(2, 3))
+    t142 = np.einsum('ncpqij,ocij->nopq', t142_win, layer1_0_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t145 = layer1_0_bn2_running_mean.reshape((1, 64, 1, 1))
-    t146 = layer1_0_bn2_running_var.reshape((1, 64, 1, 1))
-    t147 = np.sqrt(t146 + 1e-05)
-    t148 = (t144 - t145)/t147
-    del t144
-    t149 = layer1_0_bn2_weight.reshape((1, 64, 1, 1))
-    t150 = layer1_0_bn2_bias.reshape((1, 64, 1, 1))
+    t143 = layer1_0_bn2_running_mean.reshape((1, 64, 1, 1))
+    t144 = layer1_0_bn2_running_var.reshape((1, 64, 1, 1))
+    t145 = np.sqrt(t144 + 1e-05)
+    t146 = (t142 - t143)/t145
+    del t142
+    t147 = layer1_0_bn2_weight.reshape((1, 64, 1, 1))
+    t148 = layer1_0_bn2_bias.reshape((1, 64, 1, 1))
     # models.py:58: out = out + identity
-    t151 = t133 + t148*t149 + t150
+    t149 = t132 + t146*t147 + t148
     # models.py:59: out = self.relu(out)
-    t152 = t151.astype(np.float32)
+    t150 = np.maximum(t149, 0)
+    # models.py:51: out = self.conv1(x)
+    t151_xp = np.pad(t150, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t151_win = np.lib.stride_tricks.sliding_window_view(t151_xp, (3, 3), axis=(2, 3))
+    t151 = np.einsum('ncpqij,ocij->nopq', t151_win, layer1_1_conv1_weight, optimize=True)
+    # models.py:52: out = self.bn1(out)
+    t152 = layer1_1_bn1_running_mean.reshape((1, 64, 1, 1))
+    t153 = layer1_1_bn1_running_var.reshape((1, 64, 1, 1))
+    t154 = np.sqrt(t153 + 1e-05)
+    t155 = (t151 - t152)/t154
     del t151
-    t153 = np.maximum(t152, 0)
-    # models.py:51: out = self.conv1(x)
-    t154_xp = np.pad(t153, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t154_win = np.lib.stride_tricks.sliding_window_view(t154_xp, (3, 3), axis=(2, 3))
-    t154 = np.einsum('ncpqij,ocij->nopq', t154_win, layer1_1_conv1_weight, optimize=True)
-    # models.py:52: out = self.bn1(out)
-    t155 = layer1_1_bn1_running_mean.reshape((1, 64, 1, 1))
-    t156 = layer1_1_bn1_running_var.reshape((1, 64, 1, 1))
-    t157 = np.sqrt(t156 + 1e-05)
-    t158 = (t154 - t155)/t157
-    del t154
-    t159 = layer1_1_bn1_weight.reshape((1, 64, 1, 1))
-    t160 = layer1_1_bn1_bias.reshape((1, 64, 1, 1))
-    t161 = t158*t159 + t160
+    t156 = layer1_1_bn1_weight.reshape((1, 64, 1, 1))
+    t157 = layer1_1_bn1_bias.reshape((1, 64, 1, 1))
+    t158 = t155*t156 + t157
     # models.py:53: out = self.relu(out)
-    t162 = t161.astype(np.float32)
-    del t161
-    t163 = np.maximum(t162, 0)
+    t159 = np.maximum(t158, 0)
     # models.py:54: out = self.conv2(out)
-    t164_xp = np.pad(t163, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t164_win = np.lib.stride_tricks.sliding_window_view(t164_xp, (3, 3), axis=(2, 3))
-    t164 = np.einsum('ncpqij,ocij->nopq', t164_win, layer1_1_conv2_weight, optimize=True)
+    t160_xp = np.pad(t159, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t160_win = np.lib.stride_tricks.sliding_window_view(t160_xp, (3, 3), axis=(2, 3))
+    t160 = np.einsum('ncpqij,ocij->nopq', t160_win, layer1_1_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t165 = layer1_1_bn2_running_mean.reshape((1, 64, 1, 1))
-    t166 = layer1_1_bn2_running_var.reshape((1, 64, 1, 1))
-    t167 = np.sqrt(t166 + 1e-05)
-    t168 = (t164 - t165)/t167
-    del t164
-    t169 = layer1_1_bn2_weight.reshape((1, 64, 1, 1))
-    t170 = layer1_1_bn2_bias.reshape((1, 64, 1, 1))
+    t161 = layer1_1_bn2_running_mean.reshape((1, 64, 1, 1))
+    t162 = layer1_1_bn2_running_var.reshape((1, 64, 1, 1))
+    t163 = np.sqrt(t162 + 1e-05)
+    t164 = (t160 - t161)/t163
+    del t160
+    t165 = layer1_1_bn2_weight.reshape((1, 64, 1, 1))
+    t166 = layer1_1_bn2_bias.reshape((1, 64, 1, 1))
     # models.py:58: out = out + identity
-    t171 = t153 + t168*t169 + t170
+    t167 = t150 + t164*t165 + t166
     # models.py:59: out = self.relu(out)
-    t172 = t171.astype(np.float32)
-    del t171
-    t173 = np.maximum(t172, 0)
+    t168 = np.maximum(t167, 0)
     # models.py:51: out = self.conv1(x)
-    t174_xp = np.pad(t173, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t174_win = np.lib.stride_tricks.sliding_window_view(t174_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t174 = np.einsum('ncpqij,ocij->nopq', t174_win, layer2_0_conv1_weight, optimize=True)
+    t169_xp = np.pad(t168, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t169_win = np.lib.stride_tricks.sliding_window_view(t169_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t169 = np.einsum('ncpqij,ocij->nopq', t169_win, layer2_0_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t175 = layer2_0_bn1_running_mean.reshape((1, 128, 1, 1))
-    t176 = layer2_0_bn1_running_var.reshape((1, 128, 1, 1))
-    t177 = np.sqrt(t176 + 1e-05)
-    t178 = (t174 - t175)/t177
-    t179 = layer2_0_bn1_weight.reshape((1, 128, 1, 1))
-    t180 = layer2_0_bn1_bias.reshape((1, 128, 1, 1))
-    t181 = t178*t179 + t180
+    t170 = layer2_0_bn1_running_mean.reshape((1, 128, 1, 1))
+    t171 = layer2_0_bn1_running_var.reshape((1, 128, 1, 1))
+    t172 = np.sqrt(t171 + 1e-05)
+    t173 = (t169 - t170)/t172
+    t174 = layer2_0_bn1_weight.reshape((1, 128, 1, 1))
+    t175 = layer2_0_bn1_bias.reshape((1, 128, 1, 1))
+    t176 = t173*t174 + t175
     # models.py:53: out = self.relu(out)
-    t182 = t181.astype(np.float32)
-    t183 = np.maximum(t182, 0)
+    t177 = np.maximum(t176, 0)
     # models.py:54: out = self.conv2(out)
-    t184_xp = np.pad(t183, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t184_win = np.lib.stride_tricks.sliding_window_view(t184_xp, (3, 3), axis=(2, 3))
-    t184 = np.einsum('ncpqij,ocij->nopq', t184_win, layer2_0_conv2_weight, optimize=True)
+    t178_xp = np.pad(t177, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t178_win = np.lib.stride_tricks.sliding_window_view(t178_xp, (3, 3), axis=(2, 3))
+    t178 = np.einsum('ncpqij,ocij->nopq', t178_win, layer2_0_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t185 = layer2_0_bn2_running_mean.reshape((1, 128, 1, 1))
-    t186 = layer2_0_bn2_running_var.reshape((1, 128, 1, 1))
-    t187 = np.sqrt(t186 + 1e-05)
-    t188 = (t184 - t185)/t187
-    t189 = layer2_0_bn2_weight.reshape((1, 128, 1, 1))
-    t190 = layer2_0_bn2_bias.reshape((1, 128, 1, 1))
+    t179 = layer2_0_bn2_running_mean.reshape((1, 128, 1, 1))
+    t180 = layer2_0_bn2_running_var.reshape((1, 128, 1, 1))
+    t181 = np.sqrt(t180 + 1e-05)
+    t182 = (t178 - t179)/t181
+    t183 = layer2_0_bn2_weight.reshape((1, 128, 1, 1))
+    t184 = layer2_0_bn2_bias.reshape((1, 128, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    t191_win = np.lib.stride_tricks.sliding_window_view(t173, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t191 = np.einsum('ncpqij,ocij->nopq', t191_win, layer2_0_downsample_0_weight, optimize=True)
-    t192 = layer2_0_downsample_1_running_mean.reshape((1, 128, 1, 1))
-    t193 = layer2_0_downsample_1_running_var.reshape((1, 128, 1, 1))
-    t194 = np.sqrt(t193 + 1e-05)
-    t195 = (t191 - t192)/t194
-    t196 = layer2_0_downsample_1_weight.reshape((1, 128, 1, 1))
-    t197 = layer2_0_downsample_1_bias.reshape((1, 128, 1, 1))
+    t185_win = np.lib.stride_tricks.sliding_window_view(t168, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t185 = np.einsum('ncpqij,ocij->nopq', t185_win, layer2_0_downsample_0_weight, optimize=True)
+    t186 = layer2_0_downsample_1_running_mean.reshape((1, 128, 1, 1))
+    t187 = layer2_0_downsample_1_running_var.reshape((1, 128, 1, 1))
+    t188 = np.sqrt(t187 + 1e-05)
+    t189 = (t185 - t186)/t188
+    t190 = layer2_0_downsample_1_weight.reshape((1, 128, 1, 1))
+    t191 = layer2_0_downsample_1_bias.reshape((1, 128, 1, 1))
     # models.py:58: out = out + identity
-    t198 = t188*t189 + t190 + t195*t196 + t197
+    t192 = t182*t183 + t184 + t189*t190 + t191
     # models.py:59: out = self.relu(out)
-    t199 = t198.astype(np.float32)
-    t200 = np.maximum(t199, 0)
+    t193 = np.maximum(t192, 0)
     # models.py:51: out = self.conv1(x)
-    t201_xp = np.pad(t200, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t201_win = np.lib.stride_tricks.sliding_window_view(t201_xp, (3, 3), axis=(2, 3))
-    t201 = np.einsum('ncpqij,ocij->nopq', t201_win, layer2_1_conv1_weight, optimize=True)
+    t194_xp = np.pad(t193, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t194_win = np.lib.stride_tricks.sliding_window_view(t194_xp, (3, 3), axis=(2, 3))
+    t194 = np.einsum('ncpqij,ocij->nopq', t194_win, layer2_1_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t202 = layer2_1_bn1_running_mean.reshape((1, 128, 1, 1))
-    t203 = layer2_1_bn1_running_var.reshape((1, 128, 1, 1))
-    t204 = np.sqrt(t203 + 1e-05)
-    t205 = (t201 - t202)/t204
-    t206 = layer2_1_bn1_weight.reshape((1, 128, 1, 1))
-    t207 = layer2_1_bn1_bias.reshape((1, 128, 1, 1))
-    t208 = t205*t206 + t207
+    t195 = layer2_1_bn1_running_mean.reshape((1, 128, 1, 1))
+    t196 = layer2_1_bn1_running_var.reshape((1, 128, 1, 1))
+    t197 = np.sqrt(t196 + 1e-05)
+    t198 = (t194 - t195)/t197
+    t199 = layer2_1_bn1_weight.reshape((1, 128, 1, 1))
+    t200 = layer2_1_bn1_bias.reshape((1, 128, 1, 1))
+    t201 = t198*t199 + t200
     # models.py:53: out = self.relu(out)
-    t209 = t208.astype(np.float32)
-    t210 = np.maximum(t209, 0)
+    t202 = np.maximum(t201, 0)
     # models.py:54: out = self.conv2(out)
-    t211_xp = np.pad(t210, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t211_win = np.lib.stride_tricks.sliding_window_view(t211_xp, (3, 3), axis=(2, 3))
-    t211 = np.einsum('ncpqij,ocij->nopq', t211_win, layer2_1_conv2_weight, optimize=True)
+    t203_xp = np.pad(t202, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t203_win = np.lib.stride_tricks.sliding_window_view(t203_xp, (3, 3), axis=(2, 3))
+    t203 = np.einsum('ncpqij,ocij->nopq', t203_win, layer2_1_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t212 = layer2_1_bn2_running_mean.reshape((1, 128, 1, 1))
-    t213 = layer2_1_bn2_running_var.reshape((1, 128, 1, 1))
-    t214 = np.sqrt(t213 + 1e-05)
-    t215 = (t211 - t212)/t214
-    t216 = layer2_1_bn2_weight.reshape((1, 128, 1, 1))
-    t217 = layer2_1_bn2_bias.reshape((1, 128, 1, 1))
+    t204 = layer2_1_bn2_running_mean.reshape((1, 128, 1, 1))
+    t205 = layer2_1_bn2_running_var.reshape((1, 128, 1, 1))
+    t206 = np.sqrt(t205 + 1e-05)
+    t207 = (t203 - t204)/t206
+    t208 = layer2_1_bn2_weight.reshape((1, 128, 1, 1))
+    t209 = layer2_1_bn2_bias.reshape((1, 128, 1, 1))
     # models.py:58: out = out + identity
-    t218 = t200 + t215*t216 + t217
+    t210 = t193 + t207*t208 + t209
     # models.py:59: out = self.relu(out)
-    t219 = t218.astype(np.float32)
-    t220 = np.maximum(t219, 0)
+    t211 = np.maximum(t210, 0)
     # models.py:51: out = self.conv1(x)
-    t221_xp = np.pad(t220, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t221_win = np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t221 = np.einsum('ncpqij,ocij->nopq', t221_win, layer3_0_conv1_weight, optimize=True)
+    t212_xp = np.pad(t211, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t212_win = np.lib.stride_tricks.sliding_window_view(t212_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t212 = np.einsum('ncpqij,ocij->nopq', t212_win, layer3_0_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t222 = layer3_0_bn1_running_mean.reshape((1, 256, 1, 1))
-    t223 = layer3_0_bn1_running_var.reshape((1, 256, 1, 1))
+    t213 = layer3_0_bn1_running_mean.reshape((1, 256, 1, 1))
+    t214 = layer3_0_bn1_running_var.reshape((1, 256, 1, 1))
+    t215 = np.sqrt(t214 + 1e-05)
+    t216 = (t212 - t213)/t215
+    t217 = layer3_0_bn1_weight.reshape((1, 256, 1, 1))
+    t218 = layer3_0_bn1_bias.reshape((1, 256, 1, 1))
+    t219 = t216*t217 + t218
+    # models.py:53: out = self.relu(out)
+    t220 = np.maximum(t219, 0)
+    # models.py:54: out = self.conv2(out)
+    t221_xp = np.pad(t220, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t221_win = np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3))
+    t221 = np.einsum('ncpqij,ocij->nopq', t221_win, layer3_0_conv2_weight, optimize=True)
+    # models.py:55: out = self.bn2(out)
+    t222 = layer3_0_bn2_running_mean.reshape((1, 256, 1, 1))
+    t223 = layer3_0_bn2_running_var.reshape((1, 256, 1, 1))
     t224 = np.sqrt(t223 + 1e-05)
     t225 = (t221 - t222)/t224
-    t226 = layer3_0_bn1_weight.reshape((1, 256, 1, 1))
-    t227 = layer3_0_bn1_bias.reshape((1, 256, 1, 1))
-    t228 = t225*t226 + t227
-    # models.py:53: out = self.relu(out)
-    t229 = t228.astype(np.float32)
-    t230 = np.maximum(t229, 0)
-    # models.py:54: out = self.conv2(out)
-    t231_xp = np.pad(t230, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t231_win = np.lib.stride_tricks.sliding_window_view(t231_xp, (3, 3), axis=(2, 3))
-    t231 = np.einsum('ncpqij,ocij->nopq', t231_win, layer3_0_conv2_weight, optimize=True)
-    # models.py:55: out = self.bn2(out)
-    t232 = layer3_0_bn2_running_mean.reshape((1, 256, 1, 1))
-    t233 = layer3_0_bn2_running_var.reshape((1, 256, 1, 1))
-    t234 = np.sqrt(t233 + 1e-05)
-    t235 = (t231 - t232)/t234
-    t236 = layer3_0_bn2_weight.reshape((1, 256, 1, 1))
-    t237 = layer3_0_bn2_bias.reshape((1, 256, 1, 1))
+    t226 = layer3_0_bn2_weight.reshape((1, 256, 1, 1))
+    t227 = layer3_0_bn2_bias.reshape((1, 256, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    t238_win = np.lib.stride_tricks.sliding_window_view(t220, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t238 = np.einsum('ncpqij,ocij->nopq', t238_win, layer3_0_downsample_0_weight, optimize=True)
-    t239 = layer3_0_downsample_1_running_mean.reshape((1, 256, 1, 1))
-    t240 = layer3_0_downsample_1_running_var.reshape((1, 256, 1, 1))
-    t241 = np.sqrt(t240 + 1e-05)
-    t242 = (t238 - t239)/t241
-    t243 = layer3_0_downsample_1_weight.reshape((1, 256, 1, 1))
-    t244 = layer3_0_downsample_1_bias.reshape((1, 256, 1, 1))
+    t228_win = np.lib.stride_tricks.sliding_window_view(t211, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t228 = np.einsum('ncpqij,ocij->nopq', t228_win, layer3_0_downsample_0_weight, optimize=True)
+    t229 = layer3_0_downsample_1_running_mean.reshape((1, 256, 1, 1))
+    t230 = layer3_0_downsample_1_running_var.reshape((1, 256, 1, 1))
+    t231 = np.sqrt(t230 + 1e-05)
+    t232 = (t228 - t229)/t231
+    t233 = layer3_0_downsample_1_weight.reshape((1, 256, 1, 1))
+    t234 = layer3_0_downsample_1_bias.reshape((1, 256, 1, 1))
     # models.py:58: out = out + identity
-    t245 = t235*t236 + t237 + t242*t243 + t244
+    t235 = t225*t226 + t227 + t232*t233 + t234
     # models.py:59: out = self.relu(out)
-    t246 = t245.astype(np.float32)
-    t247 = np.maximum(t246, 0)
+    t236 = np.maximum(t235, 0)
     # models.py:51: out = self.conv1(x)
-    t248_xp = np.pad(t247, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t248_win = np.lib.stride_tricks.sliding_window_view(t248_xp, (3, 3), axis=(2, 3))
-    t248 = np.einsum('ncpqij,ocij->nopq', t248_win, layer3_1_conv1_weight, optimize=True)
+    t237_xp = np.pad(t236, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t237_win = np.lib.stride_tricks.sliding_window_view(t237_xp, (3, 3), axis=(2, 3))
+    t237 = np.einsum('ncpqij,ocij->nopq', t237_win, layer3_1_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t249 = layer3_1_bn1_running_mean.reshape((1, 256, 1, 1))
-    t250 = layer3_1_bn1_running_var.reshape((1, 256, 1, 1))
-    t251 = np.sqrt(t250 + 1e-05)
-    t252 = (t248 - t249)/t251
-    t253 = layer3_1_bn1_weight.reshape((1, 256, 1, 1))
-    t254 = layer3_1_bn1_bias.reshape((1, 256, 1, 1))
-    t255 = t252*t253 + t254
+    t238 = layer3_1_bn1_running_mean.reshape((1, 256, 1, 1))
+    t239 = layer3_1_bn1_running_var.reshape((1, 256, 1, 1))
+    t240 = np.sqrt(t239 + 1e-05)
+    t241 = (t237 - t238)/t240
+    t242 = layer3_1_bn1_weight.reshape((1, 256, 1, 1))
+    t243 = layer3_1_bn1_bias.reshape((1, 256, 1, 1))
+    t244 = t241*t242 + t243
     # models.py:53: out = self.relu(out)
-    t256 = t255.astype(np.float32)
-    t257 = np.maximum(t256, 0)
+    t245 = np.maximum(t244, 0)
     # models.py:54: out = self.conv2(out)
-    t258_xp = np.pad(t257, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t258_win = np.lib.stride_tricks.sliding_window_view(t258_xp, (3, 3), axis=(2, 3))
-    t258 = np.einsum('ncpqij,ocij->nopq', t258_win, layer3_1_conv2_weight, optimize=True)
+    t246_xp = np.pad(t245, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t246_win = np.lib.stride_tricks.sliding_window_view(t246_xp, (3, 3), axis=(2, 3))
+    t246 = np.einsum('ncpqij,ocij->nopq', t246_win, layer3_1_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t259 = layer3_1_bn2_running_mean.reshape((1, 256, 1, 1))
-    t260 = layer3_1_bn2_running_var.reshape((1, 256, 1, 1))
-    t261 = np.sqrt(t260 + 1e-05)
-    t262 = (t258 - t259)/t261
-    t263 = layer3_1_bn2_weight.reshape((1, 256, 1, 1))
-    t264 = layer3_1_bn2_bias.reshape((1, 256, 1, 1))
+    t247 = layer3_1_bn2_running_mean.reshape((1, 256, 1, 1))
+    t248 = layer3_1_bn2_running_var.reshape((1, 256, 1, 1))
+    t249 = np.sqrt(t248 + 1e-05)
+    t250 = (t246 - t247)/t249
+    t251 = layer3_1_bn2_weight.reshape((1, 256, 1, 1))
+    t252 = layer3_1_bn2_bias.reshape((1, 256, 1, 1))
     # models.py:58: out = out + identity
-    t265 = t247 + t262*t263 + t264
+    t253 = t236 + t250*t251 + t252
     # models.py:59: out = self.relu(out)
-    t266 = t265.astype(np.float32)
-    t267 = np.maximum(t266, 0)
+    t254 = np.maximum(t253, 0)
     # models.py:51: out = self.conv1(x)
-    t268_xp = np.pad(t267, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t268_win = np.lib.stride_tricks.sliding_window_view(t268_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t268 = np.einsum('ncpqij,ocij->nopq', t268_win, layer4_0_conv1_weight, optimize=True)
+    t255_xp = np.pad(t254, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t255_win = np.lib.stride_tricks.sliding_window_view(t255_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t255 = np.einsum('ncpqij,ocij->nopq', t255_win, layer4_0_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t269 = layer4_0_bn1_running_mean.reshape((1, 512, 1, 1))
-    t270 = layer4_0_bn1_running_var.reshape((1, 512, 1, 1))
-    t271 = np.sqrt(t270 + 1e-05)
-    t272 = (t268 - t269)/t271
-    t273 = layer4_0_bn1_weight.reshape((1, 512, 1, 1))
-    t274 = layer4_0_bn1_bias.reshape((1, 512, 1, 1))
-    t275 = t272*t273 + t274
+    t256 = layer4_0_bn1_running_mean.reshape((1, 512, 1, 1))
+    t257 = layer4_0_bn1_running_var.reshape((1, 512, 1, 1))
+    t258 = np.sqrt(t257 + 1e-05)
+    t259 = (t255 - t256)/t258
+    t260 = layer4_0_bn1_weight.reshape((1, 512, 1, 1))
+    t261 = layer4_0_bn1_bias.reshape((1, 512, 1, 1))
+    t262 = t259*t260 + t261
     # models.py:53: out = self.relu(out)
-    t276 = t275.astype(np.float32)
-    t277 = np.maximum(t276, 0)
+    t263 = np.maximum(t262, 0)
     # models.py:54: out = self.conv2(out)
-    t278_xp = np.pad(t277, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t278_win = np.lib.stride_tricks.sliding_window_view(t278_xp, (3, 3), axis=(2, 3))
-    t278 = np.einsum('ncpqij,ocij->nopq', t278_win, layer4_0_conv2_weight, optimize=True)
+    t264_xp = np.pad(t263, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t264_win = np.lib.stride_tricks.sliding_window_view(t264_xp, (3, 3), axis=(2, 3))
+    t264 = np.einsum('ncpqij,ocij->nopq', t264_win, layer4_0_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t279 = layer4_0_bn2_running_mean.reshape((1, 512, 1, 1))
-    t280 = layer4_0_bn2_running_var.reshape((1, 512, 1, 1))
-    t281 = np.sqrt(t280 + 1e-05)
-    t282 = (t278 - t279)/t281
-    t283 = layer4_0_bn2_weight.reshape((1, 512, 1, 1))
-    t284 = layer4_0_bn2_bias.reshape((1, 512, 1, 1))
+    t265 = layer4_0_bn2_running_mean.reshape((1, 512, 1, 1))
+    t266 = layer4_0_bn2_running_var.reshape((1, 512, 1, 1))
+    t267 = np.sqrt(t266 + 1e-05)
+    t268 = (t264 - t265)/t267
+    t269 = layer4_0_bn2_weight.reshape((1, 512, 1, 1))
+    t270 = layer4_0_bn2_bias.reshape((1, 512, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    t285_win = np.lib.stride_tricks.sliding_window_view(t267, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t285 = np.einsum('ncpqij,ocij->nopq', t285_win, layer4_0_downsample_0_weight, optimize=True)
-    t286 = layer4_0_downsample_1_running_mean.reshape((1, 512, 1, 1))
-    t287 = layer4_0_downsample_1_running_var.reshape((1, 512, 1, 1))
-    t288 = np.sqrt(t287 + 1e-05)
-    t289 = (t285 - t286)/t288
-    t290 = layer4_0_downsample_1_weight.reshape((1, 512, 1, 1))
-    t291 = layer4_0_downsample_1_bias.reshape((1, 512, 1, 1))
+    t271_win = np.lib.stride_tricks.sliding_window_view(t254, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t271 = np.einsum('ncpqij,ocij->nopq', t271_win, layer4_0_downsample_0_weight, optimize=True)
+    t272 = layer4_0_downsample_1_running_mean.reshape((1, 512, 1, 1))
+    t273 = layer4_0_downsample_1_running_var.reshape((1, 512, 1, 1))
+    t274 = np.sqrt(t273 + 1e-05)
+    t275 = (t271 - t272)/t274
+    t276 = layer4_0_downsample_1_weight.reshape((1, 512, 1, 1))
+    t277 = layer4_0_downsample_1_bias.reshape((1, 512, 1, 1))
     # models.py:58: out = out + identity
-    t292 = t282*t283 + t284 + t289*t290 + t291
+    t278 = t268*t269 + t270 + t275*t276 + t277
     # models.py:59: out = self.relu(out)
-    t293 = t292.astype(np.float32)
-    t294 = np.maximum(t293, 0)
+    t279 = np.maximum(t278, 0)
     # models.py:51: out = self.conv1(x)
-    t295_xp = np.pad(t294, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t295_win = np.lib.stride_tricks.sliding_window_view(t295_xp, (3, 3), axis=(2, 3))
-    t295 = np.einsum('ncpqij,ocij->nopq', t295_win, layer4_1_conv1_weight, optimize=True)
+    t280_xp = np.pad(t279, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t280_win = np.lib.stride_tricks.sliding_window_view(t280_xp, (3, 3), axis=(2, 3))
+    t280 = np.einsum('ncpqij,ocij->nopq', t280_win, layer4_1_conv1_weight, optimize=True)
     # models.py:52: out = self.bn1(out)
-    t296 = layer4_1_bn1_running_mean.reshape((1, 512, 1, 1))
-    t297 = layer4_1_bn1_running_var.reshape((1, 512, 1, 1))
-    t298 = np.sqrt(t297 + 1e-05)
-    t299 = (t295 - t296)/t298
-    t300 = layer4_1_bn1_weight.reshape((1, 512, 1, 1))
-    t301 = layer4_1_bn1_bias.reshape((1, 512, 1, 1))
-    t302 = t299*t300 + t301
+    t281 = layer4_1_bn1_running_mean.reshape((1, 512, 1, 1))
+    t282 = layer4_1_bn1_running_var.reshape((1, 512, 1, 1))
+    t283 = np.sqrt(t282 + 1e-05)
+    t284 = (t280 - t281)/t283
+    t285 = layer4_1_bn1_weight.reshape((1, 512, 1, 1))
+    t286 = layer4_1_bn1_bias.reshape((1, 512, 1, 1))
+    t287 = t284*t285 + t286
     # models.py:53: out = self.relu(out)
-    t303 = t302.astype(np.float32)
-    t304 = np.maximum(t303, 0)
+    t288 = np.maximum(t287, 0)
     # models.py:54: out = self.conv2(out)
-    t305_xp = np.pad(t304, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t305_win = np.lib.stride_tricks.sliding_window_view(t305_xp, (3, 3), axis=(2, 3))
-    t305 = np.einsum('ncpqij,ocij->nopq', t305_win, layer4_1_conv2_weight, optimize=True)
+    t289_xp = np.pad(t288, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t289_win = np.lib.stride_tricks.sliding_window_view(t289_xp, (3, 3), axis=(2, 3))
+    t289 = np.einsum('ncpqij,ocij->nopq', t289_win, layer4_1_conv2_weight, optimize=True)
     # models.py:55: out = self.bn2(out)
-    t306 = layer4_1_bn2_running_mean.reshape((1, 512, 1, 1))
-    t307 = layer4_1_bn2_running_var.reshape((1, 512, 1, 1))
-    t308 = np.sqrt(t307 + 1e-05)
-    t309 = (t305 - t306)/t308
-    t310 = layer4_1_bn2_weight.reshape((1, 512, 1, 1))
-    t311 = layer4_1_bn2_bias.reshape((1, 512, 1, 1))
+    t290 = layer4_1_bn2_running_mean.reshape((1, 512, 1, 1))
+    t291 = layer4_1_bn2_running_var.reshape((1, 512, 1, 1))
+    t292 = np.sqrt(t291 + 1e-05)
+    t293 = (t289 - t290)/t292
+    t294 = layer4_1_bn2_weight.reshape((1, 512, 1, 1))
+    t295 = layer4_1_bn2_bias.reshape((1, 512, 1, 1))
     # models.py:58: out = out + identity
-    t312 = t294 + t309*t310 + t311
+    t296 = t279 + t293*t294 + t295
     # models.py:59: out = self.relu(out)
-    t313 = t312.astype(np.float32)
-    t314 = np.maximum(t313, 0)
+    t297 = np.maximum(t296, 0)
     # models.py:109: x = self.avgpool(x)
-    t315 = np.sum(t314, axis=(2, 3), keepdims=True)
-    t316 = (0.25)*t315
+    t298 = np.sum(t297, axis=(2, 3), keepdims=True)
+    t299 = (0.25)*t298
     # models.py:110: x = x.flatten(1)
-    t317 = t316.reshape((1, 512))
+    t300 = t299.reshape((1, 512))
     # models.py:111: x = self.fc(x)
-    t318 = fc_weight.T
-    t319 = t317 @ t318
-    t320 = fc_bias + t319
-    t321 = t318.T
-    t322 = t317.T
-    return (t320, t321, t322, t313, t310, t309, t308, layer4_1_conv2_weight, t304, t303, t300, t299, t298, layer4_1_conv1_weight, t294, t293, t290, t289, t288, layer4_0_downsample_0_weight, t267, t283, t282, t281, layer4_0_conv2_weight, t277, t276, t273, t272, t271, layer4_0_conv1_weight, t266, t263, t262, t261, layer3_1_conv2_weight, t257, t256, t253, t252, t251, layer3_1_conv1_weight, t247, t246, t243, t242, t241, layer3_0_downsample_0_weight, t220, t236, t235, t234, layer3_0_conv2_weight, t230, t229, t226, t225, t224, layer3_0_conv1_weight, t219, t216, t215, t214, layer2_1_conv2_weight, t210, t209, t206, t205, t204, layer2_1_conv1_weight, t200, t199, t196, t195, t194, layer2_0_downsample_0_weight, t173, t189, t188, t187, layer2_0_conv2_weight, t183, t182, t179, t178, t177, layer2_0_conv1_weight, t172, t169, t168, t167, layer1_1_conv2_weight, t163, t162, t159, t158, t157, layer1_1_conv1_weight, t153, t152, t149, t148, t147, layer1_0_conv2_weight, t143, t142, t139, t138, t137, layer1_0_conv1_weight, t133, t132, t131, t128, t127, t126, conv1_weight, x)
+    t301 = fc_weight.T
+    t302 = t300 @ t301
+    t303 = fc_bias + t302
+    return (t303, fc_weight, t296, t293, t292, layer4_1_conv2_weight, t288, t287, t284, t283, layer4_1_conv1_weight, t279, t278, t275, t274, layer4_0_downsample_0_weight, t254, t268, t267, layer4_0_conv2_weight, t263, t262, t259, t258, layer4_0_conv1_weight, t253, t250, t249, layer3_1_conv2_weight, t245, t244, t241, t240, layer3_1_conv1_weight, t236, t235, t232, t231, layer3_0_downsample_0_weight, t211, t225, t224, layer3_0_conv2_weight, t220, t219, t216, t215, layer3_0_conv1_weight, t210, t207, t206, layer2_1_conv2_weight, t202, t201, t198, t197, layer2_1_conv1_weight, t193, t192, t189, t188, layer2_0_downsample_0_weight, t168, t182, t181, layer2_0_conv2_weight, t177, t176, t173, t172, layer2_0_conv1_weight, t167, t164, t163, layer1_1_conv2_weight, t159, t158, t155, t154, layer1_1_conv1_weight, t150, t149, t146, t145, layer1_0_conv2_weight, t141, t140, t137, t136, layer1_0_conv1_weight, t132, t131, t130, t127, t126, conv1_weight, x, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight, t299)
 
 
-def backward(saved0, saved1, saved2, saved3, saved4, saved5, layer4_1_conv2_weight, saved7, saved8, saved9, saved10, saved11, layer4_1_conv1_weight, saved13, saved14, saved15, saved16, saved17, layer4_0_downsample_0_weight, saved19, saved20, saved21, saved22, layer4_0_conv2_weight, saved24, saved25, saved26, saved27, saved28, layer4_0_conv1_weight, saved30, saved31, saved32, saved33, layer3_1_conv2_weight, saved35, saved36, saved37, saved38, saved39, layer3_1_conv1_weight, saved41, saved42, saved43, saved44, saved45, layer3_0_downsample_0_weight, saved47, saved48, saved49, saved50, layer3_0_conv2_weight, saved52, saved53, saved54, saved55, saved56, layer3_0_conv1_weight, saved58, saved59, saved60, saved61, layer2_1_conv2_weight, saved63, saved64, saved65, saved66, saved67, layer2_1_conv1_weight, saved69, saved70, saved71, saved72, saved73, layer2_0_downsample_0_weight, saved75, saved76, saved77, saved78, layer2_0_conv2_weight, saved80, saved81, saved82, saved83, saved84, layer2_0_conv1_weight, saved86, saved87, saved88, saved89, layer1_1_conv2_weight, saved91, saved92, saved93, saved94, saved95, layer1_1_conv1_weight, saved97, saved98, saved99, saved100, saved101, layer1_0_conv2_weight, saved103, saved104, saved105, saved106, saved107, layer1_0_conv1_weight, saved109, saved110, saved111, saved112, saved113, saved114, conv1_weight, x, grad_output0):
+def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, saved6, saved7, saved8, layer4_1_conv1_weight, saved10, saved11, saved12, saved13, layer4_0_downsample_0_weight, saved15, saved16, saved17, layer4_0_conv2_weight, saved19, saved20, saved21, saved22, layer4_0_conv1_weight, saved24, saved25, saved26, layer3_1_conv2_weight, saved28, saved29, saved30, saved31, layer3_1_conv1_weight, saved33, saved34, saved35, saved36, layer3_0_downsample_0_weight, saved38, saved39, saved40, layer3_0_conv2_weight, saved42, saved43, saved44, saved45, layer3_0_conv1_weight, saved47, saved48, saved49, layer2_1_conv2_weight, saved51, saved52, saved53, saved54, layer2_1_conv1_weight, saved56, saved57, saved58, saved59, layer2_0_downsample_0_weight, saved61, saved62, saved63, layer2_0_conv2_weight, saved65, saved66, saved67, saved68, layer2_0_conv1_weight, saved70, saved71, saved72, layer1_1_conv2_weight, saved74, saved75, saved76, saved77, layer1_1_conv1_weight, saved79, saved80, saved81, saved82, layer1_0_conv2_weight, saved84, saved85, saved86, saved87, layer1_0_conv1_weight, saved89, saved90, saved91, saved92, saved93, conv1_weight, x, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight, saved116, grad_output0):
     """backward pass: (*saved values, *output gradients) -> gradients of the parameters, then of the float inputs"""
-    # models.py:111: x = self.fc(x)
-    t118 = np.sum(grad_output0, axis=0)
-    t119 = grad_output0 @ saved0
-    t120 = saved1 @ grad_output0
-    t121 = t120.T
-    # models.py:110: x = x.flatten(1)
-    t122 = t119.reshape((1, 512, 1, 1))
-    # models.py:109: x = self.avgpool(x)
-    t123 = (0.25)*t122
-    t124 = np.broadcast_to(t123, (1, 512, 2, 2))
-    # models.py:59: out = self.relu(out)
-    t125 = np.where((saved2 > 0), t124, 0)
-    # models.py:55: out = self.bn2(out)
-    t126 = np.sum(t125, axis=(2, 3))
-    t127 = t126.reshape((1, 512, 1, 1))
-    t128 = t127.reshape((512,))
-    t129 = saved4*t125
-    t130 = np.sum(t129, axis=(2, 3))
-    t131 = t130.reshape((1, 512, 1, 1))
-    t132 = t131.reshape((512,))
-    t133 = saved3*t125/saved5
-    # models.py:54: out = self.conv2(out)
-    t134_gp = np.pad(t133, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t134_win = np.lib.stride_tricks.sliding_window_view(t134_gp, (3, 3), axis=(2, 3))
-    t134 = np.einsum('nopqij,ocij->ncpq', t134_win, layer4_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t135_xp = np.pad(saved7, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t135_win = np.lib.stride_tricks.sliding_window_view(t135_xp, (3, 3), axis=(2, 3))
-    t135 = np.tensordot(t133, t135_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:53: out = self.relu(out)
-    t136 = np.where((saved8 > 0), t134, 0)
+    # models.py:102: x = self.bn1(x)
+    t118 = bn1_weight.reshape((1, 64, 1, 1))
     # models.py:52: out = self.bn1(out)
-    t137 = np.sum(t136, axis=(2, 3))
-    t138 = t137.reshape((1, 512, 1, 1))
-    t139 = t138.reshape((512,))
-    t140 = saved10*t136
-    t141 = np.sum(t140, axis=(2, 3))
-    t142 = t141.reshape((1, 512, 1, 1))
-    t143 = t142.reshape((512,))
-    t144 = saved9*t136/saved11
-    # models.py:51: out = self.conv1(x)
-    t145_gp = np.pad(t144, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t145_win = np.lib.stride_tricks.sliding_window_view(t145_gp, (3, 3), axis=(2, 3))
-    t145 = np.einsum('nopqij,ocij->ncpq', t145_win, layer4_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t146_xp = np.pad(saved13, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t146_win = np.lib.stride_tricks.sliding_window_view(t146_xp, (3, 3), axis=(2, 3))
-    t146 = np.tensordot(t144, t146_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:59: out = self.relu(out)
-    t147 = np.where((saved14 > 0), t125 + t145, 0)
-    # models.py:57: identity = self.downsample(x)
-    t148 = np.sum(t147, axis=(2, 3))
-    t149 = t148.reshape((1, 512, 1, 1))
-    t150 = t149.reshape((512,))
-    t151 = saved16*t147
-    t152 = np.sum(t151, axis=(2, 3))
-    t153 = t152.reshape((1, 512, 1, 1))
-    t154 = t153.reshape((512,))
-    t155 = saved15*t147/saved17
-    t156_gd = np.zeros(t155.shape[:2] + (3, 3), dtype=t155.dtype)
-    t156_gd[:, :, ::2, ::2] = t155
-    t156_gp = np.pad(t156_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
-    t156_win = np.lib.stride_tricks.sliding_window_view(t156_gp, (1, 1), axis=(2, 3))
-    t156 = np.einsum('nopqij,ocij->ncpq', t156_win, layer4_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
-    t157_win = np.lib.stride_tricks.sliding_window_view(saved19, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t157 = np.tensordot(t155, t157_win, axes=((0, 2, 3), (0, 2, 3)))
+    t119 = layer1_0_bn1_weight.reshape((1, 64, 1, 1))
     # models.py:55: out = self.bn2(out)
-    t158 = saved21*t147
-    t159 = np.sum(t158, axis=(2, 3))
-    t160 = t159.reshape((1, 512, 1, 1))
-    t161 = t160.reshape((512,))
-    t162 = saved20*t147/saved22
+    t120 = layer1_0_bn2_weight.reshape((1, 64, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t121 = layer1_1_bn1_weight.reshape((1, 64, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t122 = layer1_1_bn2_weight.reshape((1, 64, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t123 = layer2_0_bn1_weight.reshape((1, 128, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t124 = layer2_0_bn2_weight.reshape((1, 128, 1, 1))
+    # models.py:57: identity = self.downsample(x)
+    t125 = layer2_0_downsample_1_weight.reshape((1, 128, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t126 = layer2_1_bn1_weight.reshape((1, 128, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t127 = layer2_1_bn2_weight.reshape((1, 128, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t128 = layer3_0_bn1_weight.reshape((1, 256, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t129 = layer3_0_bn2_weight.reshape((1, 256, 1, 1))
+    # models.py:57: identity = self.downsample(x)
+    t130 = layer3_0_downsample_1_weight.reshape((1, 256, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t131 = layer3_1_bn1_weight.reshape((1, 256, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t132 = layer3_1_bn2_weight.reshape((1, 256, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t133 = layer4_0_bn1_weight.reshape((1, 512, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t134 = layer4_0_bn2_weight.reshape((1, 512, 1, 1))
+    # models.py:57: identity = self.downsample(x)
+    t135 = layer4_0_downsample_1_weight.reshape((1, 512, 1, 1))
+    # models.py:52: out = self.bn1(out)
+    t136 = layer4_1_bn1_weight.reshape((1, 512, 1, 1))
+    # models.py:55: out = self.bn2(out)
+    t137 = layer4_1_bn2_weight.reshape((1, 512, 1, 1))
+    # models.py:110: x = x.flatten(1)
+    t138 = saved116.reshape((1, 512))
+    # models.py:111: x = self.fc(x)
+    t139 = np.sum(grad_output0, axis=0)
+    t140 = grad_output0 @ fc_weight
+    t141 = t138.T
+    t142 = t141 @ grad_output0
+    t143 = t142.T
+    # models.py:110: x = x.flatten(1)
+    t144 = t140.reshape((1, 512, 1, 1))
+    # models.py:109: x = self.avgpool(x)
+    t145 = (0.25)*t144
+    t146 = np.broadcast_to(t145, (1, 512, 2, 2))
+    # models.py:59: out = self.relu(out)
+    t147 = np.where((saved1 > 0), t146, 0)
+    # models.py:55: out = self.bn2(out)
+    t148 = np.sum(t147, axis=(2, 3))
+    t149 = t148.reshape((512,))
+    t150 = saved2*t147
+    t151 = np.sum(t150, axis=(2, 3))
+    t152 = t151.reshape((512,))
+    t153 = t137*t147/saved3
     # models.py:54: out = self.conv2(out)
+    t154_gp = np.pad(t153, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t154_win = np.lib.stride_tricks.sliding_window_view(t154_gp, (3, 3), axis=(2, 3))
+    t154 = np.einsum('nopqij,ocij->ncpq', t154_win, layer4_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t155_xp = np.pad(saved5, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t155_win = np.lib.stride_tricks.sliding_window_view(t155_xp, (3, 3), axis=(2, 3))
+    t155 = np.tensordot(t153, t155_win, axes=((0, 2, 3), (0, 2, 3)))
+    # models.py:53: out = self.relu(out)
+    t156 = np.where((saved6 > 0), t154, 0)
+    # models.py:52: out = self.bn1(out)
+    t157 = np.sum(t156, axis=(2, 3))
+    t158 = t157.reshape((512,))
+    t159 = saved7*t156
+    t160 = np.sum(t159, axis=(2, 3))
+    t161 = t160.reshape((512,))
+    t162 = t136*t156/saved8
+    # models.py:51: out = self.conv1(x)
     t163_gp = np.pad(t162, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t163_win = np.lib.stride_tricks.sliding_window_view(t163_gp, (3, 3), axis=(2, 3))
-    t163 = np.einsum('nopqij,ocij->ncpq', t163_win, layer4_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t164_xp = np.pad(saved24, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t163 = np.einsum('nopqij,ocij->ncpq', t163_win, layer4_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t164_xp = np.pad(saved10, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t164_win = np.lib.stride_tricks.sliding_window_view(t164_xp, (3, 3), axis=(2, 3))
     t164 = np.tensordot(t162, t164_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:53: out = self.relu(out)
-    t165 = np.where((saved25 > 0), t163, 0)
-    # models.py:52: out = self.bn1(out)
-    t166 = np.sum(t165, axis=(2, 3))
-    t167 = t166.reshape((1, 512, 1, 1))
-    t168 = t167.reshape((512,))
-    t169 = saved27*t165
-    t170 = np.sum(t169, axis=(2, 3))
-    t171 = t170.reshape((1, 512, 1, 1))
-    t172 = t171.reshape((512,))
-    t173 = saved26*t165/saved28
-    # models.py:51: out = self.conv1(x)
-    t174_gd = np.zeros(t173.shape[:2] + (3, 3), dtype=t173.dtype)
-    t174_gd[:, :, ::2, ::2] = t173
-    t174_gp = np.pad(t174_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
-    t174_win = np.lib.stride_tricks.sliding_window_view(t174_gp, (3, 3), axis=(2, 3))
-    t174 = np.einsum('nopqij,ocij->ncpq', t174_win, layer4_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t175_xp = np.pad(saved19, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t175_win = np.lib.stride_tricks.sliding_window_view(t175_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t175 = np.tensordot(t173, t175_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:59: out = self.relu(out)
-    t176 = np.where((saved30 > 0), t156 + t174, 0)
+    t165 = np.where((saved11 > 0), t147 + t163, 0)
+    # models.py:57: identity = self.downsample(x)
+    t166 = np.sum(t165, axis=(2, 3))
+    t167 = t166.reshape((512,))
+    t168 = saved12*t165
+    t169 = np.sum(t168, axis=(2, 3))
+    t170 = t169.reshape((512,))
+    t171 = t135*t165/saved13
+    t172_gd = np.zeros(t171.shape[:2] + (3, 3), dtype=t171.dtype)
+    t172_gd[:, :, ::2, ::2] = t171
+    t172_gp = np.pad(t172_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    t172_win = np.lib.stride_tricks.sliding_window_view(t172_gp, (1, 1), axis=(2, 3))
+    t172 = np.einsum('nopqij,ocij->ncpq', t172_win, layer4_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
+    t173_win = np.lib.stride_tricks.sliding_window_view(saved15, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t173 = np.tensordot(t171, t173_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:55: out = self.bn2(out)
-    t177 = np.sum(t176, axis=(2, 3))
-    t178 = t177.reshape((1, 256, 1, 1))
-    t179 = t178.reshape((256,))
-    t180 = saved32*t176
-    t181 = np.sum(t180, axis=(2, 3))
-    t182 = t181.reshape((1, 256, 1, 1))
-    t183 = t182.reshape((256,))
-    t184 = saved31*t176/saved33
+    t174 = saved16*t165
+    t175 = np.sum(t174, axis=(2, 3))
+    t176 = t175.reshape((512,))
+    t177 = t134*t165/saved17
     # models.py:54: out = self.conv2(out)
-    t185_gp = np.pad(t184, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t185_win = np.lib.stride_tricks.sliding_window_view(t185_gp, (3, 3), axis=(2, 3))
-    t185 = np.einsum('nopqij,ocij->ncpq', t185_win, layer3_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t186_xp = np.pad(saved35, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t186_win = np.lib.stride_tricks.sliding_window_view(t186_xp, (3, 3), axis=(2, 3))
-    t186 = np.tensordot(t184, t186_win, axes=((0, 2, 3), (0, 2, 3)))
+    t178_gp = np.pad(t177, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t178_win = np.lib.stride_tricks.sliding_window_view(t178_gp, (3, 3), axis=(2, 3))
+    t178 = np.einsum('nopqij,ocij->ncpq', t178_win, layer4_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t179_xp = np.pad(saved19, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t179_win = np.lib.stride_tricks.sliding_window_view(t179_xp, (3, 3), axis=(2, 3))
+    t179 = np.tensordot(t177, t179_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:53: out = self.relu(out)
-    t187 = np.where((saved36 > 0), t185, 0)
+    t180 = np.where((saved20 > 0), t178, 0)
     # models.py:52: out = self.bn1(out)
-    t188 = np.sum(t187, axis=(2, 3))
-    t189 = t188.reshape((1, 256, 1, 1))
-    t190 = t189.reshape((256,))
-    t191 = saved38*t187
-    t192 = np.sum(t191, axis=(2, 3))
-    t193 = t192.reshape((1, 256, 1, 1))
-    t194 = t193.reshape((256,))
-    t195 = saved37*t187/saved39
+    t181 = np.sum(t180, axis=(2, 3))
+    t182 = t181.reshape((512,))
+    t183 = saved21*t180
+    t184 = np.sum(t183, axis=(2, 3))
+    t185 = t184.reshape((512,))
+    t186 = t133*t180/saved22
     # models.py:51: out = self.conv1(x)
+    t187_gd = np.zeros(t186.shape[:2] + (3, 3), dtype=t186.dtype)
+    t187_gd[:, :, ::2, ::2] = t186
+    t187_gp = np.pad(t187_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
+    t187_win = np.lib.stride_tricks.sliding_window_view(t187_gp, (3, 3), axis=(2, 3))
+    t187 = np.einsum('nopqij,ocij->ncpq', t187_win, layer4_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t188_xp = np.pad(saved15, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t188_win = np.lib.stride_tricks.sliding_window_view(t188_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t188 = np.tensordot(t186, t188_win, axes=((0, 2, 3), (0, 2, 3)))
+    # models.py:59: out = self.relu(out)
+    t189 = np.where((saved24 > 0), t172 + t187, 0)
+    # models.py:55: out = self.bn2(out)
+    t190 = np.sum(t189, axis=(2, 3))
+    t191 = t190.reshape((256,))
+    t192 = saved25*t189
+    t193 = np.sum(t192, axis=(2, 3))
+    t194 = t193.reshape((256,))
+    t195 = t132*t189/saved26
+    # models.py:54: out = self.conv2(out)
     t196_gp = np.pad(t195, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t196_win = np.lib.stride_tricks.sliding_window_view(t196_gp, (3, 3), axis=(2, 3))
-    t196 = np.einsum('nopqij,ocij->ncpq', t196_win, layer3_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t197_xp = np.pad(saved41, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t196 = np.einsum('nopqij,ocij->ncpq', t196_win, layer3_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t197_xp = np.pad(saved28, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t197_win = np.lib.stride_tricks.sliding_window_view(t197_xp, (3, 3), axis=(2, 3))
     t197 = np.tensordot(t195, t197_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:59: out = self.relu(out)
-    t198 = np.where((saved42 > 0), t176 + t196, 0)
-    # models.py:57: identity = self.downsample(x)
+    # models.py:53: out = self.relu(out)
+    t198 = np.where((saved29 > 0), t196, 0)
+    # models.py:52: out = self.bn1(out)
     t199 = np.sum(t198, axis=(2, 3))
-    t200 = t199.reshape((1, 256, 1, 1))
-    t201 = t200.reshape((256,))
-    t202 = saved44*t198
-    t203 = np.sum(t202, axis=(2, 3))
-    t204 = t203.reshape((1, 256, 1, 1))
-    t205 = t204.reshape((256,))
-    t206 = saved43*t198/saved45
-    t207_gd = np.zeros(t206.shape[:2] + (7, 7), dtype=t206.dtype)
-    t207_gd[:, :, ::2, ::2] = t206
-    t207_gp = np.pad(t207_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
-    t207_win = np.lib.stride_tricks.sliding_window_view(t207_gp, (1, 1), axis=(2, 3))
-    t207 = np.einsum('nopqij,ocij->ncpq', t207_win, layer3_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
-    t208_win = np.lib.stride_tricks.sliding_window_view(saved47, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t208 = np.tensordot(t206, t208_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:55: out = self.bn2(out)
-    t209 = saved49*t198
-    t210 = np.sum(t209, axis=(2, 3))
-    t211 = t210.reshape((1, 256, 1, 1))
-    t212 = t211.reshape((256,))
-    t213 = saved48*t198/saved50
-    # models.py:54: out = self.conv2(out)
-    t214_gp = np.pad(t213, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t214_win = np.lib.stride_tricks.sliding_window_view(t214_gp, (3, 3), axis=(2, 3))
-    t214 = np.einsum('nopqij,ocij->ncpq', t214_win, layer3_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t215_xp = np.pad(saved52, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t215_win = np.lib.stride_tricks.sliding_window_view(t215_xp, (3, 3), axis=(2, 3))
-    t215 = np.tensordot(t213, t215_win, axes=((0, 2, 3), (0, 2, 3)))
-    # models.py:53: out = self.relu(out)
-    t216 = np.where((saved53 > 0), t214, 0)
-    # models.py:52: out = self.bn1(out)
-    t217 = np.sum(t216, axis=(2, 3))
-    t218 = t217.reshape((1, 256, 1, 1))
-    t219 = t218.reshape((256,))
-    t220 = saved55*t216
-    t221 = np.sum(t220, axis=(2, 3))
-    t222 = t221.reshape((1, 256, 1, 1))
-    t223 = t222.reshape((256,))
-    t224 = saved54*t216/saved56
+    t200 = t199.reshape((256,))
+    t201 = saved30*t198
+    t202 = np.sum(t201, axis=(2, 3))
+    t203 = t202.reshape((256,))
+    t204 = t131*t198/saved31
     # models.py:51: out = self.conv1(x)
-    t225_gd = np.zeros(t224.shape[:2] + (7, 7), dtype=t224.dtype)
-    t225_gd[:, :, ::2, ::2] = t224
-    t225_gp = np.pad(t225_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
-    t225_win = np.lib.stride_tricks.sliding_window_view(t225_gp, (3, 3), axis=(2, 3))
-    t225 = np.einsum('nopqij,ocij->ncpq', t225_win, layer3_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t226_xp = np.pad(saved47, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t226_win = np.lib.stride_tricks.sliding_window_view(t226_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t226 = np.tensordot(t224, t226_win, axes=((0, 2, 3), (0, 2, 3)))
+    t205_gp = np.pad(t204, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t205_win = np.lib.stride_tricks.sliding_window_view(t205_gp, (3, 3), axis=(2, 3))
+    t205 = np.einsum('nopqij,ocij->ncpq', t205_win, layer3_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t206_xp = np.pad(saved33, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t206_win = np.lib.stride_tricks.sliding_window_view(t206_xp, (3, 3), axis=(2, 3))
+    t206 = np.tensordot(t204, t206_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:59: out = self.relu(out)
-    t227 = np.where((saved58 > 0), t207 + t225, 0)
+    t207 = np.where((saved34 > 0), t189 + t205, 0)
+    # models.py:57: identity = self.downsample(x)
+    t208 = np.sum(t207, axis=(2, 3))
+    t209 = t208.reshape((256,))
+    t210 = saved35*t207
+    t211 = np.sum(t210, axis=(2, 3))
+    t212 = t211.reshape((256,))
+    t213 = t130*t207/saved36
+    t214_gd = np.zeros(t213.shape[:2] + (7, 7), dtype=t213.dtype)
+    t214_gd[:, :, ::2, ::2] = t213
+    t214_gp = np.pad(t214_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    t214_win = np.lib.stride_tricks.sliding_window_view(t214_gp, (1, 1), axis=(2, 3))
+    t214 = np.einsum('nopqij,ocij->ncpq', t214_win, layer3_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
+    t215_win = np.lib.stride_tricks.sliding_window_view(saved38, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t215 = np.tensordot(t213, t215_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:55: out = self.bn2(out)
-    t228 = np.sum(t227, axis=(2, 3))
-    t229 = t228.reshape((1, 128, 1, 1))
-    t230 = t229.reshape((128,))
-    t231 = saved60*t227
-    t232 = np.sum(t231, axis=(2, 3))
-    t233 = t232.reshape((1, 128, 1, 1))
-    t234 = t233.reshape((128,))
-    t235 = saved59*t227/saved61
+    t216 = saved39*t207
+    t217 = np.sum(t216, axis=(2, 3))
+    t218 = t217.reshape((256,))
+    t219 = t129*t207/saved40
     # models.py:54: out = self.conv2(out)
-    t236_gp = np.pad(t235, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t236_win = np.lib.stride_tricks.sliding_window_view(t236_gp, (3, 3), axis=(2, 3))
-    t236 = np.einsum('nopqij,ocij->ncpq', t236_win, layer2_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t237_xp = np.pad(saved63, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t237_win = np.lib.stride_tricks.sliding_window_view(t237_xp, (3, 3), axis=(2, 3))
-    t237 = np.tensordot(t235, t237_win, axes=((0, 2, 3), (0, 2, 3)))
+    t220_gp = np.pad(t219, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t220_win = np.lib.stride_tricks.sliding_window_view(t220_gp, (3, 3), axis=(2, 3))
+    t220 = np.einsum('nopqij,ocij->ncpq', t220_win, layer3_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t221_xp = np.pad(saved42, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t221_win = np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3))
+    t221 = np.tensordot(t219, t221_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:53: out = self.relu(out)
-    t238 = np.where((saved64 > 0), t236, 0)
+    t222 = np.where((saved43 > 0), t220, 0)
     # models.py:52: out = self.bn1(out)
-    t239 = np.sum(t238, axis=(2, 3))
-    t240 = t239.reshape((1, 128, 1, 1))
-    t241 = t240.reshape((128,))
-    t242 = saved66*t238
-    t243 = np.sum(t242, axis=(2, 3))
-    t244 = t243.reshape((1, 128, 1, 1))
+    t223 = np.sum(t222, axis=(2, 3))
+    t224 = t223.reshape((256,))
+    t225 = saved44*t222
+    t226 = np.sum(t225, axis=(2, 3))
+    t227 = t226.reshape((256,))
+    t228 = t128*t222/saved45
+    # models.py:51: out = self.conv1(x)
+    t229_gd = np.zeros(t228.shape[:2] + (7, 7), dtype=t228.dtype)
+    t229_gd[:, :, ::2, ::2] = t228
+    t229_gp = np.pad(t229_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
+    t229_win = np.lib.stride_tricks.sliding_window_view(t229_gp, (3, 3), axis=(2, 3))
+    t229 = np.einsum('nopqij,ocij->ncpq', t229_win, layer3_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t230_xp = np.pad(saved38, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t230_win = np.lib.stride_tricks.sliding_window_view(t230_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t230 = np.tensordot(t228, t230_win, axes=((0, 2, 3), (0, 2, 3)))
+    # models.py:59: out = self.relu(out)
+    t231 = np.where((saved47 > 0), t214 + t229, 0)
+    # models.py:55: out = self.bn2(out)
+    t232 = np.sum(t231, axis=(2, 3))
+    t233 = t232.reshape((128,))
+    t234 = saved48*t231
+    t235 = np.sum(t234, axis=(2, 3))
+    t236 = t235.reshape((128,))
+    t237 = t127*t231/saved49
+    # models.py:54: out = self.conv2(out)
+    t238_gp = np.pad(t237, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t238_win = np.lib.stride_tricks.sliding_window_view(t238_gp, (3, 3), axis=(2, 3))
+    t238 = np.einsum('nopqij,ocij->ncpq', t238_win, layer2_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t239_xp = np.pad(saved51, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t239_win = np.lib.stride_tricks.sliding_window_view(t239_xp, (3, 3), axis=(2, 3))
+    t239 = np.tensordot(t237, t239_win, axes=((0, 2, 3), (0, 2, 3)))
+    # models.py:53: out = self.relu(out)
+    t240 = np.where((saved52 > 0), t238, 0)
+    # models.py:52: out = self.bn1(out)
+    t241 = np.sum(t240, axis=(2, 3))
+    t242 = t241.reshape((128,))
+    t243 = saved53*t240
+    t244 = np.sum(t243, axis=(2, 3))
     t245 = t244.reshape((128,))
-    t246 = saved65*t238/saved67
+    t246 = t126*t240/saved54
     # models.py:51: out = self.conv1(x)
     t247_gp = np.pad(t246, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t247_win = np.lib.stride_tricks.sliding_window_view(t247_gp, (3, 3), axis=(2, 3))
     t247 = np.einsum('nopqij,ocij->ncpq', t247_win, layer2_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t248_xp = np.pad(saved69, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t248_xp = np.pad(saved56, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t248_win = np.lib.stride_tricks.sliding_window_view(t248_xp, (3, 3), axis=(2, 3))
     t248 = np.tensordot(t246, t248_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:59: out = self.relu(out)
-    t249 = np.where((saved70 > 0), t227 + t247, 0)
+    t249 = np.where((saved57 > 0), t231 + t247, 0)
     # models.py:57: identity = self.downsample(x)
     t250 = np.sum(t249, axis=(2, 3))
-    t251 = t250.reshape((1, 128, 1, 1))
-    t252 = t251.reshape((128,))
-    t253 = saved72*t249
-    t254 = np.sum(t253, axis=(2, 3))
-    t255 = t254.reshape((1, 128, 1, 1))
-    t256 = t255.reshape((128,))
-    t257 = saved71*t249/saved73
-    t258_gd = np.zeros(t257.shape[:2] + (15, 15), dtype=t257.dtype)
-    t258_gd[:, :, ::2, ::2] = t257
-    t258_gp = np.pad(t258_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
-    t258_win = np.lib.stride_tricks.sliding_window_view(t258_gp, (1, 1), axis=(2, 3))
-    t258 = np.einsum('nopqij,ocij->ncpq', t258_win, layer2_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
-    t259_win = np.lib.stride_tricks.sliding_window_view(saved75, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
-    t259 = np.tensordot(t257, t259_win, axes=((0, 2, 3), (0, 2, 3)))
+    t251 = t250.reshape((128,))
+    t252 = saved58*t249
+    t253 = np.sum(t252, axis=(2, 3))
+    t254 = t253.reshape((128,))
+    t255 = t125*t249/saved59
+    t256_gd = np.zeros(t255.shape[:2] + (15, 15), dtype=t255.dtype)
+    t256_gd[:, :, ::2, ::2] = t255
+    t256_gp = np.pad(t256_gd, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    t256_win = np.lib.stride_tricks.sliding_window_view(t256_gp, (1, 1), axis=(2, 3))
+    t256 = np.einsum('nopqij,ocij->ncpq', t256_win, layer2_0_downsample_0_weight[:, :, ::-1, ::-1], optimize=True)
+    t257_win = np.lib.stride_tricks.sliding_window_view(saved61, (1, 1), axis=(2, 3))[:, :, ::2, ::2]
+    t257 = np.tensordot(t255, t257_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:55: out = self.bn2(out)
-    t260 = saved77*t249
-    t261 = np.sum(t260, axis=(2, 3))
-    t262 = t261.reshape((1, 128, 1, 1))
-    t263 = t262.reshape((128,))
-    t264 = saved76*t249/saved78
+    t258 = saved62*t249
+    t259 = np.sum(t258, axis=(2, 3))
+    t260 = t259.reshape((128,))
+    t261 = t124*t249/saved63
     # models.py:54: out = self.conv2(out)
-    t265_gp = np.pad(t264, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t265_win = np.lib.stride_tricks.sliding_window_view(t265_gp, (3, 3), axis=(2, 3))
-    t265 = np.einsum('nopqij,ocij->ncpq', t265_win, layer2_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t266_xp = np.pad(saved80, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t266_win = np.lib.stride_tricks.sliding_window_view(t266_xp, (3, 3), axis=(2, 3))
-    t266 = np.tensordot(t264, t266_win, axes=((0, 2, 3), (0, 2, 3)))
+    t262_gp = np.pad(t261, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t262_win = np.lib.stride_tricks.sliding_window_view(t262_gp, (3, 3), axis=(2, 3))
+    t262 = np.einsum('nopqij,ocij->ncpq', t262_win, layer2_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t263_xp = np.pad(saved65, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t263_win = np.lib.stride_tricks.sliding_window_view(t263_xp, (3, 3), axis=(2, 3))
+    t263 = np.tensordot(t261, t263_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:53: out = self.relu(out)
-    t267 = np.where((saved81 > 0), t265, 0)
+    t264 = np.where((saved66 > 0), t262, 0)
     # models.py:52: out = self.bn1(out)
+    t265 = np.sum(t264, axis=(2, 3))
+    t266 = t265.reshape((128,))
+    t267 = saved67*t264
     t268 = np.sum(t267, axis=(2, 3))
-    t269 = t268.reshape((1, 128, 1, 1))
-    t270 = t269.reshape((128,))
-    t271 = saved83*t267
-    t272 = np.sum(t271, axis=(2, 3))
-    t273 = t272.reshape((1, 128, 1, 1))
-    t274 = t273.reshape((128,))
-    t275 = saved82*t267/saved84
+    t269 = t268.reshape((128,))
+    t270 = t123*t264/saved68
     # models.py:51: out = self.conv1(x)
-    t276_gd = np.zeros(t275.shape[:2] + (15, 15), dtype=t275.dtype)
-    t276_gd[:, :, ::2, ::2] = t275
-    t276_gp = np.pad(t276_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
-    t276_win = np.lib.stride_tricks.sliding_window_view(t276_gp, (3, 3), axis=(2, 3))
-    t276 = np.einsum('nopqij,ocij->ncpq', t276_win, layer2_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t277_xp = np.pad(saved75, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t277_win = np.lib.stride_tricks.sliding_window_view(t277_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t277 = np.tensordot(t275, t277_win, axes=((0, 2, 3), (0, 2, 3)))
+    t271_gd = np.zeros(t270.shape[:2] + (15, 15), dtype=t270.dtype)
+    t271_gd[:, :, ::2, ::2] = t270
+    t271_gp = np.pad(t271_gd, ((0, 0), (0, 0), (1, 2), (1, 2)))
+    t271_win = np.lib.stride_tricks.sliding_window_view(t271_gp, (3, 3), axis=(2, 3))
+    t271 = np.einsum('nopqij,ocij->ncpq', t271_win, layer2_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t272_xp = np.pad(saved61, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t272_win = np.lib.stride_tricks.sliding_window_view(t272_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t272 = np.tensordot(t270, t272_win, axes=((0, 2, 3), (0, 2, 3)))
     # models.py:59: out = self.relu(out)
-    t278 = np.where((saved86 > 0), t258 + t276, 0)
-    del t258, t276
+    t273 = np.where((saved70 > 0), t256 + t271, 0)
+    del t256, t271
     # models.py:55: out = self.bn2(out)
-    t279 = np.sum(t278, axis=(2, 3))
-    t280 = t279.reshape((1, 64, 1, 1))
-    t281 = t280.reshape((64,))
-    t282 = saved88*t278
-    t283 = np.sum(t282, axis=(2, 3))
-    del t282
-    t284 = t283.reshape((1, 64, 1, 1))
-    t285 = t284.reshape((64,))
-    t286 = saved87*t278/saved89
+    t274 = np.sum(t273, axis=(2, 3))
+    t275 = t274.reshape((64,))
+    t276 = saved71*t273
+    t277 = np.sum(t276, axis=(2, 3))
+    del t276
+    t278 = t277.reshape((64,))
+    t279 = t122*t273/saved72
     # models.py:54: out = self.conv2(out)
-    t287_gp = np.pad(t286, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t287_win = np.lib.stride_tricks.sliding_window_view(t287_gp, (3, 3), axis=(2, 3))
-    t287 = np.einsum('nopqij,ocij->ncpq', t287_win, layer1_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t288_xp = np.pad(saved91, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t288_win = np.lib.stride_tricks.sliding_window_view(t288_xp, (3, 3), axis=(2, 3))
-    t288 = np.tensordot(t286, t288_win, axes=((0, 2, 3), (0, 2, 3)))
-    del t286
+    t280_gp = np.pad(t279, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t280_win = np.lib.stride_tricks.sliding_window_view(t280_gp, (3, 3), axis=(2, 3))
+    t280 = np.einsum('nopqij,ocij->ncpq', t280_win, layer1_1_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t281_xp = np.pad(saved74, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t281_win = np.lib.stride_tricks.sliding_window_view(t281_xp, (3, 3), axis=(2, 3))
+    t281 = np.tensordot(t279, t281_win, axes=((0, 2, 3), (0, 2, 3)))
+    del t279
     # models.py:53: out = self.relu(out)
-    t289 = np.where((saved92 > 0), t287, 0)
-    del t287
+    t282 = np.where((saved75 > 0), t280, 0)
+    del t280
     # models.py:52: out = self.bn1(out)
-    t290 = np.sum(t289, axis=(2, 3))
-    t291 = t290.reshape((1, 64, 1, 1))
-    t292 = t291.reshape((64,))
-    t293 = saved94*t289
-    t294 = np.sum(t293, axis=(2, 3))
-    del t293
-    t295 = t294.reshape((1, 64, 1, 1))
-    t296 = t295.reshape((64,))
-    t297 = saved93*t289/saved95
-    del t289
+    t283 = np.sum(t282, axis=(2, 3))
+    t284 = t283.reshape((64,))
+    t285 = saved76*t282
+    t286 = np.sum(t285, axis=(2, 3))
+    del t285
+    t287 = t286.reshape((64,))
+    t288 = t121*t282/saved77
+    del t282
     # models.py:51: out = self.conv1(x)
+    t289_gp = np.pad(t288, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t289_win = np.lib.stride_tricks.sliding_window_view(t289_gp, (3, 3), axis=(2, 3))
+    t289 = np.einsum('nopqij,ocij->ncpq', t289_win, layer1_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t290_xp = np.pad(saved79, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t290_win = np.lib.stride_tricks.sliding_window_view(t290_xp, (3, 3), axis=(2, 3))
+    t290 = np.tensordot(t288, t290_win, axes=((0, 2, 3), (0, 2, 3)))
+    del t288
+    # models.py:59: out = self.relu(out)
+    t291 = np.where((saved80 > 0), t273 + t289, 0)
+    del t273, t289
+    # models.py:55: out = self.bn2(out)
+    t292 = np.sum(t291, axis=(2, 3))
+    t293 = t292.reshape((64,))
+    t294 = saved81*t291
+    t295 = np.sum(t294, axis=(2, 3))
+    del t294
+    t296 = t295.reshape((64,))
+    t297 = t120*t291/saved82
+    # models.py:54: out = self.conv2(out)
     t298_gp = np.pad(t297, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t298_win = np.lib.stride_tricks.sliding_window_view(t298_gp, (3, 3), axis=(2, 3))
-    t298 = np.einsum('nopqij,ocij->ncpq', t298_win, layer1_1_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t299_xp = np.pad(saved97, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t298 = np.einsum('nopqij,ocij->ncpq', t298_win, layer1_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
+    t299_xp = np.pad(saved84, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t299_win = np.lib.stride_tricks.sliding_window_view(t299_xp, (3, 3), axis=(2, 3))
     t299 = np.tensordot(t297, t299_win, axes=((0, 2, 3), (0, 2, 3)))
     del t297
-    # models.py:59: out = self.relu(out)
-    t300 = np.where((saved98 > 0), t278 + t298, 0)
-    del t278, t298
-    # models.py:55: out = self.bn2(out)
-    t301 = np.sum(t300, axis=(2, 3))
-    t302 = t301.reshape((1, 64, 1, 1))
-    t303 = t302.reshape((64,))
-    t304 = saved100*t300
-    t305 = np.sum(t304, axis=(2, 3))
-    del t304
-    t306 = t305.reshape((1, 64, 1, 1))
-    t307 = t306.reshape((64,))
-    t308 = saved99*t300/saved101
-    # models.py:54: out = self.conv2(out)
-    t309_gp = np.pad(t308, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t309_win = np.lib.stride_tricks.sliding_window_view(t309_gp, (3, 3), axis=(2, 3))
-    t309 = np.einsum('nopqij,ocij->ncpq', t309_win, layer1_0_conv2_weight[:, :, ::-1, ::-1], optimize=True)
-    t310_xp = np.pad(saved103, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t310_win = np.lib.stride_tricks.sliding_window_view(t310_xp, (3, 3), axis=(2, 3))
-    t310 = np.tensordot(t308, t310_win, axes=((0, 2, 3), (0, 2, 3)))
-    del t308
     # models.py:53: out = self.relu(out)
-    t311 = np.where((saved104 > 0), t309, 0)
-    del t309
+    t300 = np.where((saved85 > 0), t298, 0)
+    del t298
     # models.py:52: out = self.bn1(out)
-    t312 = np.sum(t311, axis=(2, 3))
-    t313 = t312.reshape((1, 64, 1, 1))
-    t314 = t313.reshape((64,))
-    t315 = saved106*t311
-    t316 = np.sum(t315, axis=(2, 3))
-    del t315
-    t317 = t316.reshape((1, 64, 1, 1))
-    t318 = t317.reshape((64,))
-    t319 = saved105*t311/saved107
-    del t311
+    t301 = np.sum(t300, axis=(2, 3))
+    t302 = t301.reshape((64,))
+    t303 = saved86*t300
+    t304 = np.sum(t303, axis=(2, 3))
+    del t303
+    t305 = t304.reshape((64,))
+    t306 = t119*t300/saved87
+    del t300
     # models.py:51: out = self.conv1(x)
-    t320_gp = np.pad(t319, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t320_win = np.lib.stride_tricks.sliding_window_view(t320_gp, (3, 3), axis=(2, 3))
-    t320 = np.einsum('nopqij,ocij->ncpq', t320_win, layer1_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t321_xp = np.pad(saved109, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t321_win = np.lib.stride_tricks.sliding_window_view(t321_xp, (3, 3), axis=(2, 3))
-    t321 = np.tensordot(t319, t321_win, axes=((0, 2, 3), (0, 2, 3)))
-    del t319
-    t322 = t300 + t320
-    del t300, t320
+    t307_gp = np.pad(t306, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t307_win = np.lib.stride_tricks.sliding_window_view(t307_gp, (3, 3), axis=(2, 3))
+    t307 = np.einsum('nopqij,ocij->ncpq', t307_win, layer1_0_conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t308_xp = np.pad(saved89, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    t308_win = np.lib.stride_tricks.sliding_window_view(t308_xp, (3, 3), axis=(2, 3))
+    t308 = np.tensordot(t306, t308_win, axes=((0, 2, 3), (0, 2, 3)))
+    del t306
+    t309 = t291 + t307
+    del t291, t307
     # models.py:104: x = self.maxpool(x)
-    t323_xp = np.pad(saved110, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    t323_win = np.lib.stride_tricks.sliding_window_view(t323_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t323_arg = t323_win.reshape(t323_win.shape[:4] + (-1,)).argmax(axis=4)
-    t323_pos = np.arange(t323_xp.size).reshape(t323_xp.shape)
-    t323_pos = np.lib.stride_tricks.sliding_window_view(t323_pos, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t323_pos = t323_pos.reshape(t323_pos.shape[:4] + (-1,))
-    t323_idx = np.take_along_axis(t323_pos, t323_arg[..., None], axis=4)[..., 0]
-    t323 = np.bincount(t323_idx.ravel(), weights=t322.ravel(), minlength=t323_xp.size)
-    t323 = t323.reshape(t323_xp.shape)[:, :, 1:-1, 1:-1].astype(t322.dtype)
-    del t322
+    t310_xp = np.pad(saved90, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    t310_win = np.lib.stride_tricks.sliding_window_view(t310_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t310_arg = t310_win.reshape(t310_win.shape[:4] + (-1,)).argmax(axis=4)
+    t310_pos = np.arange(t310_xp.size).reshape(t310_xp.shape)
+    t310_pos = np.lib.stride_tricks.sliding_window_view(t310_pos, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t310_pos = t310_pos.reshape(t310_pos.shape[:4] + (-1,))
+    t310_idx = np.take_along_axis(t310_pos, t310_arg[..., None], axis=4)[..., 0]
+    t310 = np.bincount(t310_idx.ravel(), weights=t309.ravel(), minlength=t310_xp.size)
+    t310 = t310.reshape(t310_xp.shape)[:, :, 1:-1, 1:-1].astype(t309.dtype)
+    del t309
     # models.py:103: x = self.relu(x)
-    t324 = np.where((saved111 > 0), t323, 0)
-    del t323
+    t311 = np.where((saved91 > 0), t310, 0)
+    del t310
     # models.py:102: x = self.bn1(x)
-    t325 = np.sum(t324, axis=(2, 3))
-    t326 = t325.reshape((1, 64, 1, 1))
-    t327 = t326.reshape((64,))
-    t328 = saved113*t324
-    t329 = np.sum(t328, axis=(2, 3))
-    del t328
-    t330 = t329.reshape((1, 64, 1, 1))
-    t331 = t330.reshape((64,))
-    t332 = saved112*t324/saved114
-    del t324
+    t312 = np.sum(t311, axis=(2, 3))
+    t313 = t312.reshape((64,))
+    t314 = saved92*t311
+    t315 = np.sum(t314, axis=(2, 3))
+    del t314
+    t316 = t315.reshape((64,))
+    t317 = t118*t311/saved93
+    del t311
     # models.py:101: x = self.conv1(x)
-    t333_gd = np.zeros(t332.shape[:2] + (63, 63), dtype=t332.dtype)
-    t333_gd[:, :, ::2, ::2] = t332
-    t333_gp = np.pad(t333_gd, ((0, 0), (0, 0), (3, 4), (3, 4)))
-    t333_win = np.lib.stride_tricks.sliding_window_view(t333_gp, (7, 7), axis=(2, 3))
-    t333 = np.einsum('nopqij,ocij->ncpq', t333_win, conv1_weight[:, :, ::-1, ::-1], optimize=True)
-    t334_xp = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)))
-    t334_win = np.lib.stride_tricks.sliding_window_view(t334_xp, (7, 7), axis=(2, 3))[:, :, ::2, ::2]
-    t334 = np.tensordot(t332, t334_win, axes=((0, 2, 3), (0, 2, 3)))
-    del t332
-    return (t334, t331, t327, t321, t318, t314, t310, t307, t303, t299, t296, t292, t288, t285, t281, t277, t274, t270, t266, t263, t252, t259, t256, t252, t248, t245, t241, t237, t234, t230, t226, t223, t219, t215, t212, t201, t208, t205, t201, t197, t194, t190, t186, t183, t179, t175, t172, t168, t164, t161, t150, t157, t154, t150, t146, t143, t139, t135, t132, t128, t121, t118, t333)
+    t318_gd = np.zeros(t317.shape[:2] + (63, 63), dtype=t317.dtype)
+    t318_gd[:, :, ::2, ::2] = t317
+    t318_gp = np.pad(t318_gd, ((0, 0), (0, 0), (3, 4), (3, 4)))
+    t318_win = np.lib.stride_tricks.sliding_window_view(t318_gp, (7, 7), axis=(2, 3))
+    t318 = np.einsum('nopqij,ocij->ncpq', t318_win, conv1_weight[:, :, ::-1, ::-1], optimize=True)
+    t319_xp = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)))
+    t319_win = np.lib.stride_tricks.sliding_window_view(t319_xp, (7, 7), axis=(2, 3))[:, :, ::2, ::2]
+    t319 = np.tensordot(t317, t319_win, axes=((0, 2, 3), (0, 2, 3)))
+    del t317
+    return (t319, t316, t313, t308, t305, t302, t299, t296, t293, t290, t287, t284, t281, t278, t275, t272, t269, t266, t263, t260, t251, t257, t254, t251, t248, t245, t242, t239, t236, t233, t230, t227, t224, t221, t218, t209, t215, t212, t209, t206, t203, t200, t197, t194, t191, t188, t185, t182, t179, t176, t167, t173, t170, t167, t164, t161, t158, t155, t152, t149, t143, t139, t318)

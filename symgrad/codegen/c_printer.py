@@ -55,17 +55,17 @@ class CKernelPrinter(C99CodePrinter):
         return repr(expr.p / expr.q)
 
     def _print_log(self, expr):
-        from .printer import _minus_one
+        from .printer import minus_one
 
-        rest = _minus_one(expr.args[0], sign=1)
+        rest = minus_one(expr.args[0], sign=1)
         if rest is not None:  # log(1 + x) is log1p(x): exact for small x
             return f"log1p({self._print(rest)})"
         return f"log({self._print(expr.args[0])})"
 
     def _print_Add(self, expr, order=None):
-        from .printer import _expm1_form
+        from .printer import expm1_form
 
-        rewritten = _expm1_form(expr)
+        rewritten = expm1_form(expr)
         return self._print(rewritten) if rewritten is not None else super()._print_Add(expr, order)
 
     def _print_expm1(self, expr):

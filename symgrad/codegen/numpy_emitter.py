@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph
-from ..passes import fuse_elementwise
+from ..passes import optimized
 from ..primitives import PRIMITIVES
 from . import printer
 from .templates import render
@@ -84,9 +84,8 @@ def emit_c_module(functions: list[FunctionSpec], header: list[str], version: str
 def _emit(functions, header, version, optimize, kernels, library_path=BESIDE) -> str:
     rendered, code = [], []
     for spec in functions:
-        if optimize:
-            spec = FunctionSpec(spec.name, fuse_elementwise(spec.graph), spec.docstring, spec.param_names,
-                                spec.donated, spec.consumed)
+        spec = FunctionSpec(spec.name, optimized(spec.graph, fuse=optimize), spec.docstring, spec.param_names,
+                            spec.donated, spec.consumed)
         fn = _emit_function(spec, kernels)
         rendered.append(fn)
         code.extend(line for group in fn["groups"] for line in group["lines"])

@@ -36,13 +36,13 @@ class NumPyCodePrinter(NumPyPrinter):
         return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
 
     def _print_log(self, expr):
-        rest = _minus_one(expr.args[0], sign=1)
+        rest = minus_one(expr.args[0], sign=1)
         if rest is not None:  # log(1 + x) is log1p(x): exact for small x
             return f"np.log1p({self._print(rest)})"
         return f"np.log({self._print(expr.args[0])})"
 
     def _print_Add(self, expr, order=None):
-        rewritten = _expm1_form(expr)
+        rewritten = expm1_form(expr)
         return self._print(rewritten) if rewritten is not None else super()._print_Add(expr, order)
 
     def _print_expm1(self, expr):
@@ -116,7 +116,7 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"np.sign({self._print(expr.args[0])})"
 
 
-def _minus_one(arg, sign: int):
+def minus_one(arg, sign: int):
     """`arg - sign` if `arg` is a sum containing the literal `sign` (1 for log1p), else None."""
     import sympy as sp
 
@@ -125,7 +125,7 @@ def _minus_one(arg, sign: int):
     return None
 
 
-def _expm1_form(expr):
+def expm1_form(expr):
     """An Add holding `exp(z) - 1` with that pair rewritten as expm1(z) (exact for small z); or None."""
     import sympy as sp
 
