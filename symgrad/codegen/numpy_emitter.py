@@ -121,6 +121,7 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
                        "lines": [f"{unpacked} = saved", "saved.clear()"]})
     donations = _Donations(graph, spec.donated)
     cluster = _Cluster(graph, names, kernels, donations) if kernels is not None else None
+    buffers = _Buffers(graph, donations.last_use) if kernels is None else None
     for i, node in enumerate(graph.nodes):
         if node.op == "const":
             names[i] = _literal(node)
@@ -135,7 +136,7 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
                     _add_lines(groups, where, flushed_lines)
                 if joined:
                     continue
-            lines = _statement(graph, i, names, donations) + _frees(graph, i, names, donations.last_use,
+            lines = _statement(graph, i, names, donations, buffers) + _frees(graph, i, names, donations.last_use,
                                                                      set(consumed))
         if i in guards:
             lines.append(f"if {_guard_test(names[i], guards[i])}: raise GuardFailed({comment_text(node.where)!r})")
@@ -341,7 +342,30 @@ def _literal(node) -> str:
     return f"np.{dtype}({text})" if dtype else text
 
 
-def _statement(graph: Graph, i: int, names: dict, donations=None) -> list[str]:
+class _Buffers:
+    """Arrays the module allocated itself (results of in-place chains) and when they may be reused.
+
+    Node j's buffer may be overwritten by node i when i is its last reader, every reader is
+    elementwise (no view of it is alive), it is no output or guarded value, and j owns its memory.
+    """
+
+    def __init__(self, graph: Graph, last_use: dict):
+        self.graph, self.last_use = graph, last_use
+        self.owned: set[int] = set()
+        self.pinned = set(graph.outputs) | {i for i, _ in graph.guards}
+        self.view_read: set[int] = set()
+        for node in graph.nodes:
+            if not PRIMITIVES[node.op].elementwise if node.op in PRIMITIVES else True:
+                self.view_read.update(node.inputs)
+
+    def reusable(self, i: int, names: dict) -> set[str]:
+        node = self.graph.nodes[i]
+        return {names[j] for j in node.inputs if j in self.owned and self.last_use.get(j) == i
+                and j not in self.pinned and j not in self.view_read
+                and (self.graph.nodes[j].shape, self.graph.nodes[j].dtype) == (node.shape, node.dtype)}
+
+
+def _statement(graph: Graph, i: int, names: dict, donations=None, buffers=None) -> list[str]:
     node = graph.nodes[i]
     row = PRIMITIVES[node.op]
     operands = [names[j] for j in node.inputs]
@@ -352,6 +376,11 @@ def _statement(graph: Graph, i: int, names: dict, donations=None) -> list[str]:
             if lines is not None:
                 return lines
             donations.give_back(buffer)
+        if buffers is not None:
+            lines = _elementwise_lines(graph, node, operands, names[i], reusable=buffers.reusable(i, names))
+            if lines is not None:
+                buffers.owned.add(i)
+                return lines
         return _elementwise_lines(graph, node, operands, names[i])
     code = row.emit(operands, **node.kwargs)
     if isinstance(code, str):
@@ -359,10 +388,13 @@ def _statement(graph: Graph, i: int, names: dict, donations=None) -> list[str]:
     return [line.replace("{out}", names[i]) for line in code]
 
 
-def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | None = None) -> list[str]:
+def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | None = None,
+                       reusable: set | None = None) -> list[str] | None:
     """`target = <expression>`, preceded by `target_k = ...` for subexpressions used twice (cse).
 
     With `out`, the outermost operation writes into that (donated) array, or None if it cannot.
+    With `reusable` (a set, maybe empty), an in-place chain (`symgrad.codegen.inplace`) that
+    allocates once and may write into those dead operands; None if it does not apply.
     """
     import sympy as sp
 
@@ -389,6 +421,18 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
     steps.append((target, printer.expression_code(reduced, traced)))
     dtypes = {name: graph.nodes[j].dtype for name, j in zip(operands, node.inputs)}
     steps = _with_dtypes(steps, dtypes, node.dtype)
+    if reusable is not None:
+        if lost_shape or not node.shape or steps[-1][1].startswith("np.asarray(") \
+                or node.dtype not in ("float32", "float64") \
+                or any(dtypes[name] != node.dtype for name in traced):
+            return None
+        from .inplace import chain_lines
+
+        shapes = {name: graph.nodes[j].shape for name, j in zip(operands, node.inputs)}
+        symbols = {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(traced)}
+        symbolic = [(str(symbol), value.xreplace(symbols)) for symbol, value in temporaries]
+        return chain_lines([*symbolic, (target, reduced.xreplace(symbols))], target, shapes, node.shape,
+                           reusable)
     if out is not None:
         code = printer.expression_code_into(reduced, traced, out)
         if code is None or lost_shape or steps[-1][1].startswith("np.asarray("):

@@ -1,0 +1,247 @@
+"""In-place NumPy code for one elementwise expression: a chain of `out=` operations on owned buffers.
+
+`chain_lines(steps, target, shapes, shape, reusable)` prints SSA steps [(name, SymPy expression)]
+(the last one named `target`) so that NumPy allocates one buffer per value it must hold at once,
+not one temporary per operator: `t9 = t7*t8 + 1` becomes
+
+    t9 = t7*t8
+    t9 += 1
+
+Each line still reads as the math it computes (`a += b`, `np.tanh(a, out=a)` reads "a = tanh(a)").
+Operands in `reusable` (same shape, dead after this expression, arrays the emitter allocated) are
+written into rather than allocating: `t9 = t7  # reuses t7's memory` then `t9 *= t8`. A symbol read
+twice is never written into. None when some part has no in-place spelling; the caller then prints
+the plain expression. Only for float operands of the result's dtype (Python literals are weak, so
+every step's dtype is the result's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import printer
+
+_UFUNCS = {"exp": "np.exp", "log": "np.log", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan",
+           "tanh": "np.tanh", "sinh": "np.sinh", "cosh": "np.cosh", "asin": "np.arcsin",
+           "acos": "np.arccos", "atan": "np.arctan", "Abs": "np.abs", "expm1": "np.expm1",
+           "sign": "np.sign", "floor": "np.floor", "ceiling": "np.ceil"}
+_AUGMENTED = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
+_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+
+
+class NoChain(Exception):
+    """The expression has a part with no in-place spelling."""
+
+
+@dataclass(frozen=True)
+class _Value:
+    text: str  # a name or a literal
+    shape: tuple | None  # None: a scalar literal
+    owned: bool  # a buffer this chain may overwrite
+    dead: bool = False  # an operand's memory, taken over (`x = t14`) when first written
+
+
+class _Chain:
+    """Lines over buffers `{b0}`, `{b1}`...; `lines()` names them (the result after its step)."""
+
+    def __init__(self, target, shapes, shape, reusable, reads):
+        self.target, self.shapes, self.shape = target, shapes, tuple(shape)
+        self.reusable, self.reads = set(reusable), reads
+        self.code: list[str] = []
+        self.names: dict[str, str] = {}  # buffer placeholder -> its name in the code
+        self.count = 0
+
+    # ------------------------------------------------------------------ values
+    def leaf(self, name: str) -> _Value:
+        if name in self.reusable and self.reads.get(name, 0) == 1:
+            return _Value(name, self.shapes[name], True, dead=True)
+        return _Value(name, self.shapes[name], False)
+
+    def writable(self, value: _Value) -> _Value:
+        """`value` as a buffer of this chain (a dead operand is taken over under a new name)."""
+        if not value.dead:
+            return value
+        buffer = self._buffer()
+        self.code.append(f"{buffer} = {value.text}  # reuses {value.text}'s memory (not read again)")
+        return _Value(buffer, value.shape, True)
+
+    def _buffer(self) -> str:
+        key = f"b{len(self.names)}"
+        self.names[key] = ""
+        return "{" + key + "}"
+
+    def fresh(self, code: str, shape) -> _Value:
+        buffer = self._buffer()
+        self.code.append(f"{buffer} = {code}")
+        return _Value(buffer, shape, True)
+
+    def name(self, buffer: str, name: str) -> None:
+        self.names[buffer[1:-1]] = name
+
+    def lines(self) -> list[str]:
+        names = dict(self.names)
+        for key, value in names.items():
+            if not value:
+                self.count += 1
+                names[key] = f"{self.target}_{chr(ord('a') + self.count - 1)}" if self.count <= 26 \
+                    else f"{self.target}_{self.count}"
+        return [line.format(**names) for line in self.code]
+
+    # ------------------------------------------------------------------ operations
+    def binary(self, op: str, a: _Value, b: _Value) -> _Value:
+        shape = _broadcast(a.shape, b.shape)
+        if a.owned and a.shape == shape:
+            a = self.writable(a)
+            self.code.append(f"{a.text} {_AUGMENTED[op]} {b.text}")
+            return a
+        if b.owned and b.shape == shape:
+            b = self.writable(b)
+            if op in ("add", "multiply"):
+                self.code.append(f"{b.text} {_AUGMENTED[op]} {a.text}")
+            else:  # b = a - b, b = a / b: written into b
+                self.code.append(f"np.{op}({a.text}, {b.text}, out={b.text})")
+            return b
+        return self.fresh(f"{_paren(a)} {_INFIX[op]} {_paren(b)}", shape)
+
+    def unary(self, function: str, a: _Value) -> _Value:
+        if a.shape is None:
+            raise NoChain
+        if a.owned:
+            a = self.writable(a)
+            self.code.append(f"{function}({a.text}, out={a.text})")
+            return a
+        return self.fresh(f"{function}({a.text})", a.shape)
+
+    # ------------------------------------------------------------------ SymPy
+    def value(self, e) -> _Value:
+        import sympy as sp
+
+        if isinstance(e, sp.Symbol):
+            return self.leaf(e.name)
+        if e.is_Number or e.is_NumberSymbol:
+            return _Value(printer.expression_code(e, []), None, False)
+        if isinstance(e, sp.Add):
+            return self.add(e)
+        if isinstance(e, sp.Mul):
+            return self.mul(e)
+        if isinstance(e, sp.Pow):
+            return self.power(e)
+        name = type(e).__name__
+        if name in _UFUNCS and len(e.args) == 1:
+            return self.unary(_UFUNCS[name], self.value(e.args[0]))
+        raise NoChain
+
+    def add(self, e) -> _Value:
+        positive, negative = [], []
+        for term in e.as_ordered_terms():
+            (negative if term.could_extract_minus_sign() else positive).append(term)
+        if not positive:
+            raise NoChain  # -a - b: rare; printed plainly
+        acc = self.fold("add", [self.value(term) for term in positive])
+        for term in negative:
+            acc = self.binary("subtract", acc, self.value(-term))
+        return acc
+
+    def fold(self, op: str, values: list) -> _Value:
+        """values[0] op values[1] op ...: accumulated in the first full-size buffer among them."""
+        full = _broadcast_all([v.shape for v in values])
+        first = next((k for k, v in enumerate(values) if v.owned and v.shape == full), 0)
+        acc = values[first]
+        for k, value in enumerate(values):
+            if k != first:
+                acc = self.binary(op, acc, value)
+        return acc
+
+    def mul(self, e) -> _Value:
+        import sympy as sp
+
+        coefficient, rest = e.as_coeff_Mul()
+        numerator, denominator = [], []
+        for factor in sp.Mul.make_args(rest):
+            base, exponent = factor.as_base_exp()
+            if exponent.is_Number and exponent < 0:
+                denominator.append(base if exponent == -1 else sp.Pow(base, -exponent))
+            else:
+                numerator.append(factor)
+        if not numerator:
+            raise NoChain  # c/x: printed plainly
+        acc = self.fold("multiply", [self.value(factor) for factor in numerator])
+        if coefficient == -1:
+            acc = self.unary("np.negative", acc)
+        elif coefficient != 1:
+            acc = self.binary("multiply", acc, self.value(coefficient))
+        if denominator:
+            acc = self.binary("divide", acc, self.fold("multiply", [self.value(f) for f in denominator]))
+        return acc
+
+    def power(self, e) -> _Value:
+        import sympy as sp
+
+        base, exponent = e.args
+        if exponent == 2:
+            return self.unary("np.square", self.value(base))
+        if exponent == sp.S.Half:
+            return self.unary("np.sqrt", self.value(base))
+        if exponent.is_Number:
+            return self.binary_power(self.value(base), self.value(exponent))
+        raise NoChain
+
+    def binary_power(self, a: _Value, b: _Value) -> _Value:
+        if a.owned:
+            a = self.writable(a)
+            self.code.append(f"np.power({a.text}, {b.text}, out={a.text})")
+            return a
+        return self.fresh(f"{_paren(a)}**{_paren(b)}", a.shape)
+
+
+def _paren(value: _Value) -> str:
+    return f"({value.text})" if value.text.startswith("-") else value.text
+
+
+def _broadcast_all(shapes):
+    full = None
+    for shape in shapes:
+        full = _broadcast(full, shape)
+    return full
+
+
+def _broadcast(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return tuple(np.broadcast_shapes(a, b))
+
+
+def chain_lines(steps, target: str, shapes: dict, shape, reusable=()) -> list[str] | None:
+    """Lines computing `steps` [(name, expression over named symbols)] in place; the last is `target`.
+
+    `shapes` maps every operand name to its shape; `reusable` are operand names whose buffers may be
+    overwritten. None when the chain does not apply (the result would not be a fresh array of
+    `shape`, or some part has no in-place spelling).
+    """
+    import sympy as sp
+
+    reads: dict[str, int] = {}
+    for _, expression in steps:
+        for node in sp.preorder_traversal(expression):
+            if isinstance(node, sp.Symbol):
+                reads[node.name] = reads.get(node.name, 0) + 1
+    if any("{" in name or "}" in name for name in shapes):
+        return None
+    chain = _Chain(target, dict(shapes), shape, reusable, reads)
+    try:
+        for name, expression in steps:
+            result = chain.value(expression)
+            if result.owned:
+                result = chain.writable(result)  # an expression that is one dead operand: taken over
+            if not result.owned or result.shape != tuple(shape) or result.text[1:-1] not in chain.names \
+                    or chain.names[result.text[1:-1]]:
+                return None
+            chain.name(result.text, name)
+            chain.shapes[name] = result.shape
+    except NoChain:
+        return None
+    return chain.lines()
