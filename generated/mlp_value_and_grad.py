@@ -21,12 +21,16 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     # demo.py:29: h = h @ w + b
     t8 = x @ params_0_0
     # demo.py:31: h = np.tanh(h)
-    t9 = np.tanh(params_0_1 + t8)
+    t9 = t8  # reuses t8's memory (not read again)
+    t9 += params_0_1
+    np.tanh(t9, out=t9)
     del t8
     # demo.py:29: h = h @ w + b
     t10 = t9 @ params_1_0
     # demo.py:31: h = np.tanh(h)
-    t11 = np.tanh(params_1_1 + t10)
+    t11 = t10  # reuses t10's memory (not read again)
+    t11 += params_1_1
+    np.tanh(t11, out=t11)
     del t10
     # demo.py:29: h = h @ w + b
     t12 = t11 @ params_2_0
@@ -68,7 +72,10 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     t42 = t41 @ t37
     del t41
     # demo.py:31: h = np.tanh(h)
-    t43 = t40*(1 - t11**2)
+    t43_a = np.square(t11)
+    np.subtract(1, t43_a, out=t43_a)
+    t43 = t40  # reuses t40's memory (not read again)
+    t43 *= t43_a
     del t11, t40
     # demo.py:29: h = h @ w + b
     t44 = np.sum(t43, axis=0)
@@ -76,13 +83,15 @@ def value_and_grad(params_0_0, params_0_1, params_1_0, params_1_1, params_2_0, p
     t46 = t43 @ t45
     t47 = t9.T
     t48 = t47 @ t43
-    del t43, t47
+    del t47
     # demo.py:31: h = np.tanh(h)
-    t49 = t46*(1 - t9**2)
-    del t9, t46
+    t49_a = np.square(t9, out=t43_a)
+    np.subtract(1, t49_a, out=t49_a)
+    t49 = t46  # reuses t46's memory (not read again)
+    t49 *= t49_a
+    del t43_a, t9, t46
     # demo.py:29: h = h @ w + b
     t50 = np.sum(t49, axis=0)
     t51 = x.T
     t52 = t51 @ t49
-    del t49
     return (t22, t52, t50, t48, t44, t42, t38)

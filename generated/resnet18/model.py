@@ -29,11 +29,13 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t124 = bn1_running_mean.reshape((1, 64, 1, 1))
     t125 = bn1_running_var.reshape((1, 64, 1, 1))
     t126 = np.sqrt(t125 + 1e-05)
-    t127 = (t123 - t124)/t126
+    t127 = t123 - t124
+    t127 /= t126
     del t123
     t128 = bn1_weight.reshape((1, 64, 1, 1))
     t129 = bn1_bias.reshape((1, 64, 1, 1))
-    t130 = t127*t128 + t129
+    t130 = t127 * t128
+    t130 += t129
     # models.py:103: x = self.relu(x)
     t131 = np.maximum(t130, 0)
     # models.py:104: x = self.maxpool(x)
@@ -48,11 +50,13 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t134 = layer1_0_bn1_running_mean.reshape((1, 64, 1, 1))
     t135 = layer1_0_bn1_running_var.reshape((1, 64, 1, 1))
     t136 = np.sqrt(t135 + 1e-05)
-    t137 = (t133 - t134)/t136
+    t137 = t133 - t134
+    t137 /= t136
     del t133
     t138 = layer1_0_bn1_weight.reshape((1, 64, 1, 1))
     t139 = layer1_0_bn1_bias.reshape((1, 64, 1, 1))
-    t140 = t137*t138 + t139
+    t140 = t137 * t138
+    t140 += t139
     # models.py:53: out = self.relu(out)
     t141 = np.maximum(t140, 0)
     # models.py:54: out = self.conv2(out)
@@ -63,12 +67,15 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t143 = layer1_0_bn2_running_mean.reshape((1, 64, 1, 1))
     t144 = layer1_0_bn2_running_var.reshape((1, 64, 1, 1))
     t145 = np.sqrt(t144 + 1e-05)
-    t146 = (t142 - t143)/t145
+    t146 = t142 - t143
+    t146 /= t145
     del t142
     t147 = layer1_0_bn2_weight.reshape((1, 64, 1, 1))
     t148 = layer1_0_bn2_bias.reshape((1, 64, 1, 1))
     # models.py:58: out = out + identity
-    t149 = t132 + t146*t147 + t148
+    t149 = t146 * t147
+    t149 += t132
+    t149 += t148
     # models.py:59: out = self.relu(out)
     t150 = np.maximum(t149, 0)
     # models.py:51: out = self.conv1(x)
@@ -79,11 +86,13 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t152 = layer1_1_bn1_running_mean.reshape((1, 64, 1, 1))
     t153 = layer1_1_bn1_running_var.reshape((1, 64, 1, 1))
     t154 = np.sqrt(t153 + 1e-05)
-    t155 = (t151 - t152)/t154
+    t155 = t151 - t152
+    t155 /= t154
     del t151
     t156 = layer1_1_bn1_weight.reshape((1, 64, 1, 1))
     t157 = layer1_1_bn1_bias.reshape((1, 64, 1, 1))
-    t158 = t155*t156 + t157
+    t158 = t155 * t156
+    t158 += t157
     # models.py:53: out = self.relu(out)
     t159 = np.maximum(t158, 0)
     # models.py:54: out = self.conv2(out)
@@ -94,12 +103,15 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t161 = layer1_1_bn2_running_mean.reshape((1, 64, 1, 1))
     t162 = layer1_1_bn2_running_var.reshape((1, 64, 1, 1))
     t163 = np.sqrt(t162 + 1e-05)
-    t164 = (t160 - t161)/t163
+    t164 = t160 - t161
+    t164 /= t163
     del t160
     t165 = layer1_1_bn2_weight.reshape((1, 64, 1, 1))
     t166 = layer1_1_bn2_bias.reshape((1, 64, 1, 1))
     # models.py:58: out = out + identity
-    t167 = t150 + t164*t165 + t166
+    t167 = t164 * t165
+    t167 += t150
+    t167 += t166
     # models.py:59: out = self.relu(out)
     t168 = np.maximum(t167, 0)
     # models.py:51: out = self.conv1(x)
@@ -610,11 +622,12 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:55: out = self.bn2(out)
     t274 = np.sum(t273, axis=(2, 3))
     t275 = t274.reshape((64,))
-    t276 = saved71*t273
+    t276 = saved71 * t273
     t277 = np.sum(t276, axis=(2, 3))
-    del t276
     t278 = t277.reshape((64,))
-    t279 = t122*t273/saved72
+    t279 = np.multiply(t122, t273, out=t276)
+    t279 /= saved72
+    del t276
     # models.py:54: out = self.conv2(out)
     t280_gp = np.pad(t279, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t280_win = np.lib.stride_tricks.sliding_window_view(t280_gp, (3, 3), axis=(2, 3))
@@ -629,12 +642,12 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:52: out = self.bn1(out)
     t283 = np.sum(t282, axis=(2, 3))
     t284 = t283.reshape((64,))
-    t285 = saved76*t282
+    t285 = saved76 * t282
     t286 = np.sum(t285, axis=(2, 3))
-    del t285
     t287 = t286.reshape((64,))
-    t288 = t121*t282/saved77
-    del t282
+    t288 = np.multiply(t121, t282, out=t285)
+    t288 /= saved77
+    del t285, t282
     # models.py:51: out = self.conv1(x)
     t289_gp = np.pad(t288, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t289_win = np.lib.stride_tricks.sliding_window_view(t289_gp, (3, 3), axis=(2, 3))
@@ -649,11 +662,12 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:55: out = self.bn2(out)
     t292 = np.sum(t291, axis=(2, 3))
     t293 = t292.reshape((64,))
-    t294 = saved81*t291
+    t294 = saved81 * t291
     t295 = np.sum(t294, axis=(2, 3))
-    del t294
     t296 = t295.reshape((64,))
-    t297 = t120*t291/saved82
+    t297 = np.multiply(t120, t291, out=t294)
+    t297 /= saved82
+    del t294
     # models.py:54: out = self.conv2(out)
     t298_gp = np.pad(t297, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t298_win = np.lib.stride_tricks.sliding_window_view(t298_gp, (3, 3), axis=(2, 3))
@@ -668,12 +682,12 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:52: out = self.bn1(out)
     t301 = np.sum(t300, axis=(2, 3))
     t302 = t301.reshape((64,))
-    t303 = saved86*t300
+    t303 = saved86 * t300
     t304 = np.sum(t303, axis=(2, 3))
-    del t303
     t305 = t304.reshape((64,))
-    t306 = t119*t300/saved87
-    del t300
+    t306 = np.multiply(t119, t300, out=t303)
+    t306 /= saved87
+    del t303, t300
     # models.py:51: out = self.conv1(x)
     t307_gp = np.pad(t306, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t307_win = np.lib.stride_tricks.sliding_window_view(t307_gp, (3, 3), axis=(2, 3))
@@ -701,12 +715,12 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:102: x = self.bn1(x)
     t312 = np.sum(t311, axis=(2, 3))
     t313 = t312.reshape((64,))
-    t314 = saved92*t311
+    t314 = saved92 * t311
     t315 = np.sum(t314, axis=(2, 3))
-    del t314
     t316 = t315.reshape((64,))
-    t317 = t118*t311/saved93
-    del t311
+    t317 = np.multiply(t118, t311, out=t314)
+    t317 /= saved93
+    del t314, t311
     # models.py:101: x = self.conv1(x)
     t318_gd = np.zeros(t317.shape[:2] + (63, 63), dtype=t317.dtype)
     t318_gd[:, :, ::2, ::2] = t317

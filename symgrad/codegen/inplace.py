@@ -31,6 +31,29 @@ _AUGMENTED = {"add": "+=", "subtract": "-=", "multiply": "*=", "divide": "/="}
 _INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
 
+class Pool:
+    """Dead arrays of the module's own (by shape and dtype) that later chains write into again.
+
+    At most `capacity` are held; giving one more releases the oldest (`del` lines to emit).
+    """
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = capacity
+        self.free: list[tuple[tuple, str, str]] = []  # (shape, dtype, name), oldest first
+
+    def take(self, shape, dtype: str) -> str | None:
+        for k, (s, d, name) in enumerate(self.free):
+            if (s, d) == (tuple(shape), dtype):
+                del self.free[k]
+                return name
+        return None
+
+    def give(self, name: str, shape, dtype: str) -> list[str]:
+        """Keep `name` for reuse; the names released to make room (to `del`)."""
+        self.free.append((tuple(shape), dtype, name))
+        return [self.free.pop(0)[2] for _ in range(len(self.free) - self.capacity)]
+
+
 class NoChain(Exception):
     """The expression has a part with no in-place spelling."""
 
@@ -46,12 +69,15 @@ class _Value:
 class _Chain:
     """Lines over buffers `{b0}`, `{b1}`...; `lines()` names them (the result after its step)."""
 
-    def __init__(self, target, shapes, shape, reusable, reads):
-        self.target, self.shapes, self.shape = target, shapes, tuple(shape)
-        self.reusable, self.reads = set(reusable), reads
+    def __init__(self, target, shapes, shape, dtype, reusable, reads, pool):
+        self.target, self.shapes, self.shape, self.dtype = target, shapes, tuple(shape), dtype
+        self.reusable, self.reads, self.pool = set(reusable), reads, pool
         self.code: list[str] = []
         self.names: dict[str, str] = {}  # buffer placeholder -> its name in the code
         self.count = 0
+        self.dead: list[str] = []  # full-size buffers of this chain no longer needed
+        self.moved: list[str] = []  # names whose memory a later buffer took over
+        self.taken: set[str] = set()  # dead operands whose memory the chain writes into
 
     # ------------------------------------------------------------------ values
     def leaf(self, name: str) -> _Value:
@@ -65,6 +91,7 @@ class _Chain:
             return value
         buffer = self._buffer()
         self.code.append(f"{buffer} = {value.text}  # reuses {value.text}'s memory (not read again)")
+        self.taken.add(value.text)
         return _Value(buffer, value.shape, True)
 
     def _buffer(self) -> str:
@@ -72,10 +99,25 @@ class _Chain:
         self.names[key] = ""
         return "{" + key + "}"
 
-    def fresh(self, code: str, shape) -> _Value:
+    def fresh(self, function: str, arguments: list, shape, infix: str | None = None) -> _Value:
+        """A new buffer: written into a dead one when there is one of its size, else allocated."""
         buffer = self._buffer()
-        self.code.append(f"{buffer} = {code}")
+        old = None
+        if shape == self.shape:
+            old = self.dead.pop(0) if self.dead else self.pool.take(shape, self.dtype) if self.pool else None
+        if old is not None:
+            self.moved.append(old)
+            self.code.append(f"{buffer} = {function}({', '.join(arguments)}, out={old})")
+        elif infix is not None:
+            self.code.append(f"{buffer} = {f' {infix} '.join(arguments)}")
+        else:
+            self.code.append(f"{buffer} = {function}({', '.join(arguments)})")
         return _Value(buffer, shape, True)
+
+    def release(self, value: _Value) -> None:
+        """`value`, a buffer of this chain just consumed, is dead."""
+        if value.owned and not value.dead and value.shape == self.shape and value.text.startswith("{"):
+            self.dead.append(value.text)
 
     def name(self, buffer: str, name: str) -> None:
         self.names[buffer[1:-1]] = name
@@ -87,23 +129,40 @@ class _Chain:
                 self.count += 1
                 names[key] = f"{self.target}_{chr(ord('a') + self.count - 1)}" if self.count <= 26 \
                     else f"{self.target}_{self.count}"
+        self.final_names = names
         return [line.format(**names) for line in self.code]
 
     # ------------------------------------------------------------------ operations
     def binary(self, op: str, a: _Value, b: _Value) -> _Value:
         shape = _broadcast(a.shape, b.shape)
-        if a.owned and a.shape == shape:
+        if a.owned and a.shape == shape and op in _AUGMENTED:
             a = self.writable(a)
             self.code.append(f"{a.text} {_AUGMENTED[op]} {b.text}")
+            self.release(b)
             return a
+        if op not in _AUGMENTED:  # maximum, minimum: no operator; written into an owned operand or fresh
+            into = a if a.owned and a.shape == shape else b if b.owned and b.shape == shape else None
+            if into is None:
+                result = self.fresh(f"np.{op}", [a.text, b.text], shape)
+            else:
+                into = self.writable(into)
+                self.code.append(f"np.{op}({(into if into is a else a).text}, "
+                                 f"{(into if into is b else b).text}, out={into.text})")
+                result = into
+            self.release(a if result is not a else b)
+            return result
         if b.owned and b.shape == shape:
             b = self.writable(b)
             if op in ("add", "multiply"):
                 self.code.append(f"{b.text} {_AUGMENTED[op]} {a.text}")
             else:  # b = a - b, b = a / b: written into b
                 self.code.append(f"np.{op}({a.text}, {b.text}, out={b.text})")
+            self.release(a)
             return b
-        return self.fresh(f"{_paren(a)} {_INFIX[op]} {_paren(b)}", shape)
+        result = self.fresh(f"np.{op}", [_paren(a), _paren(b)], shape, infix=_INFIX[op])
+        self.release(a)
+        self.release(b)
+        return result
 
     def unary(self, function: str, a: _Value) -> _Value:
         if a.shape is None:
@@ -112,7 +171,7 @@ class _Chain:
             a = self.writable(a)
             self.code.append(f"{function}({a.text}, out={a.text})")
             return a
-        return self.fresh(f"{function}({a.text})", a.shape)
+        return self.fresh(function, [a.text], a.shape)
 
     # ------------------------------------------------------------------ SymPy
     def value(self, e) -> _Value:
@@ -128,6 +187,9 @@ class _Chain:
             return self.mul(e)
         if isinstance(e, sp.Pow):
             return self.power(e)
+        if isinstance(e, (sp.Max, sp.Min)):  # arrays first, literals last (as the printer writes them)
+            values = [self.value(a) for a in sorted(e.args, key=lambda a: a.is_number)]
+            return self.fold("maximum" if isinstance(e, sp.Max) else "minimum", values)
         name = type(e).__name__
         if name in _UFUNCS and len(e.args) == 1:
             return self.unary(_UFUNCS[name], self.value(e.args[0]))
@@ -193,7 +255,7 @@ class _Chain:
             a = self.writable(a)
             self.code.append(f"np.power({a.text}, {b.text}, out={a.text})")
             return a
-        return self.fresh(f"{_paren(a)}**{_paren(b)}", a.shape)
+        return self.fresh("np.power", [_paren(a), _paren(b)], a.shape, infix="**")
 
 
 def _paren(value: _Value) -> str:
@@ -215,12 +277,13 @@ def _broadcast(a, b):
     return tuple(np.broadcast_shapes(a, b))
 
 
-def chain_lines(steps, target: str, shapes: dict, shape, reusable=()) -> list[str] | None:
-    """Lines computing `steps` [(name, expression over named symbols)] in place; the last is `target`.
+def chain_lines(steps, target: str, shapes: dict, shape, dtype: str, reusable=(), pool: Pool | None = None):
+    """(lines, operands taken over, names to `del`): `steps` [(name, expression)] computed in place.
 
     `shapes` maps every operand name to its shape; `reusable` are operand names whose buffers may be
-    overwritten. None when the chain does not apply (the result would not be a fresh array of
-    `shape`, or some part has no in-place spelling).
+    overwritten; `pool` holds dead buffers of earlier chains (the chain takes from it and gives its
+    own dead buffers to it). None when the chain does not apply (the result would not be a fresh
+    array of `shape`, or some part has no in-place spelling).
     """
     import sympy as sp
 
@@ -231,7 +294,10 @@ def chain_lines(steps, target: str, shapes: dict, shape, reusable=()) -> list[st
                 reads[node.name] = reads.get(node.name, 0) + 1
     if any("{" in name or "}" in name for name in shapes):
         return None
-    chain = _Chain(target, dict(shapes), shape, reusable, reads)
+    shadow = Pool(pool.capacity) if pool is not None else None  # `pool` changes only if the chain is used
+    if shadow is not None:
+        shadow.free = list(pool.free)
+    chain = _Chain(target, dict(shapes), shape, dtype, reusable, reads, shadow)
     try:
         for name, expression in steps:
             result = chain.value(expression)
@@ -244,4 +310,10 @@ def chain_lines(steps, target: str, shapes: dict, shape, reusable=()) -> list[st
             chain.shapes[name] = result.shape
     except NoChain:
         return None
-    return chain.lines()
+    lines = chain.lines()
+    released = [name.format(**chain.final_names) for name in chain.moved]  # another name has their memory
+    if shadow is not None:
+        for placeholder in chain.dead:
+            released += shadow.give(placeholder.format(**chain.final_names), shape, dtype)
+        pool.free = shadow.free
+    return lines, chain.taken, released

@@ -136,8 +136,9 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
                     _add_lines(groups, where, flushed_lines)
                 if joined:
                     continue
-            lines = _statement(graph, i, names, donations, buffers) + _frees(graph, i, names, donations.last_use,
-                                                                     set(consumed))
+            lines = _statement(graph, i, names, donations, buffers)
+            retired, pooled = buffers.retire(i, names) if buffers is not None else ([], set())
+            lines += _frees(graph, i, names, donations.last_use, set(consumed), keep=pooled, also=retired)
         if i in guards:
             lines.append(f"if {_guard_test(names[i], guards[i])}: raise GuardFailed({comment_text(node.where)!r})")
         _add_lines(groups, node.where, lines)
@@ -154,13 +155,17 @@ def _emit_function(spec: FunctionSpec, kernels=None) -> dict:
 LARGE = 1 << 14  # elements: intermediates at least this big are freed as soon as they are dead
 
 
-def _frees(graph: Graph, i: int, names: dict, last_use: dict, consumed=frozenset()) -> list[str]:
-    """`del` of the large intermediates (and consumed inputs) whose last reader is node i."""
+def _frees(graph: Graph, i: int, names: dict, last_use: dict, consumed=frozenset(), keep=frozenset(),
+           also=()) -> list[str]:
+    """`del` of the large intermediates (and consumed inputs) whose last reader is node i (but `keep`),
+    and of the names `also`."""
     dead = sorted({j for j in graph.nodes[i].inputs if last_use.get(j) == i and j not in graph.outputs
+                   and j not in keep
                    and (j in consumed or graph.nodes[j].op not in ("input", "const", "const_array")
                         and names.get(j, "").startswith("t"))
                    and int(np.prod(graph.nodes[j].shape, dtype=np.int64)) >= LARGE})
-    return [f"del {', '.join(names[j] for j in dead)}"] if dead else []
+    released = list(dict.fromkeys([*also, *(names[j] for j in dead)]))
+    return [f"del {', '.join(released)}"] if released else []
 
 
 def _add_lines(groups: list, where: str, lines: list) -> None:
@@ -342,6 +347,9 @@ def _literal(node) -> str:
     return f"np.{dtype}({text})" if dtype else text
 
 
+_COPYING = {"matmul", "sum", "amax", "amin", "prod", "concatenate", "pad", "cumsum", "cast"}  # never a view
+
+
 class _Buffers:
     """Arrays the module allocated itself (results of in-place chains) and when they may be reused.
 
@@ -350,19 +358,40 @@ class _Buffers:
     """
 
     def __init__(self, graph: Graph, last_use: dict):
+        from .inplace import Pool
+
         self.graph, self.last_use = graph, last_use
+        self.pool = Pool()
+        self.taken: set[str] = set()  # operands the last chain wrote into
+        self.released: list[str] = []  # names the last chain no longer needs
         self.owned: set[int] = set()
         self.pinned = set(graph.outputs) | {i for i, _ in graph.guards}
-        self.view_read: set[int] = set()
+        self.view_read: set[int] = set()  # read by an op whose result may be a view of its operand
         for node in graph.nodes:
-            if not PRIMITIVES[node.op].elementwise if node.op in PRIMITIVES else True:
+            row = PRIMITIVES.get(node.op)
+            if row is None or not (row.elementwise or node.op in _COPYING):
                 self.view_read.update(node.inputs)
+
+    def _dead(self, i: int) -> list[int]:
+        """Operands of node i whose own buffers die there."""
+        return [j for j in dict.fromkeys(self.graph.nodes[i].inputs) if j in self.owned
+                and self.last_use.get(j) == i and j not in self.pinned and j not in self.view_read]
 
     def reusable(self, i: int, names: dict) -> set[str]:
         node = self.graph.nodes[i]
-        return {names[j] for j in node.inputs if j in self.owned and self.last_use.get(j) == i
-                and j not in self.pinned and j not in self.view_read
-                and (self.graph.nodes[j].shape, self.graph.nodes[j].dtype) == (node.shape, node.dtype)}
+        return {names[j] for j in self._dead(i)
+                if (self.graph.nodes[j].shape, self.graph.nodes[j].dtype) == (node.shape, node.dtype)}
+
+    def retire(self, i: int, names: dict) -> tuple[list[str], set[int]]:
+        """(names to `del`, operands kept): node i's dead large buffers go to the pool, not `del`."""
+        released, pooled = self.released, set()
+        for j in self._dead(i):
+            node = self.graph.nodes[j]
+            if names[j] not in self.taken and int(np.prod(node.shape, dtype=np.int64)) >= LARGE:
+                released = released + self.pool.give(names[j], node.shape, node.dtype)
+                pooled.add(j)
+        self.taken, self.released = set(), []
+        return released, pooled
 
 
 def _statement(graph: Graph, i: int, names: dict, donations=None, buffers=None) -> list[str]:
@@ -376,25 +405,30 @@ def _statement(graph: Graph, i: int, names: dict, donations=None, buffers=None) 
             if lines is not None:
                 return lines
             donations.give_back(buffer)
-        if buffers is not None:
-            lines = _elementwise_lines(graph, node, operands, names[i], reusable=buffers.reusable(i, names))
-            if lines is not None:
+        if buffers is not None and int(np.prod(node.shape, dtype=np.int64)) >= LARGE:  # small: plain is clearer
+            chained = _elementwise_lines(graph, node, operands, names[i], reusable=buffers.reusable(i, names),
+                                         pool=buffers.pool)
+            if chained is not None:
+                lines, buffers.taken, buffers.released = chained
                 buffers.owned.add(i)
                 return lines
         return _elementwise_lines(graph, node, operands, names[i])
     code = row.emit(operands, **node.kwargs)
     if isinstance(code, str):
+        if buffers is not None and node.op == "matmul" and node.shape:
+            buffers.owned.add(i)  # `a @ b` is a new array (never a view)
         return [f"{names[i]} = {code}"]
     return [line.replace("{out}", names[i]) for line in code]
 
 
 def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | None = None,
-                       reusable: set | None = None) -> list[str] | None:
+                       reusable: set | None = None, pool=None):
     """`target = <expression>`, preceded by `target_k = ...` for subexpressions used twice (cse).
 
     With `out`, the outermost operation writes into that (donated) array, or None if it cannot.
-    With `reusable` (a set, maybe empty), an in-place chain (`symgrad.codegen.inplace`) that
-    allocates once and may write into those dead operands; None if it does not apply.
+    With `reusable` (a set, maybe empty), (lines, operands taken over) of an in-place chain
+    (`symgrad.codegen.inplace`) that may write into those dead operands and the `pool`'s buffers;
+    None if it does not apply.
     """
     import sympy as sp
 
@@ -432,7 +466,7 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
         symbols = {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(traced)}
         symbolic = [(str(symbol), value.xreplace(symbols)) for symbol, value in temporaries]
         return chain_lines([*symbolic, (target, reduced.xreplace(symbols))], target, shapes, node.shape,
-                           reusable)
+                           node.dtype, reusable, pool)
     if out is not None:
         code = printer.expression_code_into(reduced, traced, out)
         if code is None or lost_shape or steps[-1][1].startswith("np.asarray("):
