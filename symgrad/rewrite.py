@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
+from .primitives import PRIMITIVES
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,54 @@ def _same_dtype(node, nodes):
     return Same(node.inputs[0]) if nodes[node.inputs[0]].dtype == node.dtype else None
 
 
+def _fill_operands_to_scalars(node, nodes):
+    """An elementwise node reading `fill(c)` arrays of its own shape and dtype reads the number c."""
+    from .derive import forward_expression
+
+    fills = [j for j in node.inputs if nodes[j].op == "fill" and nodes[j].dtype == node.dtype
+             and _exact(nodes[j].attr("value"), node.dtype)]
+    arrays = [j for j in node.inputs if j not in fills and nodes[j].op != "const"]
+    if not fills or not arrays or node.dtype not in ("float32", "float64") \
+            or np.broadcast_shapes(*(nodes[j].shape for j in arrays)) != node.shape \
+            or all(nodes[j].dtype != node.dtype for j in arrays):
+        return None
+    expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(fills)))
+    return Node("expr", tuple(arrays), make_attrs(expr=expression), node.shape, node.dtype, node.where)
+
+
+def _fill_of_fills(node, nodes):
+    """An elementwise float64 node of `fill` arrays and numbers is one `fill` of its value."""
+    from .derive import evaluate_expr, forward_expression
+
+    if node.dtype != "float64" or not node.inputs or any(nodes[j].op not in ("fill", "const") for j in node.inputs) \
+            or not any(nodes[j].op == "fill" for j in node.inputs):
+        return None
+    expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(node.inputs)))
+    value = float(evaluate_expr(expression, []))
+    return Node("fill", (), make_attrs(value=value, shape=node.shape, dtype=node.dtype), node.shape, node.dtype,
+                node.where)
+
+
+def _pattern(node, nodes, constants: set) -> tuple:
+    """forward_expression's pattern: ("const", number) for `constants` and const nodes, else symbols."""
+    pattern, k = [], 0
+    for j in node.inputs:
+        if j in constants or nodes[j].op == "const":
+            pattern.append(("const", nodes[j].attr("value")))
+        else:
+            pattern.append(("sym", k))
+            k += 1
+    return tuple(pattern)
+
+
+def _exact(value, dtype: str) -> bool:
+    """`value` is a number that `dtype` holds exactly (so reading it weakly changes nothing)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) \
+        and float(np.dtype(dtype).type(value)) == value
+
+
+ELEMENTWISE = "(elementwise)"  # a rule for every elementwise op
+
 RULES = (
     Rule("transpose(transpose(x, p), q) -> transpose(x, p[q])", "transpose", _transpose_of_transpose),
     Rule("transpose(x, identity) -> x", "transpose", _identity_transpose),
@@ -83,10 +132,17 @@ RULES = (
     Rule("broadcast_to(x, x.shape) -> x", "broadcast_to", _same_shape),
     Rule("cast(cast(x, a), b) -> cast(x, b) when x -> a is exact", "cast", _cast_of_exact_cast),
     Rule("cast(x, x.dtype) -> x", "cast", _same_dtype),
+    Rule("op(x, fill(c)) -> op(x, c) when x has the shape", ELEMENTWISE, _fill_operands_to_scalars),
+    Rule("op(fill(a), fill(b)) -> fill(op(a, b)) in float64", ELEMENTWISE, _fill_of_fills),
 )
 _BY_OP: dict[str, list[Rule]] = {}
 for _rule in RULES:
     _BY_OP.setdefault(_rule.op, []).append(_rule)
+
+
+def _rules(op: str) -> list:
+    row = PRIMITIVES.get(op)
+    return _BY_OP.get(op, []) + (_BY_OP[ELEMENTWISE] if row is not None and row.elementwise else [])
 
 VIEWS = ("transpose", "reshape", "broadcast_to")
 
@@ -101,7 +157,7 @@ def rewritten(graph: Graph) -> Graph:
     node at its position computed, and readers of a node equal to an earlier value read that value.
     (Callers holding positions, such as the saved-value analysis of eager `.backward()`, stay valid.)
     """
-    if not any(node.op in _BY_OP for node in graph.nodes):
+    if not any(_rules(node.op) for node in graph.nodes):
         return graph
     nodes: list[Node] = []
     position: dict[int, int] = {}
@@ -120,7 +176,7 @@ def _rewritten(node: Node, nodes: list):
     changed = True
     while changed:
         changed = False
-        for rule in _BY_OP.get(node.op, ()):
+        for rule in _rules(node.op):
             result = rule.rewrite(node, nodes)
             if isinstance(result, Same):
                 return result

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import symgrad
+import symgrad.codegen.numpy_emitter
 from symgrad.ir import Graph, Node, make_attrs
 from symgrad.primitives import PRIMITIVES
-from symgrad.rewrite import RULES, simplify
+from symgrad.rewrite import ELEMENTWISE, RULES, simplify
 
 
 def _run(graph: Graph, *args):
@@ -85,7 +86,39 @@ def test_cast_of_cast_folds_only_when_the_first_cast_is_exact():
 
 
 def test_every_rule_is_one_row_with_a_pattern_name():
-    assert all(" -> " in rule.name and rule.op in PRIMITIVES for rule in RULES)
+    assert all(" -> " in rule.name and (rule.op in PRIMITIVES or rule.op == ELEMENTWISE) for rule in RULES)
+
+
+def test_fill_operands_become_numbers():
+    nodes = [Node("input", (), make_attrs(name="x", position=0), (5,), "float32"),
+             Node("fill", (), make_attrs(value=0.5, shape=(5,), dtype="float32"), (5,), "float32"),
+             Node("const", (), make_attrs(value=3.0, dtype=None), (), "float64"),
+             Node("fill", (), make_attrs(value=0.1, shape=(5,), dtype="float32"), (5,), "float32")]
+    nodes += [Node("mul", (1, 2), (), (5,), "float32"),  # fill * number: one fill of float64 only
+              Node("mul", (0, 1), (), (5,), "float32"),  # x * fill(0.5): x * 0.5
+              Node("mul", (0, 3), (), (5,), "float32")]  # 0.1 is not a float32: kept
+    graph = Graph(tuple(nodes), (0,), (4, 5, 6))
+    folded = simplify(graph)
+    ops = [folded.nodes[i].op for i in folded.outputs]
+    assert ops == ["mul", "expr", "mul"]
+    x = np.arange(5, dtype=np.float32)
+    source = symgrad.codegen.numpy_emitter.emit_module(
+        [symgrad.codegen.numpy_emitter.FunctionSpec("f", graph, "f")], [], "test")
+    namespace = {}
+    exec(source, namespace)
+    a, b, c = namespace["f"](x)
+    assert b.dtype == np.float32 and np.array_equal(b, x * np.float32(0.5))
+    assert np.array_equal(c, x * np.full(5, 0.1, dtype=np.float32)) and a.dtype == np.float32
+
+
+def test_float64_fill_arithmetic_is_one_fill():
+    nodes = [Node("input", (), make_attrs(name="x", position=0), (4,), "float64"),
+             Node("fill", (), make_attrs(value=1.0, shape=(4,), dtype="float64"), (4,), "float64"),
+             Node("const", (), make_attrs(value=0.5, dtype=None), (), "float64")]
+    nodes += [Node("mul", (1, 2), (), (4,), "float64"), Node("add", (0, 3), (), (4,), "float64")]
+    folded = simplify(Graph(tuple(nodes), (0,), (4,)))
+    assert [n.op for n in folded.nodes] == ["input", "expr"]
+    assert folded.nodes[1].attr("expr").free_symbols and "0.5" in str(folded.nodes[1].attr("expr"))
 
 
 def test_vjp_saves_bases_not_views():

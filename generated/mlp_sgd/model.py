@@ -81,44 +81,43 @@ def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_w
     t27 = -t26
     t28 = np.sum(t27, axis=0)
     t29 = (0.03125)*t28
-    t30 = np.full((32,), 0.03125, dtype=np.float64)
-    t31 = -t30
-    t32 = np.zeros((32, 3), dtype=t31.dtype)
-    np.add.at(t32, np.s_[const0, target], t31)
-    t33 = -t32
-    t34 = np.sum(t33, axis=1)
-    t35 = t34.reshape((32, 1))
-    t36 = t35/t23
-    t37 = np.broadcast_to(t36, (32, 3))
-    t38 = t22*t37 + t32
+    t30 = np.full((32,), -0.03125, dtype=np.float64)
+    t31 = np.zeros((32, 3), dtype=t30.dtype)
+    np.add.at(t31, np.s_[const0, target], t30)
+    t32 = -t31
+    t33 = np.sum(t32, axis=1)
+    t34 = t33.reshape((32, 1))
+    t35 = t34/t23
+    t36 = np.broadcast_to(t35, (32, 3))
+    t37 = t22*t36 + t31
     # aot_models.py:26: return self.out(h)
-    t39 = np.sum(t38, axis=0)
-    t40 = t38 @ out_weight
-    t41 = t17 @ t38
-    t42 = t41.T
+    t38 = np.sum(t37, axis=0)
+    t39 = t37 @ out_weight
+    t40 = t17 @ t37
+    t41 = t40.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t43 = t40*(1 - t12**2)
-    t44 = np.sum(t43, axis=0)
-    t45 = t43 @ hidden2_weight
-    t46 = t18 @ t43
-    t47 = t46.T
+    t42 = t39*(1 - t12**2)
+    t43 = np.sum(t42, axis=0)
+    t44 = t42 @ hidden2_weight
+    t45 = t18 @ t42
+    t46 = t45.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t48 = t45*(1 - t9**2)
-    t49 = np.sum(t48, axis=0)
-    t50 = t19 @ t48
-    t51 = t50.T
+    t47 = t44*(1 - t9**2)
+    t48 = np.sum(t47, axis=0)
+    t49 = t19 @ t47
+    t50 = t49.T
     # symgrad compile --train sgd: the optimiser step
-    t53 = step + 1
-    t55 = 0.9*hidden1_weight_momentum_buffer + t51
-    t56 = hidden1_weight - 0.1*t55
-    t58 = 0.9*hidden1_bias_momentum_buffer + t49
-    t59 = hidden1_bias - 0.1*t58
-    t61 = 0.9*hidden2_weight_momentum_buffer + t47
-    t62 = hidden2_weight - 0.1*t61
-    t64 = 0.9*hidden2_bias_momentum_buffer + t44
-    t65 = hidden2_bias - 0.1*t64
-    t67 = 0.9*out_weight_momentum_buffer + t42
-    t68 = out_weight - 0.1*t67
-    t70 = 0.9*out_bias_momentum_buffer + t39
-    t71 = out_bias - 0.1*t70
-    return (t29, t56, t59, t62, t65, t68, t71, t53, t55, t58, t61, t64, t67, t70)
+    t52 = step + 1
+    t54 = 0.9*hidden1_weight_momentum_buffer + t50
+    t55 = hidden1_weight - 0.1*t54
+    t57 = 0.9*hidden1_bias_momentum_buffer + t48
+    t58 = hidden1_bias - 0.1*t57
+    t60 = 0.9*hidden2_weight_momentum_buffer + t46
+    t61 = hidden2_weight - 0.1*t60
+    t63 = 0.9*hidden2_bias_momentum_buffer + t43
+    t64 = hidden2_bias - 0.1*t63
+    t66 = 0.9*out_weight_momentum_buffer + t41
+    t67 = out_weight - 0.1*t66
+    t69 = 0.9*out_bias_momentum_buffer + t38
+    t70 = out_bias - 0.1*t69
+    return (t29, t55, t58, t61, t64, t67, t70, t52, t54, t57, t60, t63, t66, t69)
