@@ -172,7 +172,8 @@ def _loss(traced: _Traced, loss: str | None) -> Tracer:
     from . import nn_composites
 
     with tracing(builder), at_location(f"symgrad compile --loss {loss}"):
-        return nn_composites.cross_entropy(out, target) if loss == "cross_entropy" else nn_composites.mse_loss(out, target)
+        loss_fn = nn_composites.cross_entropy if loss == "cross_entropy" else nn_composites.mse_loss
+        return loss_fn(out, target)
 
 
 def _optimiser(builder, params, grads, kind, hyper):

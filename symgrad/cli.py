@@ -215,7 +215,7 @@ def load_target(spec: str):
                 raise UsageError(f"module {module_text!r} not found (looked in {cwd} and sys.path); "
                                  "give a dotted module name or a path ending in .py") from None
             raise _TargetError(f"importing {module_text!r} failed: {_one_line(error)}", error) from None
-        except Exception as error:  # noqa: BLE001 - the user's module raised while importing
+        except Exception as error:
             raise _TargetError(f"importing {module_text!r} failed: {_one_line(error)}", error) from None
     target = module
     for k, part in enumerate(attr_path.split(".")):
@@ -246,7 +246,7 @@ def _load_file(path: Path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001 - the user's file raised while importing
+    except Exception as error:
         sys.modules.pop(name, None)
         raise _TargetError(f"importing {str(path)!r} failed: {_one_line(error)}", error) from None
     return module
@@ -485,7 +485,7 @@ def _run_user(thunk, name):
         return thunk()
     except UsageError:
         raise
-    except Exception as error:  # noqa: BLE001 - reported on one line; --traceback shows it whole
+    except Exception as error:
         raise _TargetError(f"{name}: {_one_line(error)}", error) from None
 
 

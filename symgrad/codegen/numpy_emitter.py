@@ -485,9 +485,9 @@ def _with_dtypes(steps, operand_dtypes: dict, dtype: str):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             for name, code in steps:
-                namespace[name] = eval(code, namespace)  # noqa: S307 - our own printed code
+                namespace[name] = eval(code, namespace)
         produced = np.asarray(namespace[steps[-1][0]]).dtype
-    except Exception:  # noqa: BLE001 - a dummy evaluation that fails says nothing about dtypes
+    except Exception:
         produced = np.dtype(dtype)
     if produced == np.dtype(dtype):
         return steps

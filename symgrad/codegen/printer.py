@@ -191,7 +191,7 @@ def _helper_definitions() -> dict:
 
     namespace = {"np": np, "math": math}
     for template in HELPERS.values():
-        exec(render(template), namespace)  # noqa: S102 - our own helper templates
+        exec(render(template), namespace)
     return namespace
 
 
