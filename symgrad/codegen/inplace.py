@@ -191,11 +191,16 @@ class _Chain:
             values = [self.value(a) for a in sorted(e.args, key=lambda a: a.is_number)]
             return self.fold("maximum" if isinstance(e, sp.Max) else "minimum", values)
         name = type(e).__name__
+        if name == "log" and printer.minus_one(e.args[0], sign=1) is not None:  # as the printer: exact log1p
+            return self.unary("np.log1p", self.value(printer.minus_one(e.args[0], sign=1)))
         if name in _UFUNCS and len(e.args) == 1:
             return self.unary(_UFUNCS[name], self.value(e.args[0]))
         raise NoChain
 
     def add(self, e) -> _Value:
+        rewritten = printer.expm1_form(e)  # as the printer: exp(z) - 1 is expm1(z)
+        if rewritten is not None:
+            return self.value(rewritten)
         positive, negative = [], []
         for term in e.as_ordered_terms():
             (negative if term.could_extract_minus_sign() else positive).append(term)
