@@ -5,7 +5,7 @@
     out_dir/__init__.py   forward / backward (vjp style) [/ train_step], load_params(), load_state()
     out_dir/model.py      the generated module (numpy only; stamped header, source-line comments)
     out_dir/params.npz    parameters, buffers and constants (Module targets, or --train)
-    out_dir/model.c       C backend only: the kernels' source; model.so is built from it
+    out_dir/kernels.c     C backend only: the kernels' source; kernels.so is built from it
     out_dir/README.md     how it was made (the command, symgrad's version; no dates) and how to call it
 
 `target` is either a NumPy function of arrays (the --input arrays), or a *Module factory*: a callable

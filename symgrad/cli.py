@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "e.g. --out mlp_pkg")
     compile_parser.add_argument("--backend", choices=("numpy", "c"), default="numpy",
                                 help="numpy (default): plain NumPy; c: fused elementwise loops as C built "
-                                     "with portable flags (model.c + model.so), e.g. --backend c")
+                                     "with portable flags (kernels.c + kernels.so), e.g. --backend c")
     compile_parser.add_argument("--train", choices=("sgd", "adam"),
                                 help="also generate train_step with this optimiser (PyTorch's update rule), "
                                      "e.g. --train adam")

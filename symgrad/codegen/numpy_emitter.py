@@ -1,9 +1,12 @@
 """NumPy emitter: a Graph becomes plain strings (one flat SSA statement per node), Jinja2 lays them out.
 
 Contract: deterministic (the same graph and metadata give the same bytes), the module imports only
-`numpy` (and `math` when a helper needs it), every statement sits under a comment naming the user's
-source line it came from, and names from user code reach the source only as validated identifiers
-(anything else is replaced by a positional name) or inside comments stripped of line breaks.
+`numpy`, every statement sits under a comment naming the user's source line it came from, and names
+from user code reach the source only as validated identifiers (anything else is replaced by a
+positional name) or inside comments stripped of line breaks. Large float elementwise nodes are
+printed as in-place chains (`symgrad.codegen.inplace`) that reuse the buffers of dead intermediates
+the module allocated itself; C modules (`emit_c_module`) call their kernels through ctypes bindings
+that templates/numpy_module.py.j2 writes from `Kernel.binding()`.
 """
 
 from __future__ import annotations
