@@ -78,8 +78,6 @@ def _same_dtype(node, nodes):
 
 def _fill_operands_to_scalars(node, nodes):
     """An elementwise node reading `fill(c)` arrays of its own shape and dtype reads the number c."""
-    from .derive import forward_expression
-
     fills = [j for j in node.inputs if nodes[j].op == "fill" and nodes[j].dtype == node.dtype
              and _exact(nodes[j].attr("value"), node.dtype)]
     arrays = [j for j in node.inputs if j not in fills and nodes[j].op != "const"]
@@ -87,17 +85,19 @@ def _fill_operands_to_scalars(node, nodes):
             or np.broadcast_shapes(*(nodes[j].shape for j in arrays)) != node.shape \
             or all(nodes[j].dtype != node.dtype for j in arrays):
         return None
+    from .derive import forward_expression  # SymPy: only when the rule applies
+
     expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(fills)))
     return Node("expr", tuple(arrays), make_attrs(expr=expression), node.shape, node.dtype, node.where)
 
 
 def _fill_of_fills(node, nodes):
     """An elementwise float64 node of `fill` arrays and numbers is one `fill` of its value."""
-    from .derive import evaluate_expr, forward_expression
-
     if node.dtype != "float64" or not node.inputs or any(nodes[j].op not in ("fill", "const") for j in node.inputs) \
             or not any(nodes[j].op == "fill" for j in node.inputs):
         return None
+    from .derive import evaluate_expr, forward_expression  # SymPy: only when the rule applies
+
     expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(node.inputs)))
     value = float(evaluate_expr(expression, []))
     return Node("fill", (), make_attrs(value=value, shape=node.shape, dtype=node.dtype), node.shape, node.dtype,
