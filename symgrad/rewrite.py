@@ -85,7 +85,7 @@ def _fill_operands_to_scalars(node, nodes):
             or np.broadcast_shapes(*(nodes[j].shape for j in arrays)) != node.shape \
             or all(nodes[j].dtype != node.dtype for j in arrays):
         return None
-    from .derive import forward_expression  # SymPy: only when the rule applies
+    from .primitives import forward_expression  # SymPy: only when the rule applies
 
     expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(fills)))
     return Node("expr", tuple(arrays), make_attrs(expr=expression), node.shape, node.dtype, node.where)
@@ -96,10 +96,11 @@ def _fill_of_fills(node, nodes):
     if node.dtype != "float64" or not node.inputs or any(nodes[j].op not in ("fill", "const") for j in node.inputs) \
             or not any(nodes[j].op == "fill" for j in node.inputs):
         return None
-    from .derive import evaluate_expr, forward_expression  # SymPy: only when the rule applies
+    from .primitives import forward_expression  # SymPy: only when the rule applies
+    from .symbolic import evaluate
 
     expression = forward_expression(node.op, node.attrs, _pattern(node, nodes, set(node.inputs)))
-    value = float(evaluate_expr(expression, []))
+    value = float(evaluate(expression, []))
     return Node("fill", (), make_attrs(value=value, shape=node.shape, dtype=node.dtype), node.shape, node.dtype,
                 node.where)
 

@@ -283,7 +283,7 @@ class _Cluster:
     def _kernel(self, members):
         import sympy as sp
 
-        from ..derive import forward_expression
+        from ..primitives import forward_expression
         from .c_backend import cluster_kernel
 
         graph, names, member_set = self.graph, self.names, set(members)
@@ -435,7 +435,7 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
     """
     import sympy as sp
 
-    from ..derive import forward_expression
+    from ..primitives import forward_expression
 
     pattern, traced, traced_shapes = [], [], []
     for j, name in zip(node.inputs, operands):
