@@ -224,8 +224,8 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
           momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0, betas=(0.9, 0.999), eps=1e-8,
           mode=None, seed=0, command="", n_params=1, out_name="") -> dict:
     """{file name: bytes} of the package (see the module docstring); nothing is written."""
-    from .pipeline import source_header as _source_header
     from .codegen.numpy_emitter import FunctionSpec
+    from .pipeline import source_header as _source_header
 
     if train is not None and train not in OPTIMISERS:
         raise ValueError(f"train={train!r} is not one of {OPTIMISERS}")
