@@ -38,7 +38,7 @@ from .tensor import Tensor, no_grad
 __all__ = [
     "ReduceOp", "is_available", "is_mpi_available", "init_process_group", "is_initialized",
     "destroy_process_group", "get_rank", "get_world_size", "get_backend", "all_reduce",
-    "all_reduce_coalesced", "all_reduce_tree", "broadcast", "all_gather", "reduce_scatter",
+    "all_reduce_coalesced", "all_reduce_tree", "broadcast", "all_gather", "all_gather_object", "reduce_scatter",
     "barrier", "launched_ranks",
 ]
 
@@ -291,6 +291,15 @@ def _like(leaf, value: np.ndarray):
     if isinstance(leaf, Tensor):
         return Tensor(value)
     return value if isinstance(leaf, np.ndarray) else value[()]
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Fill `object_list` (world size entries) with every rank's picklable `obj` (torch's name)."""
+    world = _require()
+    if len(object_list) != world.size:
+        raise ValueError(f"all_gather_object: object_list has {len(object_list)} entries but the world size "
+                         f"is {world.size}")
+    object_list[:] = world.comm.allgather(obj)
 
 
 def broadcast(tensor, src: int = 0, group=None, async_op: bool = False) -> None:

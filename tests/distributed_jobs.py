@@ -1,0 +1,173 @@
+"""Jobs for tests/test_distributed_mpi.py, run as `mpiexec -n 2 python distributed_jobs.py JOB OUT_DIR`.
+
+Each training job runs the same float64 model and data in two ways: data-parallel (this rank's
+share, from DistributedSampler, through DistributedDataParallel / all_reduce_tree) and, in the test
+process, `reference(...)`: one process on the union of every rank's batch. Rank 0 writes the final
+parameters to OUT_DIR/<variant>.npz.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import symgrad
+import symgrad.distributed as dist
+from symgrad import nn
+from symgrad.nn.parallel import DistributedDataParallel as DDP
+from symgrad.utils.data.distributed import DistributedSampler
+
+N_SAMPLES, PER_RANK_BATCH, STEPS = 24, 3, 4
+
+
+class Net(nn.Module):
+    def __init__(self, hidden=8):
+        super().__init__()
+        self.fc1 = nn.Linear(4, hidden, dtype=symgrad.float64)
+        self.fc2 = nn.Linear(hidden, 2, dtype=symgrad.float64)
+        rng = np.random.default_rng(0)
+        for p in self.parameters():
+            p.data = symgrad.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=symgrad.float64)
+
+    def forward(self, x):
+        return self.fc2(symgrad.tanh(self.fc1(x)))
+
+
+def data():
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((N_SAMPLES, 4)), rng.standard_normal((N_SAMPLES, 2))
+
+
+def optimiser(kind, params):
+    if kind == "sgd":
+        return symgrad.optim.SGD(params, lr=0.1, momentum=0.9)
+    return symgrad.optim.Adam(params, lr=0.05)
+
+
+def batches(rank, world, steps=STEPS, start=0):
+    """This rank's sample indices per step: DistributedSampler(shuffle) order, PER_RANK_BATCH at a time."""
+    sampler = DistributedSampler(range(N_SAMPLES), num_replicas=world, rank=rank, shuffle=True, seed=3)
+    sampler.set_epoch(0)
+    order = list(sampler)
+    return [order[(s * PER_RANK_BATCH) % len(order):][:PER_RANK_BATCH] for s in range(start, start + steps)]
+
+
+def union_batches(world, steps=STEPS, start=0):
+    per_rank = [batches(r, world, steps, start) for r in range(world)]
+    return [sum((per_rank[r][s] for r in range(world)), []) for s in range(steps)]
+
+
+def loss_fn(model, x, y):
+    return nn.functional.mse_loss(model(x), y)
+
+
+def train(model, opt, step_indices, compiled_loss=None):
+    x_all, y_all = data()
+    for idx in step_indices:
+        x, y = symgrad.tensor(x_all[idx]), symgrad.tensor(y_all[idx])
+        opt.zero_grad()
+        loss = compiled_loss(x, y) if compiled_loss is not None else loss_fn(model, x, y)
+        loss.backward()
+        opt.step()
+
+
+def params_of(model) -> dict:
+    return {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+
+
+def reference(kind, world=2, steps=STEPS):
+    """One process, batch = the union of the ranks' batches."""
+    model = Net()
+    train(model, optimiser(kind, model.parameters()), union_batches(world, steps))
+    return params_of(model)
+
+
+def reference_functional(world=2, steps=STEPS, averaged=None):
+    """Plain SGD on a NumPy function with value_and_grad; `averaged` averages the gradients."""
+    x_all, y_all = data()
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((4, 2)), "b": np.zeros(2)}
+
+    def loss(params, x, y):
+        return np.mean((np.tanh(x @ params["w"]) + params["b"] - y) ** 2)
+
+    value_and_grad = symgrad.value_and_grad(loss)
+    if averaged is None:
+        idx_steps, average = union_batches(world, steps), (lambda g: g)
+    else:
+        idx_steps, average = averaged
+    for idx in idx_steps:
+        _, g = value_and_grad(params, x_all[idx], y_all[idx])
+        g = average(g)
+        params = {k: params[k] - 0.2 * g[k] for k in params}
+    return params
+
+
+# ============================================================================ jobs (under mpiexec)
+def job_train(out: Path):
+    """Eager SGD-momentum and Adam, a compiled model, a compiled loss, the functional API, a checkpoint."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mine = batches(rank, world)
+    results = {}
+    for kind in ("sgd", "adam"):
+        ddp = DDP(Net())
+        train(ddp, optimiser(kind, ddp.parameters()), mine)
+        results[f"eager_{kind}"] = params_of(ddp.module)
+    ddp = DDP(Net())
+    compiled = symgrad.compile(ddp)
+    train(compiled, optimiser("sgd", ddp.parameters()), mine)
+    results["compiled_model_sgd"] = params_of(ddp.module)
+    ddp = DDP(Net())
+    step = symgrad.compile(lambda x, y: loss_fn(ddp, x, y))
+    train(ddp, optimiser("adam", ddp.parameters()), mine, compiled_loss=step)
+    results["compiled_loss_adam"] = params_of(ddp.module)
+    results["functional_sgd"] = reference_functional(averaged=(mine, dist.all_reduce_tree))
+    ddp = DDP(Net())
+    opt = optimiser("adam", ddp.parameters())
+    train(ddp, opt, mine)
+    if rank == 0:
+        symgrad.save({"model": ddp.module.state_dict(), "optimizer": opt.state_dict()}, out / "checkpoint.npz")
+        for name, params in results.items():
+            np.savez(out / f"{name}.npz", **params)
+    dist.barrier()
+
+
+def job_resume(out: Path):
+    """Load rank 0's checkpoint (written by a 2-rank job) and train on with this job's world size."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    state = symgrad.load(out / "checkpoint.npz")
+    ddp = DDP(Net())
+    ddp.module.load_state_dict(state["model"])
+    opt = optimiser("adam", ddp.parameters())
+    opt.load_state_dict(state["optimizer"])
+    # the same samples per step as the 2-rank run would have used next, split over this world
+    x_steps = union_batches(2, STEPS, start=STEPS)
+    mine = [idx[rank::world] for idx in x_steps]
+    train(ddp, opt, mine)
+    if rank == 0:
+        np.savez(out / "resumed.npz", **params_of(ddp.module))
+
+
+def job_fault(out: Path):
+    ddp = DDP(Net())
+    opt = optimiser("sgd", ddp.parameters())
+    train(ddp, opt, batches(dist.get_rank(), dist.get_world_size(), steps=1))
+    if dist.get_rank() == 1:
+        raise RuntimeError("deliberate failure on rank 1")
+    train(ddp, opt, batches(0, dist.get_world_size(), steps=1))  # rank 0 waits in the next all-reduce
+
+
+def job_mismatched_model(out: Path):
+    DDP(Net(hidden=8 if dist.get_rank() == 0 else 5))
+
+
+def job_mismatched_collective(out: Path):
+    dist.all_reduce(np.ones(3 + dist.get_rank()), op=dist.ReduceOp.SUM)
+
+
+if __name__ == "__main__":
+    dist.init_process_group("mpi")
+    globals()["job_" + sys.argv[1]](Path(sys.argv[2]))
+    dist.destroy_process_group()

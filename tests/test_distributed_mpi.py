@@ -1,0 +1,105 @@
+"""Real multi-process jobs (`mpiexec -n 2`): data-parallel training equals one process on the union of
+the batches (float64, rel 1e-10), checkpoints resume on another world size, faults end the job.
+
+Skipped, with the reason, when mpi4py or `mpiexec` is missing (`pip install "symgrad[mpi]"`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+JOBS = HERE / "distributed_jobs.py"
+TIMEOUT = 60
+
+
+def _mpiexec():
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+try:
+    import mpi4py  # noqa: F401
+    _MISSING = None if _mpiexec() else "no mpiexec on PATH"
+except ImportError:
+    _MISSING = "mpi4py is not installed"
+
+pytestmark = pytest.mark.skipif(_MISSING is not None,
+                                reason=f"{_MISSING}: pip install \"symgrad[mpi]\" to run the MPI tests")
+
+
+def mpi_env() -> dict:
+    """Open MPI as root in a container, 2 ranks on few cores, no binding; symgrad from this tree."""
+    env = dict(os.environ)
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe", OMPI_MCA_rmaps_base_oversubscribe="1",
+               PRTE_MCA_hwloc_default_binding_policy="none", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return env
+
+
+def launch(job: str, out: Path, ranks: int = 2, timeout: float = TIMEOUT):
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, str(JOBS), job, str(out)]
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=mpi_env(), cwd=out)
+    return result, time.monotonic() - start
+
+
+def assert_close(actual: dict, expected: dict):
+    assert sorted(actual) == sorted(expected)
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mpi-train")
+    result, _ = launch("train", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+sys.path.insert(0, str(HERE))
+import distributed_jobs as jobs  # noqa: E402
+
+
+@pytest.mark.parametrize("variant, kind", [("eager_sgd", "sgd"), ("eager_adam", "adam"),
+                                           ("compiled_model_sgd", "sgd"), ("compiled_loss_adam", "adam")])
+def test_two_ranks_equal_one_process_on_the_union_batch(trained, variant, kind):
+    assert_close(dict(np.load(trained / f"{variant}.npz")), jobs.reference(kind))
+
+
+def test_functional_all_reduce_tree_equals_one_process(trained):
+    assert_close(dict(np.load(trained / "functional_sgd.npz")), jobs.reference_functional())
+
+
+def test_checkpoint_from_rank_0_resumes_on_one_rank(trained):
+    result, _ = launch("resume", trained, ranks=1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_close(dict(np.load(trained / "resumed.npz")), jobs.reference("adam", steps=2 * jobs.STEPS))
+
+
+@pytest.mark.parametrize("job, expected", [
+    ("fault", ["[rank 1/2]", "RuntimeError: deliberate failure on rank 1", "MPI_Abort"]),
+    ("mismatched_model", ["the model on rank 1 differs from rank 0's",
+                          "parameter 'fc1.weight' float64[8, 4] where rank 1 has parameter 'fc1.weight' "
+                          "float64[5, 4]"]),
+    ("mismatched_collective", ["mismatched collectives across ranks",
+                               "rank 0: all_reduce(op=sum) of float64[3]; rank 1: all_reduce(op=sum) of float64[4]",
+                               "distributed_jobs.py:"]),
+])
+def test_faults_end_every_rank_with_the_error(tmp_path, job, expected):
+    result, seconds = launch(job, tmp_path)
+    assert result.returncode != 0
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert seconds < TIMEOUT
