@@ -32,7 +32,7 @@ class Net(nn.Module):
             p.data = symgrad.tensor(rng.standard_normal(tuple(p.shape)) * 0.5, dtype=symgrad.float64)
 
     def forward(self, x):
-        return self.fc2(symgrad.tanh(self.fc1(x)))
+        return self.fc2(self.fc1(x).tanh())
 
 
 def data():
@@ -148,6 +148,28 @@ def job_resume(out: Path):
     train(ddp, opt, mine)
     if rank == 0:
         np.savez(out / "resumed.npz", **params_of(ddp.module))
+
+
+def aot_net():
+    """Module factory for `symgrad compile --train ... --distributed` (tests/test_distributed_mpi.py)."""
+    return Net()
+
+
+def job_aot(out: Path):
+    """Train with the --distributed packages out/aot_sgd and out/aot_adam (imported without symgrad)."""
+    import importlib
+
+    sys.path.insert(0, str(out))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    x_all, y_all = data()
+    for kind in ("sgd", "adam"):
+        m = importlib.import_module(f"aot_{kind}")
+        assert (m.rank(), m.world_size()) == (rank, world)
+        params, state = m.load_params(), m.load_state()
+        for idx in batches(rank, world):
+            _, params, state = m.train_step(params, state, x_all[idx], y_all[idx])
+        if rank == 0:
+            np.savez(out / f"aot_{kind}_result.npz", **params)
 
 
 def job_fault(out: Path):

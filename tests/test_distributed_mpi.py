@@ -88,6 +88,48 @@ def test_checkpoint_from_rank_0_resumes_on_one_rank(trained):
     assert_close(dict(np.load(trained / "resumed.npz")), jobs.reference("adam", steps=2 * jobs.STEPS))
 
 
+def test_aot_distributed_packages_equal_one_process(tmp_path):
+    base = [sys.executable, "-m", "symgrad", "compile", "distributed_jobs:aot_net", "--input",
+            f"x:float64[{jobs.PER_RANK_BATCH},4]", "--input", f"target:float64[{jobs.PER_RANK_BATCH},2]",
+            "--loss", "mse", "--distributed"]
+    for kind, flags in (("sgd", ["--lr", "0.1", "--momentum", "0.9"]), ("adam", ["--lr", "0.05"])):
+        made = subprocess.run(base + ["--train", kind, *flags, "--out", str(tmp_path / f"aot_{kind}")],
+                              capture_output=True, text=True, cwd=HERE, env=mpi_env(), timeout=TIMEOUT)
+        assert made.returncode == 0, made.stderr
+    init = (tmp_path / "aot_sgd" / "__init__.py").read_text()
+    assert "import symgrad" not in init and "mpiexec -n 4 python train.py" in (tmp_path / "aot_sgd" / "README.md").read_text()
+    result, _ = launch("aot", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for kind in ("sgd", "adam"):
+        expected = {name.replace(".", "_"): value for name, value in jobs.reference(kind).items()}
+        assert_close(dict(np.load(tmp_path / f"aot_{kind}_result.npz")), expected)
+
+
+def test_aot_distributed_package_runs_without_mpi(tmp_path):
+    """Outside mpiexec the package imports no mpi4py and its train_step is the plain one."""
+    made = subprocess.run([sys.executable, "-m", "symgrad", "compile", "distributed_jobs:aot_net", "--input",
+                           "x:float64[6,4]", "--input", "target:float64[6,2]", "--loss", "mse", "--train", "sgd",
+                           "--lr", "0.1", "--momentum", "0.9", "--distributed", "--out", str(tmp_path / "aot_one")],
+                          capture_output=True, text=True, cwd=HERE, env=mpi_env(), timeout=TIMEOUT)
+    assert made.returncode == 0, made.stderr
+    x, y = jobs.data()
+    steps = jobs.union_batches(2)
+    np.savez(tmp_path / "steps.npz", **{f"x{k}": x[idx] for k, idx in enumerate(steps)},
+             **{f"y{k}": y[idx] for k, idx in enumerate(steps)})
+    script = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import aot_one as m\n"
+              "data = np.load(sys.argv[1] + '/steps.npz'); params, state = m.load_params(), m.load_state()\n"
+              f"for k in range({len(steps)}): _, params, state = m.train_step(params, state, data[f'x{{k}}'], "
+              "data[f'y{k}'])\n"
+              "assert 'mpi4py' not in sys.modules and 'symgrad' not in sys.modules, 'imported mpi4py/symgrad'\n"
+              "np.savez(sys.argv[1] + '/one.npz', **params)")
+    env = {k: v for k, v in mpi_env().items() if k != "PYTHONPATH"}
+    ran = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                         env=env, timeout=TIMEOUT, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    expected = {name.replace(".", "_"): value for name, value in jobs.reference("sgd").items()}
+    assert_close(dict(np.load(tmp_path / "one.npz")), expected)
+
+
 @pytest.mark.parametrize("job, expected", [
     ("fault", ["[rank 1/2]", "RuntimeError: deliberate failure on rank 1", "MPI_Abort"]),
     ("mismatched_model", ["the model on rank 1 differs from rank 0's",
