@@ -222,16 +222,26 @@ def _mpi_op(world: _World, op: str):
 
 
 def _reduced(world: _World, flat: np.ndarray, op: str) -> np.ndarray:
-    """Allreduce of one contiguous array (AVG: the sum divided by the world size)."""
-    mpi_op = _mpi_op(world, op)
-    if str(op).lower() == ReduceOp.AVG and flat.dtype.kind not in "fc":
-        raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, got {flat.dtype.name}")
-    result = np.ascontiguousarray(flat).copy()
-    if world.size > 1:
-        world.comm.Allreduce(world.mpi.IN_PLACE, result, op=mpi_op)
-    if str(op).lower() == ReduceOp.AVG:
-        result /= world.size
+    """A reduced copy of `flat` (AVG: the sum divided by the world size)."""
+    result = np.array(flat, copy=True, order="C")
+    _reduce_in_place(world, result, op)
     return result
+
+
+def _reduce_in_place(world: _World, array: np.ndarray, op: str) -> None:
+    """Allreduce of one C-contiguous array into itself."""
+    mpi_op = _mpi_op(world, op)
+    if str(op).lower() == ReduceOp.AVG and array.dtype.kind not in "fc":
+        raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, got {array.dtype.name}")
+    if world.size > 1:
+        world.comm.Allreduce(world.mpi.IN_PLACE, array, op=mpi_op)
+    if str(op).lower() == ReduceOp.AVG:
+        array /= world.size
+
+
+def _in_place_ok(target) -> bool:
+    """True for a C-contiguous NumPy array, which MPI can reduce without a copy."""
+    return isinstance(target, np.ndarray) and target.flags.c_contiguous and target.flags.writeable
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False) -> None:
@@ -239,7 +249,10 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False) -> N
     world = _require()
     array = _array_of(tensor, "all_reduce")
     check_same_call(world, f"all_reduce(op={op}) of {_describe(array)}")
-    _write(tensor, _reduced(world, array, op))
+    if _in_place_ok(tensor):
+        _reduce_in_place(world, tensor, op)
+    else:
+        _write(tensor, _reduced(world, array, op))
 
 
 def all_reduce_coalesced(tensors, op=ReduceOp.SUM, group=None, async_op: bool = False, *,
@@ -251,6 +264,9 @@ def all_reduce_coalesced(tensors, op=ReduceOp.SUM, group=None, async_op: bool = 
     arrays = [_array_of(t, "all_reduce_coalesced") for t in tensors]
     if check:
         check_same_call(world, f"all_reduce_coalesced(op={op}) of " + ", ".join(map(_describe, arrays)))
+    if len(tensors) == 1 and _in_place_ok(tensors[0]):  # one fused buffer already (DDP's buckets)
+        _reduce_in_place(world, tensors[0], op)
+        return
     for target, value in zip(tensors, _fused(world, arrays, op)):
         _write(target, value)
 

@@ -155,21 +155,23 @@ def _make_buckets(named, cap_bytes) -> list:
 
 def _average(bucket: _Bucket) -> None:
     """One Allreduce of [grads..., used flags...]; .grad becomes the sum over ranks / world size."""
+    world = dist.get_world_size()
+    if world == 1:
+        return
     grads = [p.grad for p in bucket.params]
     used = np.array([g is not None for g in grads], dtype=bucket.dtype)
-    parts = [np.zeros(p.numel(), bucket.dtype) if g is None else g.detach().numpy().ravel()
+    parts = [np.zeros(p.numel(), bucket.dtype) if g is None else _array(g).ravel()
              for p, g in zip(bucket.params, grads)]
     flat = np.concatenate(parts + [used])
     dist.all_reduce_coalesced([flat], op=dist.ReduceOp.SUM, check=False)
-    flat[:-len(used)] /= dist.get_world_size()
     offset = 0
     for p, g, n_used in zip(bucket.params, grads, flat[-len(used):]):
-        value = flat[offset:offset + p.numel()].reshape(tuple(p.shape))
+        total = flat[offset:offset + p.numel()].reshape(tuple(p.shape))
         offset += p.numel()
         if g is not None:
-            np.copyto(g.detach().numpy(), value)
+            np.divide(total, world, out=_array(g), casting="unsafe")
         elif n_used > 0:
-            p.grad = Tensor(value.copy())
+            p.grad = Tensor(total / world)
 
 
 def _describe_model(module) -> list:
