@@ -172,6 +172,66 @@ def job_aot(out: Path):
             np.savez(out / f"aot_{kind}_result.npz", **params)
 
 
+class TwoHeads(nn.Module):
+    """A model whose forward uses one of two heads: rank-dependent unused parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 2, dtype=symgrad.float64)
+        self.b = nn.Linear(4, 2, dtype=symgrad.float64)
+        rng = np.random.default_rng(2)
+        for p in self.parameters():
+            p.data = symgrad.tensor(rng.standard_normal(tuple(p.shape)), dtype=symgrad.float64)
+
+    def forward(self, x, head):
+        return (self.a if head == "a" else self.b)(x)
+
+
+def two_heads_grads(rank: int, world: int = 2) -> dict:
+    """Reference for job_hooks: {variant: {name: averaged gradient}} computed in one process."""
+    x_all, _ = data()
+    sums = {"unused": {}, "no_sync": {}}
+    for r in range(world):
+        model = TwoHeads()
+        model(symgrad.tensor(x_all[[r]]), "a" if r == 0 else "b").pow(2).sum().backward()
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                sums["unused"][n] = sums["unused"].get(n, 0) + p.grad.numpy() / world
+        model = Net()
+        for k in (r, r + world):  # two local backward passes inside no_sync, then one synchronised
+            loss_fn(model, symgrad.tensor(x_all[[k]]), symgrad.tensor(np.zeros((1, 2)))).backward()
+        loss_fn(model, symgrad.tensor(x_all[[r + 2 * world]]), symgrad.tensor(np.zeros((1, 2)))).backward()
+        for n, p in model.named_parameters():
+            sums["no_sync"][n] = sums["no_sync"].get(n, 0) + p.grad.numpy() / world
+    return sums
+
+
+def job_hooks(out: Path):
+    """find_unused_parameters (rank 0 uses head a, rank 1 head b) and no_sync accumulation."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    x_all, _ = data()
+    ddp = DDP(TwoHeads(), find_unused_parameters=True)
+    ddp(symgrad.tensor(x_all[[rank]]), "a" if rank == 0 else "b").pow(2).sum().backward()
+    unused = {n: p.grad.numpy() for n, p in ddp.module.named_parameters()}
+    ddp = DDP(Net())
+    zeros = symgrad.tensor(np.zeros((1, 2)))
+    with ddp.no_sync():
+        for k in (rank, rank + world):
+            loss_fn(ddp, symgrad.tensor(x_all[[k]]), zeros).backward()
+    loss_fn(ddp, symgrad.tensor(x_all[[rank + 2 * world]]), zeros).backward()
+    no_sync = {n: p.grad.numpy() for n, p in ddp.module.named_parameters()}
+    np.savez(out / f"hooks_{rank}.npz", **{f"unused/{n}": g for n, g in unused.items()},
+             **{f"no_sync/{n}": g for n, g in no_sync.items()})
+
+
+def job_unfinished_reduction(out: Path):
+    """Head b never takes part and find_unused_parameters is off: the next forward raises torch's error."""
+    ddp = DDP(TwoHeads())
+    x = symgrad.tensor(np.ones((1, 4)))
+    for _ in range(2):
+        ddp(x, "a").sum().backward()
+
+
 def job_fault(out: Path):
     ddp = DDP(Net())
     opt = optimiser("sgd", ddp.parameters())

@@ -42,7 +42,8 @@ def mpi_env() -> dict:
     env = dict(os.environ)
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe", OMPI_MCA_rmaps_base_oversubscribe="1",
-               PRTE_MCA_hwloc_default_binding_policy="none", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PRTE_MCA_hwloc_default_binding_policy="none", OMPI_MCA_mpi_yield_when_idle="1",
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return env
 
@@ -130,11 +131,24 @@ def test_aot_distributed_package_runs_without_mpi(tmp_path):
     assert_close(dict(np.load(tmp_path / "one.npz")), expected)
 
 
+def test_unused_parameters_and_no_sync(tmp_path):
+    result, _ = launch("hooks", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = jobs.two_heads_grads(0)
+    for rank in (0, 1):  # every rank ends with the same averaged gradients
+        saved = dict(np.load(tmp_path / f"hooks_{rank}.npz"))
+        for variant in ("unused", "no_sync"):
+            got = {k.split("/", 1)[1]: v for k, v in saved.items() if k.startswith(variant + "/")}
+            assert_close(got, expected[variant])
+
+
 @pytest.mark.parametrize("job, expected", [
     ("fault", ["[rank 1/2]", "RuntimeError: deliberate failure on rank 1", "MPI_Abort"]),
     ("mismatched_model", ["the model on rank 1 differs from rank 0's",
                           "parameter 'fc1.weight' float64[8, 4] where rank 1 has parameter 'fc1.weight' "
                           "float64[5, 4]"]),
+    ("unfinished_reduction", ["Expected to have finished reduction in the prior iteration",
+                              "find_unused_parameters=True", "did not receive a gradient: b.weight, b.bias"]),
     ("mismatched_collective", ["mismatched collectives across ranks",
                                "rank 0: all_reduce(op=sum) of float64[3]; rank 1: all_reduce(op=sum) of float64[4]",
                                "distributed_jobs.py:"]),
@@ -145,3 +159,16 @@ def test_faults_end_every_rank_with_the_error(tmp_path, job, expected):
     for text in expected:
         assert text in result.stderr, result.stderr
     assert seconds < TIMEOUT
+
+
+def test_example_trains_on_two_ranks_and_resumes_on_one(tmp_path):
+    example = ROOT / "examples" / "data_parallel.py"
+    checkpoint = str(tmp_path / "ckpt.npz")
+    command = [_mpiexec(), "-n", "2", sys.executable, str(example), "--epochs", "5", "--checkpoint", checkpoint]
+    two = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=mpi_env(), cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert "mean loss over 2 rank(s)" in two.stdout
+    one = subprocess.run([sys.executable, str(example), "--epochs", "1", "--resume", "--checkpoint", checkpoint],
+                         capture_output=True, text=True, timeout=TIMEOUT, env=mpi_env(), cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert "epoch   6  mean loss over 1 rank(s)" in one.stdout

@@ -91,7 +91,8 @@ class DistributedDataParallel(Module):
     def _check_finished(self) -> None:
         waiting = [b for b in self._buckets[self._next_bucket:] if b.ready]
         if waiting or self._next_bucket:
-            missing = [n for b in self._buckets for n, p in zip(b.names, b.params) if id(p) not in b.ready]
+            ready = {i for b in self._buckets for i in b.ready}
+            missing = [n for n, p in self.module.named_parameters() if p.requires_grad and id(p) not in ready]
             self._reset()
             raise RuntimeError(_UNFINISHED.format(names=", ".join(missing)))
 
