@@ -2,8 +2,9 @@
 
 Runs the same compute-bound training step (an MLP 784-H-H-10 in float64, eager Tensor code under
 `DistributedDataParallel`, SGD with momentum, per-rank batch B), written once in PyTorch's language,
-with symgrad (MPI) and, as the peer, torch (DDP over gloo), under `mpiexec -n 1` and `mpiexec -n N`, one thread per rank, and reports per-rank step time (median), throughput
-(samples/s over all ranks) and the weak-scaling efficiency `throughput(N) / (N * throughput(1))`.
+with symgrad (MPI) and, as the peer, torch (DDP over gloo), under `mpiexec -n 1` and `mpiexec -n N`,
+one thread per rank, and reports per-rank step time (median), throughput (samples/s over all ranks)
+and the weak-scaling efficiency `throughput(N) / (N * throughput(1))`.
 For N ranks it also times the same step inside `no_sync()` (no gradient averaging: what the
 ranks cost each other through shared cores and memory bandwidth) and the fused all-reduce of the
 gradients alone, so the loss splits into contention and communication.

@@ -11,6 +11,9 @@ Contract
   `all_gather(list, t)`, `reduce_scatter(out, list, op)`, `barrier()`. Values are written into the
   array the tensor holds (its version counter is bumped, so a graph that saved it refuses to
   backward, as after any in-place change).
+* Waiting sleeps: `barrier()` and every reduction of 64 KiB or more first wait for all ranks with
+  an `Ibarrier` polled every 0.1 ms, so a rank that arrives early does not spin on a core that the
+  others (on an oversubscribed machine) need, as MPI's blocking calls do.
 * Every collective first compares, across ranks, what each rank asked for (the collective's name,
   dtype and shape): a mismatch raises ValueError on every rank naming each rank's request and the
   caller's `file:line`, instead of the undefined behaviour (a hang or a truncation) MPI would give.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 import zlib
 
@@ -46,6 +50,8 @@ INSTALL_HINT = 'pip install "symgrad[mpi]"  (mpi4py and Open MPI wheels; no syst
 _NOT_INITIALIZED = ("Default process group has not been initialized, please make sure to call "
                     "init_process_group.")
 _LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
+_SLEEPING_WAIT_BYTES = 1 << 16  # reductions at least this large wait for the other ranks sleeping
+_POLL_SECONDS = 1e-4
 
 
 class ReduceOp:
@@ -163,7 +169,10 @@ def get_backend(group=None) -> str:
 
 
 def barrier(group=None, async_op: bool = False, device_ids=None) -> None:
-    _require().comm.Barrier()
+    """Wait, sleeping, until every rank calls barrier."""
+    world = _require()
+    if world.size > 1:
+        _wait_for_every_rank(world)
 
 
 # ============================================================================ checks
@@ -234,9 +243,18 @@ def _reduce_in_place(world: _World, array: np.ndarray, op: str) -> None:
     if str(op).lower() == ReduceOp.AVG and array.dtype.kind not in "fc":
         raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, got {array.dtype.name}")
     if world.size > 1:
+        if array.nbytes >= _SLEEPING_WAIT_BYTES:
+            _wait_for_every_rank(world)
         world.comm.Allreduce(world.mpi.IN_PLACE, array, op=mpi_op)
     if str(op).lower() == ReduceOp.AVG:
         array /= world.size
+
+
+def _wait_for_every_rank(world: _World) -> None:
+    """Sleep (not spin, as MPI's blocking calls do) until every rank has arrived."""
+    request = world.comm.Ibarrier()
+    while not request.Test():
+        time.sleep(_POLL_SECONDS)
 
 
 def _in_place_ok(target) -> bool:

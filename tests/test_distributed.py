@@ -3,7 +3,6 @@ post-accumulate-grad hook against torch's, and clear errors before `init_process
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import symgrad
