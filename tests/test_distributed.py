@@ -3,6 +3,8 @@ post-accumulate-grad hook against torch's, and clear errors before `init_process
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import symgrad
@@ -78,3 +80,11 @@ def test_clear_errors_before_init_process_group():
         DistributedDataParallel(symgrad.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="backend='mpi' only"):
         dist.init_process_group("nccl")
+
+
+def test_without_mpi4py_init_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
+    assert not dist.is_available()
+    with pytest.raises(RuntimeError, match=r'pip install "symgrad\[mpi\]"'):
+        dist.init_process_group("mpi")
+    assert not dist.is_initialized()

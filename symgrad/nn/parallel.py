@@ -15,8 +15,11 @@ Contract
   when no rank used it.
 * The hooks drive everything, so `symgrad.compile(ddp)` (the compiled model) and compiled loss
   functions that call `ddp(...)` are averaged the same way: their backward modules accumulate into
-  the same parameters. `no_sync()` skips the averaging for the backward passes run inside it
-  (gradients accumulate locally; the next synchronised backward averages the sum).
+  the same parameters. What `forward` itself does (the buffer broadcast, the unused-parameter
+  search) runs only when the forward runs eagerly, i.e. while a compiled function traces.
+* `no_sync()` skips the averaging for the backward passes run inside it (gradients accumulate
+  locally; the next synchronised backward averages the sum). NOTE: the context is read when
+  `backward()` runs (torch reads it in `forward`); both agree when forward and backward are inside.
 * `broadcast_buffers=True` (torch's default) sends rank 0's buffers before each eager forward.
 * A new forward while a reduction is half done (a parameter that did not take part in the loss and
   `find_unused_parameters=False`) raises torch's RuntimeError.
