@@ -106,25 +106,35 @@ def reference_functional(world=2, steps=STEPS, averaged=None):
 
 
 # ============================================================================ jobs (under mpiexec)
+def replica() -> Net:
+    """This rank's model before DistributedDataParallel: ranks other than 0 start elsewhere, so equal
+    results prove the broadcast of rank 0's parameters."""
+    model = Net()
+    if dist.get_rank() > 0:
+        for p in model.parameters():
+            p.data = p.detach() + 1.0
+    return model
+
+
 def job_train(out: Path):
     """Eager SGD-momentum and Adam, a compiled model, a compiled loss, the functional API, a checkpoint."""
     rank, world = dist.get_rank(), dist.get_world_size()
     mine = batches(rank, world)
     results = {}
     for kind in ("sgd", "adam"):
-        ddp = DDP(Net())
+        ddp = DDP(replica())
         train(ddp, optimiser(kind, ddp.parameters()), mine)
         results[f"eager_{kind}"] = params_of(ddp.module)
-    ddp = DDP(Net())
+    ddp = DDP(replica())
     compiled = symgrad.compile(ddp)
     train(compiled, optimiser("sgd", ddp.parameters()), mine)
     results["compiled_model_sgd"] = params_of(ddp.module)
-    ddp = DDP(Net())
+    ddp = DDP(replica())
     step = symgrad.compile(lambda x, y: loss_fn(ddp, x, y))
     train(ddp, optimiser("adam", ddp.parameters()), mine, compiled_loss=step)
     results["compiled_loss_adam"] = params_of(ddp.module)
     results["functional_sgd"] = reference_functional(averaged=(mine, dist.all_reduce_tree))
-    ddp = DDP(Net())
+    ddp = DDP(replica())
     opt = optimiser("adam", ddp.parameters())
     train(ddp, opt, mine)
     if rank == 0:
@@ -203,6 +213,7 @@ def two_heads_grads(rank: int, world: int = 2) -> dict:
         loss_fn(model, symgrad.tensor(x_all[[r + 2 * world]]), symgrad.tensor(np.zeros((1, 2)))).backward()
         for n, p in model.named_parameters():
             sums["no_sync"][n] = sums["no_sync"].get(n, 0) + p.grad.numpy() / world
+    sums["unused"]["counter"] = np.array([10.0])  # rank 0's buffer, broadcast before the forward
     return sums
 
 
@@ -210,9 +221,13 @@ def job_hooks(out: Path):
     """find_unused_parameters (rank 0 uses head a, rank 1 head b) and no_sync accumulation."""
     rank, world = dist.get_rank(), dist.get_world_size()
     x_all, _ = data()
-    ddp = DDP(TwoHeads(), find_unused_parameters=True)
+    model = TwoHeads()
+    model.register_buffer("counter", symgrad.tensor([float(rank + 1)]))  # differs per rank
+    ddp = DDP(model, find_unused_parameters=True)
+    model.counter.data = symgrad.tensor([10.0 * (rank + 1)])  # changed after construction
     ddp(symgrad.tensor(x_all[[rank]]), "a" if rank == 0 else "b").pow(2).sum().backward()
     unused = {n: p.grad.numpy() for n, p in ddp.module.named_parameters()}
+    unused["counter"] = model.counter.numpy()  # rank 0's, sent before the forward
     ddp = DDP(Net())
     zeros = symgrad.tensor(np.zeros((1, 2)))
     with ddp.no_sync():
@@ -230,6 +245,20 @@ def job_unfinished_reduction(out: Path):
     x = symgrad.tensor(np.ones((1, 4)))
     for _ in range(2):
         ddp(x, "a").sum().backward()
+
+
+def job_aot_fault(out: Path):
+    """An exception on rank 1 after a step of a --distributed package aborts the job."""
+    sys.path.insert(0, str(out))
+    import aot_sgd as m
+
+    params, state = m.load_params(), m.load_state()
+    x_all, y_all = data()
+    idx = batches(m.rank(), m.world_size())[0]
+    m.train_step(params, state, x_all[idx], y_all[idx])
+    if m.rank() == 1:
+        raise RuntimeError("deliberate failure in the package on rank 1")
+    m.train_step(params, state, x_all[idx], y_all[idx])
 
 
 def job_fault(out: Path):

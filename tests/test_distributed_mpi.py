@@ -105,6 +105,9 @@ def test_aot_distributed_packages_equal_one_process(tmp_path):
     for kind in ("sgd", "adam"):
         expected = {name.replace(".", "_"): value for name, value in jobs.reference(kind).items()}
         assert_close(dict(np.load(tmp_path / f"aot_{kind}_result.npz")), expected)
+    failed, seconds = launch("aot_fault", tmp_path)
+    assert failed.returncode != 0 and seconds < TIMEOUT
+    assert "[rank 1/2] " in failed.stderr and "deliberate failure in the package on rank 1" in failed.stderr
 
 
 def test_aot_distributed_package_runs_without_mpi(tmp_path):
