@@ -394,11 +394,11 @@ class Tensor:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .utils.hooks import RemovableHandle
+
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = {}
-        handle = _HookHandle(self._post_accumulate_hooks)
-        self._post_accumulate_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle(self._post_accumulate_hooks, hook)
 
     def clone(self, memory_format=None) -> "Tensor":
         return _unary_record("cast", self, np.array(self._value, copy=True), "CloneBackward0",
@@ -453,20 +453,6 @@ class Tensor:
 
     # NOTE: operators, math methods, `backward` and the NumPy protocols (__array_ufunc__,
     # __array_function__) are installed by the torch front end (`_tensor_ops.install`).
-
-
-class _HookHandle:
-    """What `register_post_accumulate_grad_hook` returns (torch's RemovableHandle: `remove()`)."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict):
-        _HookHandle._next_id += 1
-        self.id = _HookHandle._next_id
-        self.hooks = hooks
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
 
 
 def init_tensor(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None, counter=None, base=None):
