@@ -11,6 +11,8 @@
 4. The saved values are read from the record (refusing values changed in place or freed), the module
    runs, and gradients accumulate into the leaves' `.grad`. Without `retain_graph` the record's values
    are dropped.
+5. Last, each leaf that received a gradient runs its post-accumulate-grad hooks
+   (`Tensor.register_post_accumulate_grad_hook`) once, in the order the leaves first received one.
 """
 
 from __future__ import annotations
@@ -40,27 +42,36 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
     if not root._requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     seed = _seed(root, gradient)
+    reached: dict = {}  # id -> leaf given a gradient, for the post-accumulate-grad hooks
+    _backpropagate(root, seed, retain_graph, reached)
+    for leaf in reached.values():
+        for hook in list((leaf._post_accumulate_hooks or {}).values()):
+            hook(leaf)
+
+
+def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> None:
     if root._grad_fn is None:
-        _accumulate(root, seed)
+        _accumulate(root, seed, reached)
         return
     pending: dict = {}  # opaque compiled calls reached -> cotangents of their outputs
     visited: dict = {}  # id -> every node swept (freed at the end unless retain_graph)
-    _sweep(root._grad_fn, seed, pending, visited, retain_graph)
+    _sweep(root._grad_fn, seed, pending, visited, retain_graph, reached)
     while pending:  # compiled calls, latest first: all their consumers have been swept
         call = max(pending, key=lambda c: c.seq)
         grads = call.backward(pending.pop(call))
         visited[id(call)] = call
         for ref, grad in zip(call.inputs, grads):
             if ref.kind == "leaf":
-                _accumulate(ref.target, grad)
+                _accumulate(ref.target, grad, reached)
             elif ref.kind == "fn":
-                _sweep(ref.target, np.asarray(grad, dtype=ref.dtype), pending, visited, retain_graph)
+                cotangent = np.asarray(grad, dtype=ref.dtype)
+                _sweep(ref.target, cotangent, pending, visited, retain_graph, reached)
     if not retain_graph:
         for fn in visited.values():
             fn.free() if getattr(fn, "opaque", False) else _free([fn])
 
 
-def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True) -> None:
+def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=None) -> None:
     """Backpropagate `seed` from `root_fn` through recorded ops to leaves; cotangents reaching the
     outputs of compiled calls (opaque nodes, `symgrad.compile`) are collected in `pending`."""
     if getattr(root_fn, "opaque", False):
@@ -79,7 +90,7 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True) -> None:
         if getattr(leaf, "opaque", False):
             _add_pending(pending, leaf, grad)
         else:
-            _accumulate(leaf, grad)
+            _accumulate(leaf, grad, reached)
     visited.update((id(fn), fn) for fn in order)
 
 
@@ -111,7 +122,9 @@ def _size(shape) -> str:
     return f"symgrad.Size({list(shape)})"
 
 
-def _accumulate(leaf: Tensor, grad) -> None:
+def _accumulate(leaf: Tensor, grad, reached=None) -> None:
+    if reached is not None:
+        reached.setdefault(id(leaf), leaf)
     grad = np.asarray(grad)
     if grad.ndim == 0 and leaf._value.ndim:  # an adjoint SymPy folded to a constant (x - x) prints as a scalar
         grad = np.broadcast_to(grad, leaf._value.shape)

@@ -222,13 +222,16 @@ def _optimiser(builder, params, grads, kind, hyper):
 # ============================================================================ the package
 def build(target, specs, *, module_factory: bool, backend="numpy", train=None, loss=None, lr=None,
           momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0, betas=(0.9, 0.999), eps=1e-8,
-          mode=None, seed=0, command="", n_params=1, out_name="") -> dict:
-    """{file name: bytes} of the package (see the module docstring); nothing is written."""
+          mode=None, seed=0, command="", n_params=1, out_name="", distributed=False) -> dict:
+    """{file name: bytes} of the package (see the module docstring); nothing is written.
+    `distributed` (with `train`): train_step averages gradients over MPI ranks (aot_distributed.py)."""
     from .codegen.numpy_emitter import FunctionSpec
     from .pipeline import source_header as _source_header
 
     if train is not None and train not in OPTIMISERS:
         raise ValueError(f"train={train!r} is not one of {OPTIMISERS}")
+    if distributed and not train:
+        raise ValueError("distributed=True needs train='sgd' or 'adam' (it averages the training gradients)")
     mode = mode or ("train" if train else "eval")
     if module_factory:
         traced = _trace_module(target, specs, mode, seed, loss if train else None)
@@ -276,18 +279,26 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
                      weight_decay=weight_decay, nesterov=nesterov, betas=tuple(betas), eps=eps)
         if train == "sgd" and lr is None:
             hyper["lr"] = 0.01
-        new_params, opt_state, new_opt = _optimiser(builder, params, param_grads, train, hyper)
+        if distributed:  # the update reads gradients given to it (averaged over ranks in between)
+            update_grads = [builder.input(f"{e[0]}_grad", e[2].shape, e[2].dtype, np.zeros_like(e[2]))
+                            for e in params]
+        new_params, opt_state, new_opt = _optimiser(builder, params, update_grads if distributed else param_grads,
+                                                    train, hyper)
         buffer_updates = [traced.updates.get(e[0], e[1]) for e in state]
-        graph = _graph(builder, all_inputs + [e[1] for e in traced.extra] + [e[1] for e in opt_state],
-                       [loss_value.index] + [p.index for p in new_params] + buffer_updates
-                       + [s.index for s in new_opt], traced.name + "_train_step")
-        train_spec = (FunctionSpec(
-            "train_step", graph, f"one {train} step: (*params, *state, *inputs, *optimiser state) -> "
-            "(loss, *new params, *new state, *new optimiser state)",
-            tuple(names + [e[0] for e in traced.extra] + [e[0] for e in opt_state])))
+        if distributed:
+            train_spec = _distributed_specs(builder, traced, all_inputs, loss_value, param_grads,
+                                            buffer_updates, update_grads, new_params, opt_state, new_opt)
+        else:
+            graph = _graph(builder, all_inputs + [e[1] for e in traced.extra] + [e[1] for e in opt_state],
+                           [loss_value.index] + [p.index for p in new_params] + buffer_updates
+                           + [s.index for s in new_opt], traced.name + "_train_step")
+            train_spec = [FunctionSpec(
+                "train_step", graph, f"one {train} step: (*params, *state, *inputs, *optimiser state) -> "
+                "(loss, *new params, *new state, *new optimiser state)",
+                tuple(names + [e[0] for e in traced.extra] + [e[0] for e in opt_state]))]
     saved, specs_out = vjp_specs()
     if train_spec is not None:
-        specs_out.append(train_spec)
+        specs_out += train_spec
 
     header = _source_header(traced.source_fn, "ahead-of-time package", _graph(builder, all_inputs, outputs, "x"))
     header[0] = f"ahead-of-time compiled {traced.name} ({_where(traced.source_fn)})"
@@ -313,7 +324,42 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
                                         wrt_entries, train, module_factory, "kernels.c" in files).encode()
     files["README.md"] = _readme(traced, params, state, inputs, opt_state, train, command, backend,
                                  "kernels.c" in files, module_factory, out_name).encode()
+    if distributed:
+        _add_distributed_text(files, traced, inputs, train, out_name)
     return files
+
+
+# ============================================================================ --distributed
+def _distributed_specs(builder, traced, all_inputs, loss_value, param_grads, buffer_updates, grad_inputs,
+                       new_params, opt_state, new_opt) -> list:
+    """loss_and_grads and apply_update: train_step with the gradients leaving and re-entering."""
+    from .codegen.numpy_emitter import FunctionSpec
+
+    params = traced.params
+    names = [e[0] for e in params + traced.state + traced.inputs]
+    grads = _graph(builder, all_inputs + [e[1] for e in traced.extra],
+                   [loss_value.index] + [g.index for g in param_grads] + buffer_updates,
+                   traced.name + "_loss_and_grads")
+    update = _graph(builder, [e[1] for e in params] + [g.index for g in grad_inputs] + [e[1] for e in opt_state],
+                    [p.index for p in new_params] + [s.index for s in new_opt], traced.name + "_apply_update")
+    return [FunctionSpec("loss_and_grads", grads, "(*params, *state, *inputs) -> (loss, *parameter gradients, "
+                         "*new state)", tuple(names + [e[0] for e in traced.extra])),
+            FunctionSpec("apply_update", update, "(*params, *averaged gradients, *optimiser state) -> "
+                         "(*new params, *new optimiser state)",
+                         tuple([e[0] for e in params] + [f"{e[0]}_grad" for e in params]
+                               + [e[0] for e in opt_state]))]
+
+
+def _add_distributed_text(files: dict, traced, inputs, train: str, out_name: str) -> None:
+    """The package's train_step averages over MPI ranks; its README shows mpiexec."""
+    from . import aot_distributed
+
+    init = files["__init__.py"].decode()
+    init = init[:init.index("\n\ndef train_step(")] + "\n" + aot_distributed.init_text(train)
+    files["__init__.py"] = init.encode()
+    package = Path(out_name).name if out_name else "PACKAGE"
+    train_inputs = ", ".join(e[0] for e in inputs + traced.extra)
+    files["README.md"] += aot_distributed.readme_text(train, package, train_inputs).encode()
 
 
 def _where(fn) -> str:

@@ -436,6 +436,8 @@ def compile_command(args) -> int:
         raise UsageError(f"--lr must be positive, got {args.lr}")
     if args.loss and not args.train:
         raise UsageError("--loss only applies with --train sgd|adam")
+    if args.distributed and not args.train:
+        raise UsageError("--distributed only applies with --train sgd|adam (it averages the training gradients)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} exists and is not a folder")
@@ -467,7 +469,7 @@ def compile_command(args) -> int:
     files = _run_user(lambda: aot.build(
         fn, specs, module_factory=factory, backend=args.backend, train=args.train, loss=args.loss,
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, seed=args.seed,
-        command=command, out_name=out.name, mode=args.mode), name)
+        command=command, out_name=out.name, mode=args.mode, distributed=args.distributed), name)
     written = aot.write(files, out, args.backend)
     print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written))
     return 0
@@ -613,6 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "target, e.g. --loss cross_entropy")
     compile_parser.add_argument("--mode", choices=("train", "eval"),
                                 help="a Module's mode while traced (default: train with --train, else eval)")
+    compile_parser.add_argument("--distributed", action="store_true",
+                                help="with --train: train_step averages the gradients over MPI ranks "
+                                     "(run with mpiexec -n N; mpi4py is imported only then)")
     graph_parser = commands.add_parser(
         "graph", help="draw the DAG of a function (SVG/PNG via Graphviz, or DOT)",
         description="Trace MODULE:CALLABLE on inputs of the given dtypes and shapes and draw its DAG.",

@@ -176,7 +176,7 @@ class Tensor:
     """An n-dimensional array that records the operations done on it (see the module docstring)."""
 
     __slots__ = ("_value", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_has_views",
-                 "__weakref__")
+                 "_post_accumulate_hooks", "__weakref__")
     __array_priority__ = 1000
 
     if TYPE_CHECKING:  # installed by _tensor_ops at import time; spelled out for type checkers (py.typed)
@@ -386,6 +386,20 @@ class Tensor:
             f"retain_grad() on a non-leaf tensor is not supported by symgrad yet ({_where_text(_caller())}). "
             "Make the value a leaf instead: y = y.detach().requires_grad_() and continue from it.")
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """torch's hook: `hook(tensor)` runs once per `backward()` that gave this leaf a gradient,
+        after the gradient is fully accumulated into `.grad` (DistributedDataParallel uses it).
+        Returns a handle whose `remove()` unregisters the hook."""
+        if self._grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from .utils.hooks import RemovableHandle
+
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        return RemovableHandle(self._post_accumulate_hooks, hook)
+
     def clone(self, memory_format=None) -> "Tensor":
         return _unary_record("cast", self, np.array(self._value, copy=True), "CloneBackward0",
                              dtype=self._value.dtype.name)
@@ -449,6 +463,7 @@ def init_tensor(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None,
     t._version = counter if counter is not None else _Counter()
     t._base = base
     t._has_views = False
+    t._post_accumulate_hooks = None
     return t
 
 

@@ -4,7 +4,7 @@ See `module.py` for `Module`'s contract (registration, state_dict / load_state_d
 `modules.py` for the layers and `functional.py` for the functions they call.
 """
 
-from . import functional, init  # noqa: F401
+from . import functional, init, parallel  # noqa: F401
 from .module import Module
 from .modules import (
                       AdaptiveAvgPool2d,
@@ -27,5 +27,5 @@ from .parameter import Parameter
 __all__ = [
     "Module", "Parameter", "Linear", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "Flatten", "Dropout", "Sequential", "Identity", "CrossEntropyLoss", "MSELoss",
-    "NLLLoss", "functional", "init",
+    "NLLLoss", "functional", "init", "parallel",
 ]
