@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, bool as bool_, float32, from_numpy
+from .tensor import Tensor, float32, from_numpy
+from .tensor import bool as bool_
 
 __all__ = ["isclose", "allclose", "equal", "isnan", "isinf", "isfinite", "get_default_dtype", "set_default_dtype"]
 
@@ -36,7 +37,7 @@ def _broadcast(a: np.ndarray, b: np.ndarray) -> None:
                                f"({b.shape[-k]}) at non-singleton dimension {max(a.ndim, b.ndim) - k}")
 
 
-def _close(fn, input, other, rtol, atol, equal_nan) -> np.ndarray:  # noqa: A002
+def _close(fn, input, other, rtol, atol, equal_nan) -> np.ndarray:
     _require_tensor(fn, "input", 1, input)
     _require_tensor(fn, "other", 2, other)
     if input.dtype != other.dtype:
@@ -52,17 +53,17 @@ def _close(fn, input, other, rtol, atol, equal_nan) -> np.ndarray:  # noqa: A002
     return np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:  # noqa: A002
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Elementwise |input - other| <= atol + rtol * |other| (a bool tensor)."""
     return from_numpy(_close("isclose", input, other, rtol, atol, equal_nan))
 
 
-def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:  # noqa: A002
+def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     """True when every element is close (see isclose)."""
     return bool(_close("allclose", input, other, rtol, atol, equal_nan).all())
 
 
-def equal(input, other) -> bool:  # noqa: A002
+def equal(input, other) -> bool:
     """True when both tensors have the same size and the same values."""
     _require_tensor("equal", "input", 1, input)
     _require_tensor("equal", "other", 2, other)
@@ -70,7 +71,7 @@ def equal(input, other) -> bool:  # noqa: A002
 
 
 def _elementwise(name: str, test):
-    def fn(input) -> Tensor:  # noqa: A002
+    def fn(input) -> Tensor:
         _require_tensor(name, "input", 1, input)
         value = input._value
         if value.dtype.kind in "biu":

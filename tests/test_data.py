@@ -142,7 +142,8 @@ def test_default_collate_matches_torch():
         ours = sdata.default_collate(batch)
         theirs = tdata.default_collate(batch)
         assert type(ours).__name__ == type(theirs).__name__
-        assert _np(list(ours) if isinstance(ours, tuple) else ours) == _np(list(theirs) if isinstance(theirs, tuple) else theirs)
+        assert _np(list(ours) if isinstance(ours, tuple) else ours) == _np(
+            list(theirs) if isinstance(theirs, tuple) else theirs)
     t = [symgrad.ones(2), symgrad.zeros(2)]
     assert sdata.default_collate(t).numpy().tolist() == [[1.0, 1.0], [0.0, 0.0]]
 
@@ -156,7 +157,8 @@ def test_default_collate_matches_torch():
      "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"),
     (lambda lib, ds: lib.random_split(ds, [5, 5]), ValueError,
      "Sum of input lengths does not equal the length of the input dataset!"),
-    (lambda lib, ds: lib.TensorDataset(ds.tensors[0], ds.tensors[1][:3]), AssertionError, "Size mismatch between tensors"),
+    (lambda lib, ds: lib.TensorDataset(ds.tensors[0], ds.tensors[1][:3]), AssertionError,
+     "Size mismatch between tensors"),
     (lambda lib, ds: lib.ConcatDataset([]), AssertionError, "datasets should not be an empty iterable"),
     (lambda lib, ds: lib.BatchSampler(range(3), 0, False), ValueError,
      "batch_size should be a positive integer value, but got batch_size=0"),

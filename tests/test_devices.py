@@ -1,7 +1,6 @@
 """symgrad.device, symgrad.cuda and `.to(...)` against torch on a CPU-only build: parsing, reprs,
 equality, the no-accelerator answers, conversions, and the error for any non-CPU device."""
 
-import numpy as np
 import pytest
 
 import symgrad

@@ -81,7 +81,7 @@ def test_trajectory_matches_torch_float32(name, kwargs):
 
 @pytest.mark.parametrize("name", sorted({n for n, _ in CASES}))
 def test_defaults_and_state_layout_match_torch(name):
-    (sg, opt_s), (tp, opt_t) = _pair(name, {}, np.float64) if name != "SGD" else _pair(name, dict(momentum=0.9), np.float64)
+    (sg, opt_s), (tp, opt_t) = _pair(name, dict(momentum=0.9) if name == "SGD" else {}, np.float64)
     _step(sg, opt_s, symgrad)
     _step(tp, opt_t, torch)
     ours, theirs = opt_s.state_dict(), opt_t.state_dict()

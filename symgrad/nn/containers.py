@@ -294,7 +294,7 @@ class Unflatten(Module):
             raise TypeError("invalid argument type for dim parameter")
         self.dim, self.unflattened_size = dim, unflattened_size
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         shape = list(input.shape)
         dim = self.dim % len(shape)
         sizes = list(self.unflattened_size)

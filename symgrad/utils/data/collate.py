@@ -15,7 +15,8 @@ import numbers
 import numpy as np
 
 from ..._tensor_ops import stack
-from ...tensor import Tensor, as_tensor, bool as bool_, float64, from_numpy, int64
+from ...tensor import Tensor, as_tensor, float64, from_numpy, int64
+from ...tensor import bool as bool_
 
 __all__ = ["default_collate", "default_convert"]
 
