@@ -8,7 +8,7 @@ Contract
   position as a uint8 tensor. The same seed gives the same draws on every machine; the stream is
   NumPy's, not torch's (the numbers differ from torch's for the same seed).
 * Every drawing function takes `generator=` (`symgrad.rand/randn/randint/randperm`,
-  `Tensor.normal_/uniform_`, `nn.init`, `utils.data`'s samplers and `random_split`); without one they
+  `Tensor.normal_/uniform_` (defined here and installed on Tensor), `nn.init`, `utils.data`'s samplers and `random_split`); without one they
   draw from `default_generator`, which `symgrad.manual_seed(seed)` seeds (and returns).
 * `default_generator` is a view of the global stream that `symgrad.tensor` keeps per thread, so
   `symgrad.compile` can still intercept those draws while it traces.
@@ -22,7 +22,7 @@ import numpy as np
 
 from . import recording
 from .device import CPU, check_device
-from .tensor import Tensor, int64, random_generator, tensor, uint8
+from .tensor import Tensor, int64, is_grad_enabled, random_generator, tensor, uint8
 from .tensor import manual_seed as seed_global_stream
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
@@ -158,3 +158,28 @@ def randperm(n, *, generator=None, dtype=None, layout=None, device=None, require
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+def _fill_drawn(t: Tensor, values: np.ndarray) -> Tensor:
+    """Overwrite `t` in place with drawn values (torch refuses a leaf that requires grad)."""
+    if is_grad_enabled() and t.requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation."
+                           if t.grad_fn is None else "symgrad: drawing random values in place into a tensor that "
+                           "is part of a graph is not supported; draw a new tensor (symgrad.randn_like) instead")
+    np.copyto(t._value, values, casting="unsafe")
+    t._version.value += 1
+    return t
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
+    """Tensor.normal_: fill with N(mean, std^2) draws."""
+    return _fill_drawn(self, recording.draw(random_generator(generator), "normal", mean, std, tuple(self.shape)))
+
+
+def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
+    """Tensor.uniform_: fill with U(from, to) draws."""
+    return _fill_drawn(self, recording.draw(random_generator(generator), "uniform", from_, to, tuple(self.shape)))
+
+
+# NOTE: installed as Tensor methods, as torch has them (x.normal_(generator=g)).
+Tensor.normal_, Tensor.uniform_ = normal_, uniform_

@@ -406,14 +406,6 @@ class Tensor:
                 target = a.dtype
         return self if target is None else self.type(target)
 
-    def normal_(self, mean=0.0, std=1.0, *, generator=None) -> "Tensor":
-        drawn = recording.draw(random_generator(generator), "normal", mean, std, self._value.shape)
-        return _fill_drawn(self, drawn)
-
-    def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> "Tensor":
-        drawn = recording.draw(random_generator(generator), "uniform", from_, to, self._value.shape)
-        return _fill_drawn(self, drawn)
-
     def cuda(self, *args, **kwargs):
         check_device("cuda")
 
@@ -564,17 +556,6 @@ def random_generator(generator=None):
 
 _LEGACY_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                       "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}  # Tensor.type(), as torch
-
-
-def _fill_drawn(t: Tensor, values: np.ndarray) -> Tensor:
-    """Tensor.normal_ / uniform_: overwrite `t` in place with drawn values (torch refuses a grad-requiring leaf)."""
-    if is_grad_enabled() and t._requires_grad:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation."
-                           if t._grad_fn is None else "symgrad: drawing random values in place into a tensor that "
-                           "is part of a graph is not supported; draw a new tensor (symgrad.randn_like) instead")
-    np.copyto(t._value, values, casting="unsafe")
-    t._version.value += 1
-    return t
 
 
 def manual_seed(seed: int):
