@@ -8,10 +8,12 @@ Contract
   position as a uint8 tensor. The same seed gives the same draws on every machine; the stream is
   NumPy's, not torch's (the numbers differ from torch's for the same seed).
 * Every drawing function takes `generator=` (`symgrad.rand/randn/randint/randperm`,
-  `Tensor.normal_/uniform_` (defined here and installed on Tensor), `nn.init`, `utils.data`'s samplers and `random_split`); without one they
-  draw from `default_generator`, which `symgrad.manual_seed(seed)` seeds (and returns).
-* `default_generator` is a view of the global stream that `symgrad.tensor` keeps per thread, so
-  `symgrad.compile` can still intercept those draws while it traces.
+  `Tensor.normal_/uniform_` (defined here and installed on Tensor), `nn.init`, `utils.data`'s
+  samplers and `random_split`); without one they draw from `default_generator`, which
+  `symgrad.manual_seed(seed)` seeds (and returns).
+* `default_generator` is a view of the global stream that `symgrad.tensor` keeps per thread; its
+  draws go through `recording.draw`, so `symgrad.compile` replays them afresh on each call. A draw
+  with an explicit `generator=` inside compiled code raises instead (it would not be replayed).
 """
 
 from __future__ import annotations
