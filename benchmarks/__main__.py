@@ -11,9 +11,9 @@ import datetime
 import platform
 import time
 
-from . import common  # noqa: F401 - sets thread limits first
+from . import common
 
-WORKLOADS = ("mlp", "elementwise", "tutorial_q", "resnet")
+WORKLOADS = ("mlp", "elementwise", "tutorial_q", "resnet", "optim")
 
 
 def _cpu() -> str:
@@ -51,6 +51,10 @@ def main(argv=None) -> int:
             print(f"(resnet workload unavailable: {error})")
         else:
             rows += resnet_rows(quick=args.quick)
+    if "optim" in args.only:
+        from .optim_step import rows as optim_rows
+
+        rows += optim_rows(quick=args.quick)
     print(f"symgrad benchmarks — {datetime.date.today()}, {_cpu()}, one thread per library, "
           f"{time.perf_counter() - start:.0f} s\n")
     print(common.table(rows))

@@ -68,10 +68,20 @@ if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyr
 from . import nn, optim, models, data, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .show_math import show_math  # noqa: E402
+from . import cuda  # noqa: E402
+from .device import accelerator, backends, device, get_default_device, set_default_device  # noqa: E402
+from .predicates import (allclose, equal, get_default_dtype, isclose, isfinite, isinf, isnan,  # noqa: E402
+                         set_default_dtype)
+from .random import (Generator, default_generator, get_rng_state, initial_seed, randperm, seed,  # noqa: E402
+                     set_rng_state)
+from .random import manual_seed  # noqa: E402,F401 - replaces tensor's: returns default_generator (in __all__ via PUBLIC)
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
     "FrozenRandomWarning", "nn", "optim", "models", "data", "save", "load",
-    "show_math", "apply_op", *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
+    "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
+    "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
+    "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
+    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
 ]

@@ -177,45 +177,39 @@ def _loss(traced: _Traced, loss: str | None) -> Tracer:
 
 
 def _optimiser(builder, params, grads, kind, hyper):
-    """(new params, state inputs [(name, node, initial array)], new state) of one optimiser step."""
+    """(new params, state inputs [(name, node, initial array)], new state) of one optimiser step.
+
+    The update is `symgrad.optim.rules`' (the eager optimisers' own rule), traced on the IR.
+    """
+    from .optim import rules
+
     state_inputs, new_state, new_params = [], [], []
+
+    def state_input(name, value):
+        node = builder.input(name, value.shape, value.dtype, np.zeros_like(value))
+        state_inputs.append((name, node.index, np.zeros_like(value)))
+        return node
+
     with tracing(builder), at_location(f"symgrad compile --train {kind}: the optimiser step"):
-        step = builder.input("step", (), np.float64, np.zeros(()))
-        state_inputs.append(("step", step.index, np.zeros(())))
+        step = state_input("step", np.zeros(()))
         new_step = step + 1.0
         new_state.append(new_step)
         for (name, index, value), g in zip(params, grads):
             p = Tracer(builder, index)
-            dtype = value.dtype
-
-            def scalar(x, dtype=dtype):
-                return ops.cast(x, dtype)
-
-            if hyper["weight_decay"]:
-                g = g + hyper["weight_decay"] * p
             if kind == "sgd":
-                m, d = hyper["momentum"], hyper["dampening"]
-                if m:
-                    buf = builder.input(f"{name}_momentum_buffer", value.shape, dtype, np.zeros_like(value))
-                    state_inputs.append((f"{name}_momentum_buffer", buf.index, np.zeros_like(value)))
-                    damped = buf * m + (1 - d) * g
-                    buf_new = ops.where(step == 0, g, damped) if d else damped  # torch: b = g at step 1
-                    new_state.append(buf_new)
-                    g = g + m * buf_new if hyper["nesterov"] else buf_new
-                new_params.append(p - hyper["lr"] * g)
+                buf = state_input(f"{name}_momentum_buffer", value) if hyper["momentum"] else None
+                p, buf = rules.sgd(p, g, buf, lr=hyper["lr"], momentum=hyper["momentum"],
+                                   dampening=hyper["dampening"], weight_decay=hyper["weight_decay"],
+                                   nesterov=hyper["nesterov"], first_step=step == 0)
+                new_state += [buf] if hyper["momentum"] else []
             else:
                 b1, b2 = hyper["betas"]
-                exp_avg = builder.input(f"{name}_exp_avg", value.shape, dtype, np.zeros_like(value))
-                exp_avg_sq = builder.input(f"{name}_exp_avg_sq", value.shape, dtype, np.zeros_like(value))
-                state_inputs += [(f"{name}_exp_avg", exp_avg.index, np.zeros_like(value)),
-                                 (f"{name}_exp_avg_sq", exp_avg_sq.index, np.zeros_like(value))]
-                m_new = exp_avg + (1 - b1) * (g - exp_avg)  # torch's lerp
-                v_new = exp_avg_sq * b2 + (1 - b2) * (g * g)
-                step_size = scalar(hyper["lr"] / (1 - b1 ** new_step))
-                bias2 = scalar(ops.sqrt(1 - b2 ** new_step))
-                denom = ops.sqrt(v_new) / bias2 + hyper["eps"]
-                new_state += [m_new, v_new]
-                new_params.append(p - step_size * (m_new / denom))
+                exp_avg, exp_avg_sq = state_input(f"{name}_exp_avg", value), state_input(f"{name}_exp_avg_sq", value)
+                p, exp_avg, exp_avg_sq, _ = rules.adam(p, g, exp_avg, exp_avg_sq, None, new_step, lr=hyper["lr"],
+                                                       beta1=b1, beta2=b2, eps=hyper["eps"],
+                                                       weight_decay=hyper["weight_decay"])
+                new_state += [exp_avg, exp_avg_sq]
+            new_params.append(p)
     return new_params, state_inputs, new_state
 
 

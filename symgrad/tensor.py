@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import recording
+from .device import CPU, check_device, is_device
 from .primitives import PRIMITIVES
 from .dtypes import Size, dtype, to_numpy_dtype, wrap_dtype
 from .dtypes import bool, double, float, float16, float32, float64, half, int32, int64, long, uint8  # noqa: A004
@@ -94,14 +95,6 @@ def zero_grads(params, set_to_none: bool = True) -> None:
         else:
             p._grad._value = np.zeros_like(p._grad._value)
             p._grad._version.value += 1
-
-
-def check_device(device) -> None:
-    """symgrad computes on the CPU with NumPy: any other device is an error, not silently ignored."""
-    if device is None or str(device).split(":")[0] == "cpu":
-        return
-    raise RuntimeError(f"symgrad computes on the CPU with NumPy: device={str(device)!r} is not available "
-                       f"({_where_text(_caller())}). Drop the device argument or use 'cpu'.")
 
 
 def _caller():
@@ -237,8 +230,13 @@ class Tensor:
     nelement = numel
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        return CPU
+
+    is_cuda, is_cpu = False, True
+
+    def get_device(self) -> int:
+        return -1
 
     @property
     def is_leaf(self) -> _py_bool:
@@ -414,9 +412,9 @@ class Tensor:
         target = kwargs.get("dtype")
         check_device(kwargs.get("device"))
         for a in args:
-            if isinstance(a, str) or type(a).__name__ == "device":
+            if is_device(a):
                 check_device(a)
-            if isinstance(a, (dtype, np.dtype, type)) and not isinstance(a, str):
+            elif isinstance(a, (dtype, np.dtype, type)):
                 target = a
             elif isinstance(a, Tensor):
                 target = a.dtype
@@ -427,7 +425,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"symgrad.{self.dtype.name.capitalize()}Tensor"
+            return f"symgrad.{_LEGACY_TYPE_NAMES.get(self._value.dtype.name, 'Float')}Tensor"
         target = _np_dtype(dtype)
         if target == self._value.dtype:
             return self
@@ -556,12 +554,23 @@ def _factory(array, dtype_, requires_grad) -> Tensor:
     return t
 
 
-def random_generator():
-    """The NumPy generator behind symgrad.rand/randn/dropout (seeded by `manual_seed`)."""
+def random_generator(generator=None):
+    """The NumPy generator behind symgrad.rand/randn/dropout: `generator`'s (a symgrad.Generator,
+    symgrad/random.py) or the global one (seeded by `manual_seed`)."""
+    if generator is not None:
+        if recording.active() is not None:  # symgrad.compile replays draws from the global stream
+            raise RuntimeError(f"symgrad.compile cannot trace a draw from an explicit generator= "
+                               f"({_where_text(_caller())}): draw from the global stream (seeded with "
+                               "symgrad.manual_seed) inside compiled code, or draw outside it")
+        return generator.numpy_rng()
     gen = getattr(_state, "rng", None)
     if gen is None:
         gen = _state.rng = np.random.default_rng()
     return gen
+
+
+_LEGACY_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}  # Tensor.type(), as torch
 
 
 def manual_seed(seed: int):
@@ -597,20 +606,21 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 def rand(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
          device: Any = None) -> Tensor:
     check_device(device)
-    return _factory(recording.draw(random_generator(), "random", _size_args(size)), dtype, requires_grad)
+    return _factory(recording.draw(random_generator(generator), "random", _size_args(size)), dtype, requires_grad)
 
 
 def randn(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
           device: Any = None) -> Tensor:
     check_device(device)
-    return _factory(recording.draw(random_generator(), "standard_normal", _size_args(size)), dtype, requires_grad)
+    drawn = recording.draw(random_generator(generator), "standard_normal", _size_args(size))
+    return _factory(drawn, dtype, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     check_device(device)
-    if high is None:
-        low, high = 0, low
-    drawn = recording.draw(random_generator(), "integers", low, high, size=_size_args((size,)))
+    if high is None or isinstance(high, (tuple, list)):  # randint(high, size): torch's overload
+        low, high, size = 0, low, size if high is None else high
+    drawn = recording.draw(random_generator(generator), "integers", low, high, size=_size_args((size,)))
     return _factory(drawn, dtype or int64, False)
 
 

@@ -1,10 +1,12 @@
 """`symgrad.nn`: PyTorch-shaped modules (layers, losses, containers), `functional` and `init`.
 
 See `module.py` for `Module`'s contract (registration, state_dict / load_state_dict, modes),
-`modules.py` for the layers and `functional.py` for the functions they call.
+`modules.py` for the layers, `containers.py` for ModuleList/ModuleDict/ParameterList/ParameterDict,
+`utils.py` for gradient clipping and `functional.py` for the functions they call.
 """
 
-from . import functional, init, parallel  # noqa: F401
+from . import functional, init, parallel, utils  # noqa: F401
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Unflatten
 from .module import Module
 from .modules import (
                       AdaptiveAvgPool2d,
@@ -27,5 +29,6 @@ from .parameter import Parameter
 __all__ = [
     "Module", "Parameter", "Linear", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "Flatten", "Dropout", "Sequential", "Identity", "CrossEntropyLoss", "MSELoss",
-    "NLLLoss", "functional", "init", "parallel",
+    "NLLLoss", "functional", "init", "parallel", "utils", "ModuleList", "ModuleDict", "ParameterList",
+    "ParameterDict", "Unflatten",
 ]

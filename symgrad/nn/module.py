@@ -22,6 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..device import is_device
 from ..dtypes import to_numpy_dtype
 from ..location import caller, location_text
 from ..tensor import Tensor, check_device, new_tensor, no_grad, zero_grads
@@ -238,11 +239,11 @@ class Module:
         target = kwargs.get("dtype")
         check_device(kwargs.get("device"))
         for a in args:
-            if isinstance(a, str) or type(a).__name__ == "device":
+            if is_device(a):
                 check_device(a)
-            if isinstance(a, Tensor):
+            elif isinstance(a, Tensor):
                 target = a.dtype
-            elif not isinstance(a, str) and a is not None:
+            elif a is not None:
                 target = a
         if target is None:
             return self

@@ -1,4 +1,4 @@
-"""`symgrad.optim`: SGD, Adam and AdamW with PyTorch's update rules, parameter groups and state.
+"""`symgrad.optim.Optimizer`: parameter groups, per-parameter state, zero_grad and state dicts (torch's).
 
 Contract
 --------
@@ -14,22 +14,19 @@ Contract
   `load_state_dict()` checks group count and sizes before changing anything, copies the state
   (cast to each parameter's dtype) and keeps the current parameters. Both go through
   `symgrad.save` / `symgrad.load`.
-* Formulas (torch 2.x, single-tensor path): SGD `g += wd*p; b = g` (first step) else
-  `b = m*b + (1-d)*g`; `g = g + m*b` (nesterov) or `b`; `p -= lr*g`. Adam: `m = lerp(m, g, 1-b1)`,
-  `v = b2*v + (1-b2)*g*g`, `p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)` (amsgrad: the
-  running max of v); Adam's weight_decay adds `wd*p` to g, AdamW multiplies p by `1 - lr*wd` first.
+* `step()` calls the subclass's `_update(p, grad, state, group)` for each parameter with a gradient;
+  the update math itself is one rule per algorithm in `rules.py`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 
-from .tensor import Tensor, _new, enable_grad, zero_grads
+from ..tensor import Tensor, enable_grad, from_numpy, zero_grads
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "required", "bump"]
 
 
 class _Required:
@@ -99,6 +96,7 @@ class Optimizer:
 
     def step(self, closure=None):
         loss = None
+        self._opt_called = True  # read by lr_scheduler's "step before optimizer.step()" warning
         if closure is not None:
             with enable_grad():
                 loss = closure()
@@ -151,152 +149,27 @@ class Optimizer:
         self.state = new_state
 
 
+SCALAR_STATE = ("step", "mu_product")  # per-parameter state that is a scalar in torch's own dtype
+
+
 def _state_value(value, p: Tensor, key: str):
     """A copy of a saved state entry; per-parameter buffers take the parameter's dtype and are checked."""
     if isinstance(value, (Tensor, np.ndarray, np.generic)):
         array = value._value if isinstance(value, Tensor) else np.asarray(value)
-        if key != "step":
+        if key not in SCALAR_STATE:
             if array.shape != p._value.shape:
                 raise ValueError(f"optimizer state {key!r} of shape {list(array.shape)} does not match its "
                                  f"parameter of shape {list(p.shape)}")
             array = array.astype(p._value.dtype)
-        return _new(np.array(array, copy=True))
+        return from_numpy(np.array(array, copy=True))
     return copy.deepcopy(value)
 
 
-def _bump(p: Tensor) -> None:
-    """p's value was changed in place outside the graph: bump its version counter (see the docstring)."""
-    p._version.value += 1
+def bump(*tensors) -> None:
+    """The tensors' values were changed in place outside the graph: bump their version counters.
 
-
-class _Scratch:
-    """A reusable work array (grown to the largest parameter): updates allocate nothing per step.
-
-    Fresh 10-50 MB temporaries per parameter and step cost more in page faults than the arithmetic.
+    A graph that saved an old value then refuses to backward (as torch) instead of using the new one.
     """
-
-    def __init__(self):
-        self._flat = np.empty(0, dtype=np.float32)
-
-    def __call__(self, like: np.ndarray) -> np.ndarray:
-        if self._flat.dtype != like.dtype or self._flat.size < like.size:
-            self._flat = np.empty(max(like.size, self._flat.size), dtype=like.dtype)
-        return self._flat[:like.size].reshape(like.shape)
-
-
-def _buffer(state: dict, key: str, like: np.ndarray) -> np.ndarray:
-    if key not in state:
-        state[key] = _new(np.zeros_like(like))
-    return state[key]._value
-
-
-def _oriented(grad, value, group):
-    """The gradient in the parameter's dtype, negated for `maximize=True` (as torch)."""
-    grad = grad.astype(value.dtype, copy=False)
-    return -grad if group["maximize"] else grad
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, nesterov and weight decay (torch's rule)."""
-
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False, foreach=None, differentiable=False, fused=None):
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                                      foreach=foreach, differentiable=differentiable, fused=fused))
-        self._scratch = _Scratch()
-
-    def _update(self, p, grad, state, group):
-        value = p._value
-        grad = _oriented(grad, value, group)
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * value
-        momentum = group["momentum"]
-        if momentum:
-            if state.get("momentum_buffer") is None:
-                buf = np.array(grad, copy=True, order="C")
-                state["momentum_buffer"] = _new(buf)
-            else:
-                buf = state["momentum_buffer"]._value
-                buf *= momentum
-                if group["dampening"]:
-                    buf += (1 - group["dampening"]) * grad
-                else:
-                    buf += grad
-                _bump(state["momentum_buffer"])
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        step = np.multiply(grad, group["lr"], out=self._scratch(value))
-        value -= step
-        _bump(p)
-
-
-class Adam(Optimizer):
-    """Adam (and, with `decoupled_weight_decay=True`, AdamW) with torch's bias-corrected update."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None,
-                 decoupled_weight_decay=False):
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach,
-                                      capturable=capturable, differentiable=differentiable, fused=fused,
-                                      decoupled_weight_decay=decoupled_weight_decay))
-        self._scratch = _Scratch()
-
-    def _update(self, p, grad, state, group):
-        value = p._value
-        grad = _oriented(grad, value, group)
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if "step" not in state:
-            state["step"] = _new(np.array(0.0, dtype=np.float32))
-        state["step"]._value = state["step"]._value + np.float32(1)
-        step = float(state["step"]._value)
-        if wd and group["decoupled_weight_decay"]:
-            value *= 1 - lr * wd
-        elif wd:
-            grad = grad + wd * value
-        exp_avg, exp_avg_sq = _buffer(state, "exp_avg", value), _buffer(state, "exp_avg_sq", value)
-        work = self._scratch(value)
-        np.subtract(grad, exp_avg, out=work)  # exp_avg.lerp_(grad, 1 - beta1): weight < 0.5 branch
-        work *= 1 - beta1
-        exp_avg += work
-        exp_avg_sq *= beta2
-        np.multiply(grad, grad, out=work)
-        work *= 1 - beta2
-        exp_avg_sq += work
-        second = exp_avg_sq
-        if group["amsgrad"]:
-            second = _buffer(state, "max_exp_avg_sq", value)
-            np.maximum(second, exp_avg_sq, out=second)
-        np.sqrt(second, out=work)  # denom = sqrt(v) / sqrt(1 - beta2^t) + eps
-        work /= math.sqrt(1 - beta2 ** step)
-        work += eps
-        np.divide(exp_avg, work, out=work)
-        work *= lr / (1 - beta1 ** step)
-        value -= work
-        _bump(p)
-        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-            if key in state:
-                _bump(state[key])
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (torch.optim.AdamW; weight_decay defaults to 1e-2)."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
-                         capturable=capturable, differentiable=differentiable, fused=fused,
-                         decoupled_weight_decay=True)
+    for t in tensors:
+        if t is not None:
+            t._version.value += 1
