@@ -131,6 +131,7 @@ class _Specialised:
 
 def _recorded(builder, outputs):
     """(Graph, values) of everything `builder` recorded, positions as in the builder (for derive)."""
+    builder.force()
     graph = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs), tuple(outputs),
                   builder.name, tuple(builder.guards))
     return graph, list(builder.values)
@@ -263,7 +264,7 @@ class _GradTransform(_Specialised):
 
     def _record(self, args, nums, flat):
         """Run the function afresh on a recorder: (builder, output, wrt, aux node ids, aux statics)."""
-        builder = Builder(_name(self.fn))
+        builder = Builder(_name(self.fn), lazy=True)
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder, flat)
             builder.differentiate(t for a in nums for t in leaf_tracers[a])
@@ -360,7 +361,7 @@ class _VJPTransform(_Specialised):
         return out, _vjp_function(variant.module.backward, saved, primals, leaves, out_structure, ct_specs)
 
     def _record(self, fn, primals):
-        builder = Builder(_name(fn))
+        builder = Builder(_name(fn), lazy=True)
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(fn, primals, builder)
             builder.differentiate(t for ts in leaf_tracers for t in ts if t.dtype.kind == "f")

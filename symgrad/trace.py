@@ -6,7 +6,10 @@ NumPy ufuncs (`__array_ufunc__`), NumPy functions (`__array_function__`) and arr
 through `ops`. Tracing normally runs on concrete values, so Python control flow on a traced value
 works: the branch taken is recorded as a *guard* the generated code re-checks, and a call that takes
 another branch is retraced. Without values (ahead-of-time compile) such control flow is an error
-naming the user's line.
+naming the user's line. A *lazy* builder (what `grad` & co. use when they re-run a function on every
+call) records shapes and dtypes at once but computes a node's value only when it is asked for (a
+branch, `.item()`, a new variant being built): re-running the Python forward then costs the
+recording, not a second evaluation of the NumPy forward the generated module computes anyway.
 
 Every node records the user's source line: the first stack frame outside this package.
 """
@@ -39,8 +42,10 @@ where_text = short_location  # the name other modules use
 class Builder:
     """A graph under construction. `values[i]` is node i's concrete value, or None if unknown."""
 
-    def __init__(self, name: str = "f"):
+    def __init__(self, name: str = "f", lazy: bool = False):
         self.name = name
+        self.lazy = lazy  # defer NumPy evaluation until a value is asked for (see `value_of`)
+        self.pending: dict = {}  # node index -> (row, op, operand ids, attrs) not evaluated yet
         self.nodes: list[Node] = []
         self.values: list = []
         self._index: dict = {}
@@ -63,6 +68,36 @@ class Builder:
         if node.dtype.startswith("float") and any(i in self.differentiated for i in node.inputs):
             self.differentiated.add(index)
         return index
+
+    def knows(self, index: int) -> bool:
+        """Whether node `index`'s value is known or can be computed (lazily recorded)."""
+        return self.values[index] is not None or index in self.pending
+
+    def value_of(self, index: int):
+        """Node `index`'s value, evaluating the lazily recorded nodes it depends on (once each)."""
+        if self.values[index] is not None or index not in self.pending:
+            return self.values[index]
+        stack = [index]
+        while stack:
+            i = stack[-1]
+            if i not in self.pending:  # reached twice (a shared operand): evaluated already
+                stack.pop()
+                continue
+            prim, op, ids, attrs = self.pending[i]
+            missing = [j for j in ids if self.values[j] is None and j in self.pending]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            with np.errstate(all="ignore"):
+                self.values[i] = np.asarray(_evaluate(prim, op, [self.values[j] for j in ids], attrs))
+            del self.pending[i]
+        return self.values[index]
+
+    def force(self) -> None:
+        """Evaluate every lazily recorded node (a new variant is being built from the values)."""
+        for index in sorted(self.pending):
+            self.value_of(index)
 
     def differentiate(self, tracers) -> None:
         """Mark the inputs gradients are taken of (so a Python number made from them is reported)."""
@@ -141,6 +176,10 @@ def dtype_name(dtype) -> str:
     return name
 
 
+def _shape_text(shape) -> str:
+    return "(" + ",".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _dummy(shape, dtype):
     return np.broadcast_to(np.ones((), dtype=dtype), shape)
 
@@ -159,15 +198,20 @@ def apply(op: str, operands, **attrs) -> "Tracer":
     values = [builder.values[i] for i in ids]
     nodes = [builder.nodes[i] for i in ids]
     where = user_location()
-    if all(v is not None for v in values):
-        value = np.asarray(_evaluate(prim, op, values, attrs))
+    known = all(v is not None or i in builder.pending for v, i in zip(values, ids))
+    deferred = known and builder.lazy and (prim.elementwise or prim.shape is not None)
+    if known and not deferred:
+        value = np.asarray(_evaluate(prim, op, [builder.value_of(i) for i in ids], attrs))
         shape, dtype = value.shape, dtype_name(value.dtype)
-    else:
+    else:  # shape and dtype only: compiling ahead of time, or a lazy recording (values on demand)
         value = None
         with np.errstate(all="ignore"):
             shape, dtype = _infer(prim, op, nodes, values, attrs)
     node = Node(op, ids, make_attrs(**attrs), tuple(shape), dtype, where)
-    return Tracer(builder, builder.add(node, value))
+    index = builder.add(node, value)
+    if deferred and builder.values[index] is None and index not in builder.pending:
+        builder.pending[index] = (prim, op, ids, attrs)
+    return Tracer(builder, index)
 
 
 def _folded(builder: Builder, prim, op, ids, attrs) -> int:
@@ -209,17 +253,38 @@ def _infer(prim, op, nodes, values, attrs):
         try:
             shape = np.broadcast_shapes(*(n.shape for n in nodes))
         except ValueError:
-            shapes = " and ".join(str(n.shape) for n in nodes)
+            shapes = " ".join(_shape_text(n.shape) for n in nodes)  # NumPy's own spelling
             raise TraceError(f"{op}: operands could not be broadcast together with shapes {shapes} "
                              f"at {user_location()}") from None
-        samples = [v if n.op == "const" else _dummy((), n.dtype) for n, v in zip(nodes, values)]
-        return shape, dtype_name(np.asarray(_evaluate(prim, op, samples, attrs)).dtype)
+        return shape, _elementwise_dtype(prim, op, nodes, values, attrs)
     if prim.shape is not None:
         shape, dtype = prim.shape(*((n.shape, n.dtype) for n in nodes), **attrs)
-        return tuple(shape), np.dtype(dtype).name
+        return tuple(shape), dtype_name(np.dtype(dtype))
     samples = [v if v is not None else _dummy(n.shape, n.dtype) for n, v in zip(nodes, values)]
     result = np.asarray(_evaluate(prim, op, samples, attrs))
     return result.shape, result.dtype.name
+
+
+_RESULT_DTYPES: dict = {}
+
+
+def _elementwise_dtype(prim, op, nodes, values, attrs) -> str:
+    """The result dtype of an elementwise row, found once per (op, operand dtypes) on 0-d samples.
+
+    A literal counts by its Python type (weak, NEP 50) or the NumPy dtype it carries, not by value.
+    """
+    if op == "expr":
+        key = None
+    else:
+        key = (op, tuple((type(v), n.attr("dtype")) if n.op == "const" else n.dtype for n, v in zip(nodes, values)))
+        found = _RESULT_DTYPES.get(key)
+        if found is not None:
+            return found
+    samples = [v if n.op == "const" else _dummy((), n.dtype) for n, v in zip(nodes, values)]
+    name = dtype_name(np.asarray(_evaluate(prim, op, samples, attrs)).dtype)
+    if key is not None:
+        _RESULT_DTYPES[key] = name
+    return name
 
 
 def _builder_of(operands) -> Builder:
@@ -264,7 +329,7 @@ class Tracer:
 
     @property
     def value(self):
-        return self.builder.values[self.index]
+        return self.builder.value_of(self.index)
 
     @property
     def shape(self) -> tuple:
