@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import derive, logs, ops, recording, tree
+from . import calling, derive, logs, ops, recording, tree
 from .ir import Graph
 from .outside import DrawLog, outside_objects, rebound
 from .passes import split
@@ -182,7 +182,7 @@ def _check_float(leaves, fn, argnum, kind):
 def _scalar_output(out, fn, kind):
     if not isinstance(out, Tracer):
         out = np.asarray(out)
-    if out.shape != ():
+    if not calling.is_scalar_like(out.shape):
         where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
         raise TypeError(f"{kind} requires {_name(fn)} to return a scalar, but it returned shape "
                         f"{tuple(out.shape)}{where}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
@@ -245,6 +245,7 @@ class _GradTransform(_Specialised):
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError(f"has_aux=True requires {_name(self.fn)} to return a pair (output, aux)")
             out, aux = out
+        out = calling.traced_output(out)
         _scalar_output(out, self.fn, self.kind)
         if not isinstance(out, Tracer):  # a constant output: fine, unless a traced value became a number
             lost = [builder.nodes[i].where for i, v in builder.guards if not isinstance(v, bool)]

@@ -16,7 +16,7 @@ import builtins
 
 import numpy as np
 
-from . import linalg_ops, ops
+from . import linalg_ops, numpy_arrays, ops
 from .location import user_location
 from .primitives import PRIMITIVES
 from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
@@ -134,6 +134,7 @@ _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
 
 def dispatch_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
+    inputs = numpy_arrays.plain_tree(inputs)
     if method == "reduce" and name in _REDUCERS:
         kwargs = {k: v for k, v in kwargs.items() if k != "out" or v is None}
         axis = kwargs.pop("axis", 0)
@@ -205,6 +206,7 @@ SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in
 
 
 def dispatch_function(func, args, kwargs):
+    args = numpy_arrays.plain_tree(args)
     fn = FUNCTIONS.get(func)
     if fn is None:
         parts = (getattr(func, "__module__", None) or "numpy").split(".")
@@ -245,6 +247,7 @@ def install_methods(cls) -> None:
                  "repeat", "copy", "diagonal", "trace", "round", "all", "any", "reshape"):
         method = here.get(f"method_{name}") or getattr(o, f"method_{name}", None) or here.get(name)
         setattr(cls, name, method or getattr(o, name))
+    numpy_arrays.install(cls, UFUNCS)
 
 
 def _setitem(self, key, value):

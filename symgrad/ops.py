@@ -91,11 +91,11 @@ def pow(x, y):  # noqa: A001 - NumPy's name
 
 
 def mod(x, y):
-    return x - floor(x / y) * y
+    return bind("mod", x, y)
 
 
 def floor_divide(x, y):
-    return floor(x / y)
+    return bind("floor_divide", x, y)
 
 
 def floor(x):
@@ -487,6 +487,8 @@ def unbroadcast(c, shape):
     if shape_of(c) == shape:
         return c
     lead = ndim_of(c) - len(shape)
+    if lead < 0:  # the scalar seed of a size-1 output
+        return broadcast_to(c, shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and shape_of(c)[lead + i] != 1)
     return reshape(sum(c, axis=axes), shape)

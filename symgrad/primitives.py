@@ -108,10 +108,16 @@ _ELEMENTWISE = [
                 domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5)), torch_name="ClampBackward1"),
     Elementwise("erf", 1, None, lambda S, x: S.erf(x)),  # numpy filled in below
     Elementwise("logaddexp", 2, np.logaddexp, lambda S, x, y: S.LogAddExp(x, y)),
+    # NOTE: NumPy's remainder (sign of the divisor), integer on integers; d/dy = -floor(x / y).
+    Elementwise("mod", 2, np.remainder, lambda S, x, y: x - y * S.floor(x / y),
+                partials=lambda S, x, y, out: (S.Integer(1), -S.floor(x / y)),
+                domain=((2.2, 2.8), (1.5, 2.0)), torch_name="RemainderBackward0"),
     # Not differentiable: gradient zero (as torch), outputs are constants of the backward pass.
     Elementwise("sign", 1, np.sign, lambda S, x: S.sign(x), differentiable=False),
     Elementwise("floor", 1, np.floor, lambda S, x: S.floor(x), differentiable=False),
     Elementwise("ceil", 1, np.ceil, lambda S, x: S.ceiling(x), differentiable=False),
+    Elementwise("floor_divide", 2, np.floor_divide, lambda S, x, y: S.floor(x / y), differentiable=False,
+                domain=((2.2, 2.8), (1.5, 2.0)), torch_name="FloorDivideBackward0"),
     Elementwise("eq", 2, np.equal, lambda S, x, y: S.Eq(x, y), differentiable=False),
     Elementwise("ne", 2, np.not_equal, lambda S, x, y: S.Ne(x, y), differentiable=False),
     Elementwise("lt", 2, np.less, lambda S, x, y: S.Lt(x, y), differentiable=False),

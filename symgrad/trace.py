@@ -242,6 +242,10 @@ def lift(builder: Builder, x) -> int:
         return x.index
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
+    if isinstance(x, np.ndarray) and x.dtype == object:  # np.array([x, y]) of traced values
+        from .numpy_arrays import packed
+
+        return packed(x).index
     if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
         return builder.constant(x)
     raise TraceError(f"cannot use a {type(x).__name__} as an array operand at {user_location()}")
