@@ -16,7 +16,7 @@ import builtins
 
 import numpy as np
 
-from . import linalg_ops, numpy_arrays, ops
+from . import linalg_ops, numpy_arrays, numpy_extra, ops
 from .location import user_location
 from .primitives import PRIMITIVES
 from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
@@ -128,6 +128,7 @@ UFUNCS = {
     "remainder": "mod", "mod": "mod", "floor_divide": "floor_divide", "hypot": "hypot",
     # SciPy ufuncs reach __array_ufunc__ the same way
     "erf": "erf", "expit": "sigmoid",
+    **numpy_extra.UFUNCS,
 }
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
 
@@ -148,7 +149,7 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
     if target is None:
         return inputs[0]
     dtype = kwargs.get("dtype")
-    result = getattr(ops, target)(*inputs)
+    result = (target if callable(target) else getattr(ops, target))(*inputs)
     return cast(result, dtype) if dtype is not None else result
 
 
@@ -201,6 +202,7 @@ FUNCTIONS = {
     np.matmul: matmul, np.permute_dims: permute_dims, np.linalg.inv: inv, np.linalg.solve: solve,
     np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.matrix_power: matrix_power, np.diag: diag,
     np.kron: kron, np.sinc: sinc,
+    **numpy_extra.FUNCTIONS,
 }
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in UFUNCS})
 

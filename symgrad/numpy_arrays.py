@@ -115,13 +115,18 @@ _OTHER = ("eq", "ne", "lt", "le", "gt", "ge", "and", "or", "neg", "pos", "abs", 
 
 
 def install(cls, ufuncs: dict) -> None:
-    """Give `cls` (the Tracer) `__array__`; give `Element` object-loop methods that keep Elements."""
+    """Give `cls` (the Tracer) `__array__` and the methods NumPy's object loops call (x.exp(), ...).
+
+    NOTE: a 0-d traced value in a list is stored in the object array as itself, so the object-loop
+    methods (named after the ufuncs: exp, log, sqrt, ...) are given to every traced value.
+    """
     cls.__array__ = tracer_array
     for name in [*(f"__{n}__" for n in _BINARY), *(f"__r{n}__" for n in _BINARY), *(f"__{n}__" for n in _OTHER)]:
         setattr(Element, name, _keeping(getattr(cls, name)))
-    for name, target in ufuncs.items():  # NumPy's object loops call x.exp(), x.sqrt(), ...
+    for name, target in ufuncs.items():
         if target is not None and not hasattr(cls, name):
-            setattr(Element, name, _keeping(_ufunc_method(target)))
+            setattr(cls, name, _ufunc_method(target))
+            setattr(Element, name, _keeping(getattr(cls, name)))
 
 
 def _keeping(method):
@@ -132,4 +137,5 @@ def _keeping(method):
 
 
 def _ufunc_method(target):
-    return lambda self, *others: getattr(ops, target)(self, *others)
+    fn = target if callable(target) else getattr(ops, target)
+    return lambda self, *others: fn(self, *others)

@@ -67,7 +67,7 @@ _ELEMENTWISE = [
     Elementwise("div", 2, np.true_divide, lambda S, x, y: x / y, domain=((-2, 2), (0.5, 2))),
     Elementwise("neg", 1, np.negative, lambda S, x: -x),
     Elementwise("pow", 2, np.power, lambda S, x, y: x**y,
-                partials=lambda S, x, y, out: (y * x ** (y - 1), out * S.log(x)),
+                partials=lambda S, x, y, out: (y * x ** (y - 1), S.Integer(0) if x == 0 else out * S.log(x)),
                 domain=(POS, (-2, 2))),
     Elementwise("exp", 1, np.exp, lambda S, x: S.exp(x)),
     Elementwise("log", 1, np.log, lambda S, x: S.log(x), domain=(POS,)),
@@ -460,6 +460,16 @@ _STRUCTURAL = [
         "argsort", lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
         lambda n, axis: f"np.argsort({n[0]}, axis={axis}, kind='stable')",
         differentiable=False,
+    ),
+    *(Structural(name, getattr(np, name), lambda n, name=name: f"np.{name}({n[0]})",
+                 shape=lambda x: (x[0], "bool"), differentiable=False) for name in ("isnan", "isinf", "isfinite")),
+    Structural(
+        "nan_to_num", lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+        lambda n, nan, posinf, neginf: (f"np.nan_to_num({n[0]}, nan={_number_text(nan)}, posinf={_number_text(posinf)}, "
+                                          f"neginf={_number_text(neginf)})"),
+        lambda F, g, out, x, nan, posinf, neginf: (F.where(F.bind("isfinite", x), g, 0.0),),
+        shape=lambda x, nan, posinf, neginf: x,
+        examples=((((3, 4),), dict(nan=0.0, posinf=1e300, neginf=-1e300)),),
     ),
     Structural(
         "nonzero", lambda x: np.stack(np.nonzero(x)),
