@@ -22,7 +22,7 @@ from . import ops
 from .location import user_location
 from .trace import Tracer, TraceError
 
-MAX_ELEMENTS = 4096
+MAX_ELEMENTS = 1024
 
 
 class Element(Tracer):

@@ -307,7 +307,22 @@ def einsum(subscripts, *operands, optimize=None):
             operands[k] = diagonal(operands[k], 0, first, second)
             term = "".join(c for i, c in enumerate(term) if i not in (first, second)) + letter
         terms[k] = term
-    return bind("einsum", *operands, subscripts=",".join(terms) + "->" + output)
+    return contract(",".join(terms) + "->" + output, *operands)
+
+
+def contract(subscripts: str, *operands):
+    """The einsum node of explicit `subscripts`, with the contraction path NumPy picks for the shapes."""
+    path = contraction_path(subscripts, [shape_of(x) for x in operands])
+    return bind("einsum", *operands, subscripts=subscripts, **({"path": path} if path else {}))
+
+
+def contraction_path(subscripts: str, shapes) -> tuple | None:
+    """np.einsum_path's pairwise order ('optimal' up to 4 operands, else 'greedy') as a tuple."""
+    if len(shapes) < 2:
+        return None
+    dummies = [np.broadcast_to(np.zeros(()), s) for s in shapes]
+    path, _ = np.einsum_path(subscripts, *dummies, optimize="optimal" if len(shapes) <= 4 else "greedy")
+    return tuple(tuple(int(i) for i in step) for step in path[1:])
 
 
 def _explicit_einsum(subscripts: str, ndims) -> str:
@@ -340,7 +355,7 @@ def einsum_vjp(g, operands, subscripts):
         available = set(output).union(*[set(t) for t, _ in others])
         kept = "".join(c for c in term if c in available)
         spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
-        grad = bind("einsum", g, *[o for _, o in others], subscripts=spec)
+        grad = contract(spec, g, *[o for _, o in others])
         if kept != term:
             grad = reshape(grad, tuple(x.shape[k] if c in available else 1 for k, c in enumerate(term)))
             grad = broadcast_to(grad, x.shape)

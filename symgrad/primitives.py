@@ -53,6 +53,10 @@ def _number_text(value) -> str:
     return repr(value)
 
 
+def _einsum_path(path):
+    return ["einsum_path", *path] if path else False
+
+
 def _pw(S, cond, then):
     return S.Piecewise((then, cond), (0, True))
 
@@ -402,15 +406,19 @@ _STRUCTURAL = [
         torch_name="ToCopyBackward0",
     ),
     Structural(
-        "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs),
-        lambda n, subscripts: f"np.einsum({subscripts!r}, {', '.join(n)})",
-        lambda F, g, out, *xs, subscripts: F.einsum_vjp(g, xs, subscripts),
+        # `path`: the contraction order np.einsum_path picked when the node was traced (a literal in
+        # the generated code: pairwise contractions through BLAS, no search at run time).
+        "einsum", lambda *xs, subscripts, path=None: np.einsum(subscripts, *xs, optimize=_einsum_path(path)),
+        lambda n, subscripts, path=None: (f"np.einsum({subscripts!r}, {', '.join(n)}"
+                                          + (f", optimize={_einsum_path(path)!r})" if path else ")")),
+        lambda F, g, out, *xs, subscripts, path=None: F.einsum_vjp(g, xs, subscripts),
         examples=(
             (((3, 4), (4, 5)), dict(subscripts="ij,jk->ik")),
             (((2, 3, 4), (2, 4)), dict(subscripts="bij,bj->bi")),
             (((3, 4),), dict(subscripts="ij->j")),
             (((3,), (4,)), dict(subscripts="i,j->ij")),
             (((2, 3), (3, 4), (4,)), dict(subscripts="ij,jk,k->i")),
+            (((2, 3), (3, 4), (4,)), dict(subscripts="ij,jk,k->i", path=((1, 2), (0, 1)))),
         ),
     ),
     Structural(
