@@ -16,7 +16,7 @@ import builtins
 
 import numpy as np
 
-from . import linalg_ops, numpy_arrays, numpy_extra, ops
+from . import linalg_ops, numpy_arrays, numpy_extra, ops, primitives, scipy_support
 from .location import user_location
 from .primitives import PRIMITIVES
 from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
@@ -116,6 +116,10 @@ def diff(x, n=1, axis=-1):
     return x
 
 # ----------------------------------------------------------------------------- ufuncs
+if scipy_support.AVAILABLE:
+    primitives.register(scipy_support.ROWS)
+
+
 def _ufuncs_from_rows() -> dict:
     return {row.numpy.__name__: name for name, row in PRIMITIVES.items() if isinstance(row.numpy, np.ufunc)}
 
@@ -129,6 +133,7 @@ UFUNCS = {
     # SciPy ufuncs reach __array_ufunc__ the same way
     "erf": "erf", "expit": "sigmoid",
     **numpy_extra.UFUNCS,
+    **scipy_support.UFUNCS,
 }
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
 
