@@ -16,7 +16,7 @@ import builtins
 
 import numpy as np
 
-from . import linalg_ops, numpy_arrays, numpy_extra, ops, primitives, scipy_support
+from . import coverage, linalg_ops, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
 from .location import user_location
 from .primitives import PRIMITIVES
 from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
@@ -133,6 +133,7 @@ UFUNCS = {
     # SciPy ufuncs reach __array_ufunc__ the same way
     "erf": "erf", "expit": "sigmoid",
     **numpy_extra.UFUNCS,
+    **numpy_more.UFUNCS,
     **scipy_support.UFUNCS,
 }
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
@@ -208,6 +209,7 @@ FUNCTIONS = {
     np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.matrix_power: matrix_power, np.diag: diag,
     np.kron: kron, np.sinc: sinc,
     **numpy_extra.FUNCTIONS,
+    **numpy_more.FUNCTIONS,
 }
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in UFUNCS})
 
@@ -220,8 +222,9 @@ def dispatch_function(func, args, kwargs):
         public = len(parts) > 1 and parts[0] == "numpy" and not parts[1].startswith("_") and parts[1] != "lib"
         prefix = f"np.{parts[1]}." if public else "np."
         raise NotImplementedError(
-            f"symgrad cannot differentiate {prefix}{func.__name__} (called at {user_location()}). "
-            f"Rewrite it with supported NumPy functions (symgrad.numpy_api.SUPPORTED lists them).")
+            f"symgrad cannot trace {prefix}{func.__name__} (called at {user_location()}): "
+            f"{coverage.reason(func)}. The NumPy coverage table (python -m symgrad.coverage) lists what "
+            "is supported.")
     return fn(*args, **kwargs)
 
 

@@ -128,6 +128,8 @@ def cast(x, dtype):
         return x
     if isinstance(x, Tracer) and x.node.op == "const":  # a literal: retype it, no cast node
         return Tracer(x.builder, x.builder.constant(dtype.type(x.node.attr("value"))))
+    if not hasattr(x, "dtype"):  # a Python number
+        return np.asarray(x, dtype=dtype)
     return bind("cast", x, dtype=dtype.name)
 
 
@@ -597,8 +599,11 @@ def full_like(x, fill_value, dtype=None, shape=None, **unused):
 
 
 def round(x, decimals=0):  # noqa: A001
+    """np.round: halves to even, as NumPy (rint of x * 10**decimals, scaled back)."""
+    if dtype_of(x).kind in "biu" and decimals >= 0:
+        return x
     scale = 10.0**decimals
-    return bind("floor", x * scale + 0.5) / scale if decimals else bind("floor", x + 0.5)
+    return bind("rint", x * scale) / scale if decimals else bind("rint", x)
 
 
 # ----------------------------------------------------------------------------- indexing

@@ -470,7 +470,15 @@ _STRUCTURAL = [
         differentiable=False,
     ),
     *(Structural(name, getattr(np, name), lambda n, name=name: f"np.{name}({n[0]})",
-                 shape=lambda x: (x[0], "bool"), differentiable=False) for name in ("isnan", "isinf", "isfinite")),
+                 shape=lambda x: (x[0], "bool"), differentiable=False)
+      for name in ("isnan", "isinf", "isfinite", "signbit")),
+    *(Structural(name, getattr(np, name), lambda n, name=name: f"np.{name}({n[0]})", shape=lambda x: x,
+                 differentiable=False) for name in ("rint", "trunc")),
+    Structural(
+        "searchsorted", lambda a, v, side: np.searchsorted(a, v, side=side),
+        lambda n, side: f"np.searchsorted({n[0]}, {n[1]}, side={side!r})",
+        shape=lambda a, v, side: (v[0], "int64"), differentiable=False,
+    ),
     Structural(
         "nan_to_num", lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
         lambda n, nan, posinf, neginf: (f"np.nan_to_num({n[0]}, nan={_number_text(nan)}, posinf={_number_text(posinf)}, "
