@@ -16,7 +16,7 @@ import builtins
 
 import numpy as np
 
-from . import coverage, linalg_ops, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
+from . import coverage, linalg_more, linalg_ops, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
 from .location import user_location
 from .primitives import PRIMITIVES
 from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
@@ -210,6 +210,7 @@ FUNCTIONS = {
     np.kron: kron, np.sinc: sinc,
     **numpy_extra.FUNCTIONS,
     **numpy_more.FUNCTIONS,
+    **linalg_more.FUNCTIONS,
 }
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in UFUNCS})
 

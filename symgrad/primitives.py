@@ -497,9 +497,10 @@ register(_STRUCTURAL)
 
 
 # The neural-network rows (convolution, pooling, batch norm) live in their own module.
-from . import nn_ops  # noqa: E402 - nn_ops needs only `rows`
+from . import linalg_rows, nn_ops  # noqa: E402 - they need only `rows`
 
 register(nn_ops.ROWS)
+register(linalg_rows.ROWS)
 
 
 def forward_expression(op, attrs, pattern):
