@@ -22,19 +22,21 @@ DIFFERENTIABLE, PASS_THROUGH, UNSUPPORTED = "differentiable", "pass-through", "u
 
 # Functions that take shapes, scalars or Python objects and no array operand: they run as NumPy.
 NO_ARRAY_OPERAND = {
-    "arange", "array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "empty", "eye", "full",
-    "identity", "ones", "zeros", "tri", "indices", "diag_indices", "tril_indices", "triu_indices", "mask_indices",
-    "logspace", "geomspace", "meshgrid", "ix_", "fromfunction", "fromiter", "frombuffer", "fromfile", "fromstring",
-    "fromregex", "from_dlpack", "loadtxt", "genfromtxt", "load", "bartlett", "blackman", "hamming", "hanning",
-    "kaiser", "broadcast_shapes", "result_type", "promote_types", "can_cast", "min_scalar_type", "mintypecode",
-    "common_type", "issubdtype", "isdtype", "isscalar", "iterable", "isfortran", "typename", "base_repr",
-    "binary_repr", "get_include", "get_printoptions", "set_printoptions", "printoptions", "getbufsize",
-    "setbufsize", "geterr", "seterr", "geterrcall", "seterrcall", "show_config", "show_runtime", "info",
-    "format_float_positional", "format_float_scientific", "datetime_data", "busday_count", "busday_offset",
-    "is_busday", "datetime_as_string", "isnat", "einsum_path", "frompyfunc", "nested_iters", "ravel_multi_index",
-    "unravel_index", "diag_indices_from", "tril_indices_from", "triu_indices_from", "may_share_memory",
-    "shares_memory", "require", "astype",
+    "arange", "empty", "eye", "identity", "ones", "zeros", "tri", "indices", "diag_indices", "tril_indices",
+    "triu_indices", "mask_indices", "logspace", "geomspace", "meshgrid", "ix_", "fromfunction", "fromiter",
+    "frombuffer", "fromfile", "fromstring", "fromregex", "from_dlpack", "loadtxt", "genfromtxt", "load",
+    "bartlett", "blackman", "hamming", "hanning", "kaiser", "broadcast_shapes", "promote_types",
+    "min_scalar_type", "mintypecode", "issubdtype", "isdtype", "isscalar", "iterable", "isfortran",
+    "typename", "base_repr", "binary_repr", "get_include", "get_printoptions", "set_printoptions",
+    "printoptions", "getbufsize", "setbufsize", "geterr", "seterr", "geterrcall", "seterrcall", "show_config",
+    "show_runtime", "info", "format_float_positional", "format_float_scientific", "datetime_data",
+    "busday_count", "busday_offset", "is_busday", "datetime_as_string", "isnat", "einsum_path", "frompyfunc",
+    "nested_iters", "require",
 }
+
+# NumPy builds these through each operand's __array__: traced values become object arrays of traced
+# elements, packed back into one traced array where they meet symgrad (`numpy_arrays`; small arrays).
+BUILT_FROM_ELEMENTS = {"array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "full"}
 
 # Traced, but no gradient flows: integer/boolean or piecewise-constant results.
 INTEGER = "integer result (indices, counts, shapes): no gradient"
@@ -42,16 +44,20 @@ BOOLEAN = "boolean result: no gradient"
 STEP = "piecewise-constant result: zero gradient (as HIPS autograd and torch)"
 NON_DIFFERENTIABLE = {
     **dict.fromkeys(["argmax", "argmin", "argsort", "argpartition", "nonzero", "flatnonzero", "argwhere",
-                     "count_nonzero", "searchsorted", "shape", "ndim", "size"], INTEGER),
+                     "count_nonzero", "searchsorted", "digitize", "shape", "ndim", "size", "nanargmax",
+                     "nanargmin", "linalg.matrix_rank", "unravel_index", "ravel_multi_index",
+                     "diag_indices_from", "tril_indices_from", "triu_indices_from"], INTEGER),
     **dict.fromkeys(["all", "any", "isnan", "isinf", "isfinite", "isneginf", "isposinf", "isclose", "allclose",
-                     "array_equal", "array_equiv", "iscomplexobj", "isrealobj", "logical_xor", "signbit"], BOOLEAN),
+                     "array_equal", "array_equiv", "iscomplexobj", "isrealobj", "iscomplex", "isreal",
+                     "logical_xor", "signbit", "isin", "may_share_memory", "shares_memory", "can_cast"], BOOLEAN),
     **dict.fromkeys(["round", "around", "rint", "trunc", "fix", "floor", "ceil", "sign", "floor_divide",
                      "heaviside"], STEP),
+    **dict.fromkeys(["result_type", "common_type"], "a dtype, from the operands' dtypes"),
 }
 
 REASONS = {
     "complex numbers are not traced (real-valued arrays only)": {
-        "sort_complex", "linalg.eig", "linalg.eigvals", "iscomplex", "isreal", "real_if_close", "frexp", "modf",
+        "sort_complex", "linalg.eig", "linalg.eigvals", "frexp", "modf",
     },
     "strings, printing and files: not array math": {
         "array2string", "array_repr", "array_str", "save", "savez", "savez_compressed", "savetxt",
@@ -61,8 +67,8 @@ REASONS = {
     },
     "result shape depends on the values (data-dependent): compute it outside the differentiated function": {
         "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values", "intersect1d", "union1d",
-        "setdiff1d", "setxor1d", "isin", "extract", "trim_zeros", "compress", "histogram", "histogram2d",
-        "histogramdd", "histogram_bin_edges", "bincount", "digitize", "roots", "polyfit", "poly",
+        "setdiff1d", "setxor1d", "trim_zeros", "histogram", "histogram2d", "histogramdd", "histogram_bin_edges",
+        "bincount", "roots", "polyfit", "poly",
     },
     "integer bit manipulation: only for integer arrays, which carry no gradient": {
         "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_invert", "bitwise_count",
@@ -70,24 +76,19 @@ REASONS = {
         "packbits", "unpackbits",
     },
     "not yet traced (no VJP rule or composite yet): rewrite with supported functions": {
-        "apply_along_axis", "apply_over_axes", "asarray_chkfinite", "asmatrix", "bmat", "choose", "convolve",
-        "correlate", "corrcoef", "cov", "cumprod", "cumulative_prod", "delete", "insert", "interp", "i0",
-        "lexsort", "median", "nanargmax", "nanargmin", "nancumprod", "nancumsum", "nanmax", "nanmean",
-        "nanmedian", "nanmin", "nanpercentile", "nanprod", "nanquantile", "nanstd", "nansum", "nanvar",
-        "percentile", "quantile", "piecewise", "polyadd", "polyder", "polydiv", "polyint", "polymul", "polysub",
-        "polyval", "resize", "unwrap", "vander", "copysign", "fmod", "divmod", "ldexp", "nextafter", "spacing",
-        "heaviside", "cbrt", "signbit", "block", "diagflat", "ediff1d", "empty_like", "ptp", "trapezoid",
-        "unstack", "vecdot", "matvec", "vecmat", "matrix_transpose", "cumulative_sum", "broadcast_arrays",
-        "rint", "trunc", "fix", "logical_xor", "isneginf", "isposinf", "isclose", "allclose", "array_equal",
-        "array_equiv", "count_nonzero", "flatnonzero", "argwhere", "argpartition", "searchsorted",
-        "iscomplexobj", "isrealobj",
-        "linalg.cholesky", "linalg.cond", "linalg.cross", "linalg.diagonal", "linalg.eigh", "linalg.eigvalsh",
-        "linalg.lstsq", "linalg.matmul", "linalg.matrix_norm", "linalg.matrix_rank", "linalg.matrix_transpose",
-        "linalg.multi_dot", "linalg.outer", "linalg.pinv", "linalg.qr", "linalg.svd", "linalg.svdvals",
-        "linalg.tensordot", "linalg.tensorinv", "linalg.tensorsolve", "linalg.trace", "linalg.vecdot",
-        "linalg.vector_norm",
+        "apply_along_axis", "apply_over_axes", "asarray_chkfinite", "asmatrix", "bmat", "choose", "cumprod",
+        "cumulative_prod", "i0", "insert", "lexsort", "linalg.qr", "nancumprod", "nanmedian", "nanpercentile",
+        "nanquantile", "nextafter", "polydiv", "spacing", "unwrap",
     },
 }
+
+
+_TRACED: dict = {"functions": {}, "ufuncs": {}}
+
+
+def register(functions: dict, ufuncs: dict) -> None:
+    """The dispatch tables (`numpy_api.FUNCTIONS`, `numpy_api.UFUNCS`) this table classifies."""
+    _TRACED["functions"], _TRACED["ufuncs"] = functions, ufuncs
 
 
 def installed_names() -> dict:
@@ -108,18 +109,20 @@ def _is_function(obj) -> bool:
 
 def classify(name: str, obj) -> tuple[str, str] | None:
     """(status, note) of NumPy function `name`, or None when it is unclassified."""
-    from . import numpy_api
     from .primitives import PRIMITIVES
 
-    if isinstance(obj, np.ufunc) and obj.__name__ in numpy_api.UFUNCS:
-        target = numpy_api.UFUNCS[obj.__name__]
+    functions, ufuncs = _TRACED["functions"], _TRACED["ufuncs"]
+    if isinstance(obj, np.ufunc) and obj.__name__ in ufuncs:
+        target = ufuncs[obj.__name__]
         row = PRIMITIVES.get(target) if isinstance(target, str) else None
         if name in NON_DIFFERENTIABLE or (row is not None and not row.differentiable):
             return PASS_THROUGH, NON_DIFFERENTIABLE[name] if name in NON_DIFFERENTIABLE else (
                 BOOLEAN if row.result_kind == "b" else STEP)
         return DIFFERENTIABLE, "ufunc"
-    if not isinstance(obj, np.ufunc) and obj in numpy_api.FUNCTIONS:
+    if not isinstance(obj, np.ufunc) and obj in functions:
         return (PASS_THROUGH, NON_DIFFERENTIABLE[name]) if name in NON_DIFFERENTIABLE else (DIFFERENTIABLE, "")
+    if name in BUILT_FROM_ELEMENTS:
+        return DIFFERENTIABLE, "through __array__: an object array of traced elements (at most 1024)"
     if name in NO_ARRAY_OPERAND:
         return PASS_THROUGH, "takes no traced operand: runs as NumPy"
     for reason, names in REASONS.items():
@@ -161,5 +164,7 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    print(markdown(), end="")
+if __name__ == "__main__":  # the package, imported first by `python -m`, registered its tables there
+    import sys
+
+    print(sys.modules["symgrad.coverage"].markdown(), end="")

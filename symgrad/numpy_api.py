@@ -212,6 +212,7 @@ FUNCTIONS = {
     **numpy_more.FUNCTIONS,
     **linalg_more.FUNCTIONS,
 }
+coverage.register(FUNCTIONS, UFUNCS)
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in UFUNCS})
 
 

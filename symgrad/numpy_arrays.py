@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import ops, trace
 from .location import user_location
 from .trace import Tracer, TraceError
 
@@ -121,6 +121,7 @@ def install(cls, ufuncs: dict) -> None:
     methods (named after the ufuncs: exp, log, sqrt, ...) are given to every traced value.
     """
     cls.__array__ = tracer_array
+    trace.pack_object_array = packed
     for name in [*(f"__{n}__" for n in _BINARY), *(f"__r{n}__" for n in _BINARY), *(f"__{n}__" for n in _OTHER)]:
         setattr(Element, name, _keeping(getattr(cls, name)))
     for name, target in ufuncs.items():

@@ -114,6 +114,26 @@ def searchsorted(a, v, side="left", sorter=None):
     return bind("searchsorted", a, v, side=side)
 
 
+def digitize(x, bins, right=False):
+    # NOTE: increasing bins (NumPy also accepts decreasing ones)
+    return searchsorted(bins, x, side="left" if right else "right")
+
+
+def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    found = ops.any(ops.eq(ops.expand_dims(element, -1), ravel(test_elements)), axis=-1)
+    return ops.logical_not(found) if invert else found
+
+
+def compress(condition, a, axis=None):
+    if axis is None:
+        a, axis = ravel(a), 0
+    return take(a, ops.nonzero(ravel(condition))[0], axis)
+
+
+def extract(condition, arr):
+    return compress(ravel(condition), ravel(arr))
+
+
 def unravel_index(indices, shape, order="C"):
     return np.unravel_index(concrete_index(indices), shape, order=order)
 
@@ -498,9 +518,12 @@ def polymul(a1, a2):
 FUNCTIONS = {
     np.isclose: isclose, np.allclose: allclose, np.array_equal: array_equal, np.array_equiv: array_equiv,
     np.count_nonzero: count_nonzero, np.flatnonzero: flatnonzero, np.argwhere: argwhere,
-    np.argpartition: argpartition, np.searchsorted: searchsorted, np.unravel_index: unravel_index,
+    np.argpartition: argpartition, np.searchsorted: searchsorted, np.digitize: digitize, np.isin: isin,
+    np.compress: compress, np.extract: extract, np.unravel_index: unravel_index,
     np.ravel_multi_index: ravel_multi_index, np.iscomplexobj: lambda x: False, np.isrealobj: lambda x: True,
     np.isneginf: isneginf, np.isposinf: isposinf, np.fix: trunc,
+    np.iscomplex: lambda x: ops.ne(zeros_like(x), 0), np.isreal: lambda x: ops.eq(zeros_like(x), 0),
+    np.real_if_close: lambda a, tol=100: a,
     np.result_type: result_type, np.can_cast: can_cast, np.common_type: common_type,
     np.may_share_memory: lambda a, b, max_work=None: False, np.shares_memory: lambda a, b, max_work=None: False,
     np.astype: lambda x, dtype, /, *, copy=True, device=None: ops.cast(x, dtype),
