@@ -346,8 +346,6 @@ def black_box_svi(m, num_samples=50):
     return m.grad(variational_objective)
 
 
-@pytest.mark.xfail(reason="noise drawn inside the loss needs the never-stale contract (issue 11, item 1)",
-                   strict=False)
 def test_black_box_svi_draws_fresh_noise_on_every_step():
     init = numpy.concatenate([-1 * numpy.ones(2), -5 * numpy.ones(2)])
     adam_steps(black_box_svi, init, steps=4, step_size=0.1)
