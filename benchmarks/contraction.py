@@ -6,9 +6,9 @@ value_and_grad, against the same contractions written with `@` and against HIPS 
 
 from __future__ import annotations
 
-from .common import Row, autograd_or_none, median_seconds, table
+import numpy as np
 
-import numpy as np  # noqa: E402 - after the thread limits
+from .common import Row, autograd_or_none, median_seconds, table
 
 
 def run(n_chain: int = 96, n_dot: int = 256) -> list[Row]:

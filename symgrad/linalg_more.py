@@ -17,8 +17,7 @@ from .bind import bind
 from .linalg_ops import linalg_norm, outer, tensordot
 from .linalg_rows import svd_parts
 from .location import user_location
-from .ops import (amax, amin, check_square, getitem, matmul, ndim_of, reshape, shape_of, sum, swapaxes,
-                  where)
+from .ops import amax, amin, check_square, getitem, matmul, ndim_of, reshape, shape_of, sum, swapaxes, where
 
 
 def _real_float(a):
@@ -149,7 +148,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
         sums = sum(ops.abs(x), axis=summed_over, keepdims=True)
         pick = amax if ord in (1, np.inf) else amin
         value = pick(sums, axis=reduced, keepdims=True)
-        return value if keepdims else reshape(value, tuple(s for i, s in enumerate(shape_of(x)) if i not in (rows, cols)))
+        kept = tuple(s for i, s in enumerate(shape_of(x)) if i not in (rows, cols))
+        return value if keepdims else reshape(value, kept)
     if not matrix and ord not in (None, 2, 1, np.inf):
         return vector_norm(x if axis is not None else ops.ravel(x), axis=axis, keepdims=keepdims, ord=ord)
     return linalg_norm(x, ord, axis, keepdims)

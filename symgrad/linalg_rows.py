@@ -144,8 +144,8 @@ ROWS = [
     Structural("svd", _svd_numpy, lambda n: [
         f"{{out}}_u, {{out}}_s, {{out}}_vh = np.linalg.svd({n[0]}, full_matrices=False)",
         f"{{out}}_lead = {n[0]}.shape[:-2]",
-        f"{{out}} = np.concatenate([{{out}}_u.reshape({{out}}_lead + (-1,)), {{out}}_s, "
-        f"{{out}}_vh.reshape({{out}}_lead + (-1,))], axis=-1)"],
+        "{out} = np.concatenate([{out}_u.reshape({out}_lead + (-1,)), {out}_s, "
+        "{out}_vh.reshape({out}_lead + (-1,))], axis=-1)"],
         _svd_vjp, shape=_svd_shape,
         examples=(((np.array([[2.0, 0.3, -0.5], [0.1, 1.0, 0.4]]),), {}),
                   ((np.array([[2.0, 0.3], [0.1, 1.0], [-0.5, 0.7]]),), {}),

@@ -16,16 +16,76 @@ import builtins
 
 import numpy as np
 
-from . import coverage, linalg_more, linalg_ops, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
+from . import coverage, linalg_more, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
+from .linalg_ops import (
+    diag,
+    dot,
+    inner,
+    kron,
+    linalg_norm,
+    matrix_power,
+    outer,
+    sinc,
+    slogdet,
+    tensordot,
+    trace,
+    tril,
+    triu,
+    vdot,
+)
 from .location import user_location
+from .ops import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    argsort,
+    broadcast_to,
+    cast,
+    clip,
+    concatenate,
+    copy,
+    cumsum,
+    det,
+    diagonal,
+    einsum,
+    expand_dims,
+    flip,
+    full_like,
+    inv,
+    matmul,
+    mean,
+    moveaxis,
+    ndim_of,
+    nonzero,
+    ones_like,
+    pad,
+    permute_dims,
+    prod,
+    ravel,
+    reject_out,
+    reshape,
+    round,
+    shape_of,
+    solve,
+    sort,
+    split_like,
+    squeeze,
+    stack,
+    std,
+    sum,
+    swapaxes,
+    take,
+    take_along_axis,
+    transpose,
+    var,
+    where,
+    zeros_like,
+)
 from .primitives import PRIMITIVES
-from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
-from .ops import (amax, amin, argmax, argmin, argsort, broadcast_to, cast, clip, concatenate, cumsum, det, einsum,
-                  diagonal, expand_dims, flip, full_like, inv, matmul, mean, moveaxis, ndim_of, nonzero, ones_like, pad,
-                  permute_dims, prod, ravel, reject_out, reshape, shape_of, solve, sort, split_like, squeeze, stack,
-                  std, swapaxes, sum, take, take_along_axis, transpose, var, where, zeros_like)
-from .linalg_ops import (diag, dot, inner, kron, linalg_norm, matrix_power, outer, sinc, slogdet,
-                         tensordot, trace, tril, triu, vdot)
+
 
 # ----------------------------------------------------------------------------- NumPy-only composites
 def average(x, axis=None, weights=None, keepdims=False):
@@ -184,7 +244,7 @@ def method_squeeze(x, axis=None):
     return squeeze(x, axis)
 
 
-def method_clip(x, min=None, max=None, **kw):  # noqa: A002
+def method_clip(x, min=None, max=None, **kw):
     return clip(x, min, max, **kw)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import ops, trace
 from .location import user_location
-from .trace import Tracer, TraceError
+from .trace import TraceError, Tracer
 
 MAX_ELEMENTS = 1024
 
@@ -107,7 +107,7 @@ def tracer_array(self, dtype=None, copy=None):
         array = concrete_index(self)
     else:
         array = elements(self)
-    return array if dtype is None or dtype == object else array.astype(dtype)
+    return array if dtype is None or np.dtype(dtype) == np.dtype(object) else array.astype(dtype)
 
 
 _BINARY = ("add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv")

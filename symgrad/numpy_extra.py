@@ -13,12 +13,29 @@ import functools
 
 import numpy as np
 
+from . import ops
 from .bind import bind
 from .location import user_location
-from .ops import (broadcast_to, cast, concatenate, dtype_of, flip, full_like, getitem,
-                  moveaxis, ndim_of, ravel, reshape, shape_of, sort, split_like, stack, transpose,
-                  where, zeros_like)
-from . import ops
+from .ops import (
+    broadcast_to,
+    cast,
+    concatenate,
+    dtype_of,
+    flip,
+    full_like,
+    getitem,
+    moveaxis,
+    ndim_of,
+    ravel,
+    reshape,
+    shape_of,
+    sort,
+    split_like,
+    stack,
+    transpose,
+    where,
+    zeros_like,
+)
 
 LN2 = float(np.log(2.0))
 

@@ -21,9 +21,31 @@ from . import ops
 from .bind import bind
 from .location import user_location
 from .numpy_arrays import concrete_index
-from .ops import (amax, amin, argsort, broadcast_to, cast, concatenate, cumsum, dtype_of, getitem, matmul,
-                  mean, moveaxis, ndim_of, ravel, reshape, shape_of, sort, stack, sum, swapaxes, take, where,
-                  zeros_like)
+from .ops import (
+    amax,
+    amin,
+    argsort,
+    broadcast_to,
+    cast,
+    concatenate,
+    cumsum,
+    dtype_of,
+    getitem,
+    matmul,
+    mean,
+    moveaxis,
+    ndim_of,
+    ravel,
+    reshape,
+    shape_of,
+    sort,
+    stack,
+    sum,
+    swapaxes,
+    take,
+    where,
+    zeros_like,
+)
 
 
 def _diff(x):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import primitives
 from .bind import bind, interpreter_of
-from .trace import Tracer, TraceError, user_location
+from .trace import TraceError, Tracer, user_location
 
 _ROW_FUNCTIONS: dict = {}
 
@@ -86,7 +86,7 @@ def div(x, y):
     return bind("div", x, y)
 
 
-def pow(x, y):  # noqa: A001 - NumPy's name
+def pow(x, y):
     return bind("pow", x, y)
 
 
@@ -157,7 +157,7 @@ def _reduce(op, x, axis, keepdims):
     return bind(op, x, axis=axes, keepdims=bool(keepdims))
 
 
-def sum(x, axis=None, dtype=None, keepdims=False, **unused):  # noqa: A001
+def sum(x, axis=None, dtype=None, keepdims=False, **unused):
     reject_out(unused, "sum")
     if dtype is not None:
         x = cast(x, dtype)
@@ -181,8 +181,8 @@ def amin(x, axis=None, keepdims=False, **unused):
     return _reduce("amin", x, axis, keepdims)
 
 
-max = amax  # noqa: A001
-min = amin  # noqa: A001
+max = amax
+min = amin
 
 
 def _count(x, axis) -> int:
@@ -207,11 +207,11 @@ def std(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
     return bind("sqrt", var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **unused))
 
 
-def all(x, axis=None, keepdims=False):  # noqa: A001
+def all(x, axis=None, keepdims=False):
     return amin(cast(x, bool), axis=axis, keepdims=keepdims)
 
 
-def any(x, axis=None, keepdims=False):  # noqa: A001
+def any(x, axis=None, keepdims=False):
     return amax(cast(x, bool), axis=axis, keepdims=keepdims)
 
 
@@ -598,7 +598,7 @@ def full_like(x, fill_value, dtype=None, shape=None, **unused):
     return fill_like(x, fill_value, dtype, shape)
 
 
-def round(x, decimals=0):  # noqa: A001
+def round(x, decimals=0):
     """np.round: halves to even, as NumPy (rint of x * 10**decimals, scaled back)."""
     if dtype_of(x).kind in "biu" and decimals >= 0:
         return x

@@ -26,8 +26,6 @@ import numpy as np
 
 from .rows import Elementwise, Structural
 
-
-
 PRIMITIVES: dict[str, Elementwise | Structural] = {}
 
 
@@ -481,7 +479,8 @@ _STRUCTURAL = [
     ),
     Structural(
         "nan_to_num", lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
-        lambda n, nan, posinf, neginf: (f"np.nan_to_num({n[0]}, nan={_number_text(nan)}, posinf={_number_text(posinf)}, "
+        lambda n, nan, posinf, neginf: (f"np.nan_to_num({n[0]}, nan={_number_text(nan)}, "
+                                          f"posinf={_number_text(posinf)}, "
                                           f"neginf={_number_text(neginf)})"),
         lambda F, g, out, x, nan, posinf, neginf: (F.where(F.bind("isfinite", x), g, 0.0),),
         shape=lambda x, nan, posinf, neginf: x,

@@ -28,7 +28,8 @@ import autograd.scipy.stats.norm as anorm  # noqa: E402
 from autograd.misc.flatten import flatten  # noqa: E402
 from autograd.misc.optimizers import adam  # noqa: E402
 
-from symgrad.scipy_support import special as sspecial, stats as sstats  # noqa: E402
+from symgrad.scipy_support import special as sspecial  # noqa: E402
+from symgrad.scipy_support import stats as sstats  # noqa: E402
 
 AUTOGRAD = types.SimpleNamespace(np=anp, grad=autograd.grad, value_and_grad=autograd.value_and_grad,
                                  logsumexp=aspecial.logsumexp, gammaln=aspecial.gammaln,

@@ -51,7 +51,8 @@ CASES = {
     "dsplit": (lambda w: np.sum(np.dsplit(np.outer(w, w).reshape(2, 2, 4), 2)[0] ** 2), W),
     "column_stack": (lambda w: np.sum(np.column_stack([w, w ** 2]) @ np.array([1.0, -2.0])), W),
     "atleast_3d": (lambda w: np.sum(np.atleast_3d(np.outer(w, w)) ** 2), W),
-    "rollaxis": (lambda w: np.sum(np.rollaxis(np.outer(w, w).reshape(2, 2, 4), 2) * np.arange(16.0).reshape(4, 2, 2)), W),
+    "rollaxis": (lambda w: np.sum(np.rollaxis(np.outer(w, w).reshape(2, 2, 4), 2)
+                                  * np.arange(16.0).reshape(4, 2, 2)), W),
     "rot90": (lambda w: np.sum(np.rot90(np.outer(w, w[:3])) * np.arange(12.0).reshape(3, 4)), W),
     "rot90 k=3": (lambda w: np.sum(np.rot90(np.outer(w, w[:3]), 3) * np.arange(12.0).reshape(3, 4)), W),
     "cross": (lambda w: np.sum(np.cross(w[:3], M) ** 2), W),

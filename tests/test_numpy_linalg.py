@@ -3,7 +3,6 @@ central differences, several calls each."""
 
 import numpy as np
 import pytest
-
 from test_numpy_functions import check
 
 X = np.array([[2.0, 0.3, -0.5, 0.1], [0.2, 1.5, 0.4, -0.3], [-0.4, 0.6, 1.8, 0.2], [0.1, -0.2, 0.3, 1.2]])

@@ -8,9 +8,10 @@ import symgrad
 
 sp = pytest.importorskip("scipy.special")
 stats = pytest.importorskip("scipy.stats")
-from symgrad.scipy_support import special as ssp, stats as sstats  # noqa: E402
-
 from test_numpy_functions import central_gradient  # noqa: E402
+
+from symgrad.scipy_support import special as ssp  # noqa: E402
+from symgrad.scipy_support import stats as sstats  # noqa: E402
 
 X = np.array([0.3, 1.7, 2.4, 0.9])
 Y = np.array([0.2, 0.6, 0.35, 0.8])
