@@ -126,3 +126,16 @@ def test_float_floor_divide_and_mod_follow_numpy():
 def test_integer_arguments_are_not_differentiated():
     with pytest.raises(TypeError, match="floating-point"):
         symgrad.grad(lambda i: np.sum(i * 2.0))(np.arange(3))
+
+
+def test_integer_results_keep_numpys_dtypes_in_generated_code():
+    def f(i, k):
+        return (i % 3, i // 2, -i, abs(i), i ** 2, i * 2, i + k, np.mod(k, 4), k // 3, np.floor_divide(k, -2),
+                np.maximum(i, k), np.where(k > 2, k, 0), np.sum(k), np.cumsum(k), k.max(), np.minimum(k, 2),
+                np.round(k), k.astype(np.int32) * 3, (k > 0) & (k < 6))
+
+    compiled = symgrad.compile(f)
+    for i, k in [(np.int64(7), np.array([1, 5, 9, -4])), (np.int64(-5), np.array([3, -7, 0, 8]))]:
+        for got, want in zip(compiled(i, k), f(i, k)):
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(got, want)
