@@ -3,7 +3,7 @@ central differences, several calls each."""
 
 import numpy as np
 import pytest
-from test_numpy_functions import check
+from test_numpy_functions import central_gradient, check
 
 X = np.array([[2.0, 0.3, -0.5, 0.1], [0.2, 1.5, 0.4, -0.3], [-0.4, 0.6, 1.8, 0.2], [0.1, -0.2, 0.3, 1.2]])
 
@@ -56,3 +56,26 @@ def test_matrix_rank_counts_like_numpy():
         return np.sum(x)
 
     np.testing.assert_allclose(symgrad.grad(f)(X), np.ones_like(X))
+
+
+def test_contractions_carry_numpys_path_in_the_generated_code():
+    import symgrad
+
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(5, 6)), rng.normal(size=(6, 7)), rng.normal(size=(7, 3))
+
+    def f(a, b, c):
+        return np.sum(np.einsum("ij,jk,kl->il", a, b, c) ** 2) + np.sum(np.tensordot(a, b, 1))
+
+    g = symgrad.grad(f, argnums=(0, 1, 2))
+    code = symgrad.show_code(g, a, b, c)
+    assert code.count("optimize=['einsum_path'") >= 4  # the forward contractions and the backward ones
+    expected_path = np.einsum_path("ij,jk,kl->il", a, b, c, optimize="optimal")[0]
+    assert repr(expected_path) in code
+    for k, grad in enumerate(g(a, b, c)):
+        def along(x, k=k):
+            args = [a, b, c]
+            args[k] = x
+            return f(*args)
+
+        np.testing.assert_allclose(grad, central_gradient(along, [a, b, c][k]), rtol=1e-6, atol=1e-6)
