@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import derive, logs, ops, recording, tree
+from . import calling, derive, logs, ops, recording, tree
 from .ir import Graph
 from .outside import DrawLog, outside_objects, rebound
 from .passes import split
@@ -59,7 +59,7 @@ def _as_array(leaf, where_text):
         raise TypeError(
             f"{where_text} has dtype {array.dtype} (called at {user_location()}): symgrad traces real "
             "numeric arrays only. Pass float (or integer/bool) arrays: convert with .astype(np.float64), "
-            "or split complex values into their .real and .imag parts.")
+            "or split complex values into their .real and .imag parts. " + calling.leaf_advice(leaf))
     return array
 
 
@@ -141,17 +141,8 @@ def _signature(structure, leaves):
     return structure, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves)
 
 
-@functools.lru_cache(maxsize=1024)
 def _leaf_paths(structure, prefix: str) -> tuple:
-    """`tree.leaf_paths` computed from a flattened structure (memoised: it is asked on every call)."""
-    kind, parts = structure
-    if kind == "leaf":
-        return (prefix,)
-    if kind == "dict":
-        return tuple(p for key, sub in parts for p in _leaf_paths(sub, f"{prefix}_{key}"))
-    if kind in ("tuple", "list"):
-        return tuple(p for i, sub in enumerate(parts) for p in _leaf_paths(sub, f"{prefix}_{i}"))
-    return ()
+    return tree.structure_paths(structure, prefix)
 
 
 def _trace_leaves(fn, args, builder: Builder, flat=None):
@@ -183,7 +174,7 @@ def _check_float(leaves, fn, argnum, kind):
 def _scalar_output(out, fn, kind):
     if not isinstance(out, Tracer):
         out = np.asarray(out)
-    if out.shape != ():
+    if not calling.is_scalar_like(out.shape):
         where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
         raise TypeError(f"{kind} requires {_name(fn)} to return a scalar, but it returned shape "
                         f"{tuple(out.shape)}{where}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
@@ -201,14 +192,18 @@ def _lift_output(builder, value):
 
 # ----------------------------------------------------------------------------- grad / value_and_grad
 class _GradTransform(_Specialised):
-    def __init__(self, fn, argnums, has_aux, with_value, backend="numpy"):
+    def __init__(self, fn, argnums, has_aux, with_value, backend="numpy", static_argnums=(), static_argnames=()):
         self.kind = "value_and_grad" if with_value else "grad"
         super().__init__(fn, backend)
         self.argnums = argnums
         self.has_aux = has_aux
         self.with_value = with_value
+        self.statics = calling.Statics(fn, static_argnums, static_argnames)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or self.statics:  # keywords and static arguments (calling.py)
+            return self.statics.call(args, kwargs, self.argnums, lambda fn, argnums: _GradTransform(
+                fn, argnums, self.has_aux, self.with_value, self.backend))
         single, nums = _normalise_argnums(self.argnums, len(args), self.fn)
         flat = [tree.flatten(a) for a in args]
         for a in nums:
@@ -246,6 +241,7 @@ class _GradTransform(_Specialised):
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError(f"has_aux=True requires {_name(self.fn)} to return a pair (output, aux)")
             out, aux = out
+        out = calling.traced_output(out)
         _scalar_output(out, self.fn, self.kind)
         if not isinstance(out, Tracer):  # a constant output: fine, unless a traced value became a number
             lost = [builder.nodes[i].where for i, v in builder.guards if not isinstance(v, bool)]
@@ -314,23 +310,29 @@ def _builder_for(args) -> Builder:
 
 
 def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         backend: str = "numpy") -> Callable[..., Any]:
+         backend: str = "numpy", static_argnums: int | Sequence[int] = (),
+         static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
     """Gradient of scalar-valued `fn` with respect to the arguments `argnums` (as jax.grad).
 
     Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. backend="c"
-    runs fused elementwise clusters as compiled C loops.
+    runs fused elementwise clusters as compiled C loops. Keyword arguments are traced, never
+    differentiated; `static_argnums` / `static_argnames` name hashable Python values (a mode string)
+    that select a specialisation instead of being traced.
     """
     if fn is None:
-        return lambda f: grad(f, argnums=argnums, has_aux=has_aux, backend=backend)
-    return _GradTransform(fn, argnums, has_aux, with_value=False, backend=backend)
+        return lambda f: grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
+                              static_argnums=static_argnums, static_argnames=static_argnames)
+    return _GradTransform(fn, argnums, has_aux, False, backend, static_argnums, static_argnames)
 
 
 def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   backend: str = "numpy") -> Callable[..., Any]:
-    """(fn(*args), gradient) in one generated module (as jax.value_and_grad)."""
+                   backend: str = "numpy", static_argnums: int | Sequence[int] = (),
+                   static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
+    """(fn(*args), gradient) in one generated module (as jax.value_and_grad); arguments as `grad`."""
     if fn is None:
-        return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend)
-    return _GradTransform(fn, argnums, has_aux, with_value=True, backend=backend)
+        return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
+                                        static_argnums=static_argnums, static_argnames=static_argnames)
+    return _GradTransform(fn, argnums, has_aux, True, backend, static_argnums, static_argnames)
 
 
 # ----------------------------------------------------------------------------- vjp
@@ -507,8 +509,13 @@ class _Compiled(_Specialised):
         tensor = getattr(self, "_tensor", None)  # Tensor code: symgrad.compile_tensor
         return tensor.code if tensor is not None and tensor._last is not None else super().code
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         from .compile_tensor import CompiledTensorFunction, is_tensor_call
+
+        statics = getattr(self, "statics", None)
+        if kwargs or statics:  # keywords and static arguments (calling.py)
+            return (statics or calling.Statics(self.fn)).call(args, kwargs, None, lambda fn, _: compile(
+                fn, backend=self.backend))
 
         if is_tensor_call(self.fn, args):  # Tensor code or an nn.Module: forward + backward modules
             if getattr(self, "_tensor", None) is None:
@@ -578,7 +585,8 @@ def _donated_positions(args, donate_argnums) -> tuple:
 
 
 def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
-            donate_argnums: int | Sequence[int] = ()) -> Callable[..., Any]:
+            donate_argnums: int | Sequence[int] = (), static_argnums: int | Sequence[int] = (),
+            static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
     """Compile `fn` into generated code, specialised per input signature.
 
     On NumPy code this is a forward-only compiled function (as jax.jit); call `grad` inside it to
@@ -589,9 +597,11 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     """
     donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
     if fn is None:
-        return lambda f: compile(f, backend=backend, donate_argnums=donate_argnums)
+        return lambda f: compile(f, backend=backend, donate_argnums=donate_argnums,
+                                 static_argnums=static_argnums, static_argnames=static_argnames)
     compiled = _Compiled(fn, backend)
     compiled.donate_argnums = donate_argnums
+    compiled.statics = calling.Statics(fn, static_argnums, static_argnames)
     return compiled
 
 

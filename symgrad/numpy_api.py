@@ -16,16 +16,76 @@ import builtins
 
 import numpy as np
 
-from . import linalg_ops, ops
+from . import coverage, linalg_more, numpy_arrays, numpy_extra, numpy_more, ops, primitives, scipy_support
+from .linalg_ops import (
+    diag,
+    dot,
+    inner,
+    kron,
+    linalg_norm,
+    matrix_power,
+    outer,
+    sinc,
+    slogdet,
+    tensordot,
+    trace,
+    tril,
+    triu,
+    vdot,
+)
 from .location import user_location
+from .ops import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    argsort,
+    broadcast_to,
+    cast,
+    clip,
+    concatenate,
+    copy,
+    cumsum,
+    det,
+    diagonal,
+    einsum,
+    expand_dims,
+    flip,
+    full_like,
+    inv,
+    matmul,
+    mean,
+    moveaxis,
+    ndim_of,
+    nonzero,
+    ones_like,
+    pad,
+    permute_dims,
+    prod,
+    ravel,
+    reject_out,
+    reshape,
+    round,
+    shape_of,
+    solve,
+    sort,
+    split_like,
+    squeeze,
+    stack,
+    std,
+    sum,
+    swapaxes,
+    take,
+    take_along_axis,
+    transpose,
+    var,
+    where,
+    zeros_like,
+)
 from .primitives import PRIMITIVES
-from .ops import all, any, copy, round  # noqa: A004 - NumPy's names, as in ops
-from .ops import (amax, amin, argmax, argmin, argsort, broadcast_to, cast, clip, concatenate, cumsum, det, einsum,
-                  diagonal, expand_dims, flip, full_like, inv, matmul, mean, moveaxis, ndim_of, nonzero, ones_like, pad,
-                  permute_dims, prod, ravel, reject_out, reshape, shape_of, solve, sort, split_like, squeeze, stack,
-                  std, swapaxes, sum, take, take_along_axis, transpose, var, where, zeros_like)
-from .linalg_ops import (diag, dot, inner, kron, linalg_norm, matrix_power, outer, sinc, slogdet,
-                         tensordot, trace, tril, triu, vdot)
+
 
 # ----------------------------------------------------------------------------- NumPy-only composites
 def average(x, axis=None, weights=None, keepdims=False):
@@ -116,6 +176,10 @@ def diff(x, n=1, axis=-1):
     return x
 
 # ----------------------------------------------------------------------------- ufuncs
+if scipy_support.AVAILABLE:
+    primitives.register(scipy_support.ROWS)
+
+
 def _ufuncs_from_rows() -> dict:
     return {row.numpy.__name__: name for name, row in PRIMITIVES.items() if isinstance(row.numpy, np.ufunc)}
 
@@ -128,12 +192,16 @@ UFUNCS = {
     "remainder": "mod", "mod": "mod", "floor_divide": "floor_divide", "hypot": "hypot",
     # SciPy ufuncs reach __array_ufunc__ the same way
     "erf": "erf", "expit": "sigmoid",
+    **numpy_extra.UFUNCS,
+    **numpy_more.UFUNCS,
+    **scipy_support.UFUNCS,
 }
 _REDUCERS = {"add": sum, "multiply": prod, "maximum": amax, "minimum": amin}
 
 
 def dispatch_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
+    inputs = numpy_arrays.plain_tree(inputs)
     if method == "reduce" and name in _REDUCERS:
         kwargs = {k: v for k, v in kwargs.items() if k != "out" or v is None}
         axis = kwargs.pop("axis", 0)
@@ -147,7 +215,7 @@ def dispatch_ufunc(ufunc, method, inputs, kwargs):
     if target is None:
         return inputs[0]
     dtype = kwargs.get("dtype")
-    result = getattr(ops, target)(*inputs)
+    result = (target if callable(target) else getattr(ops, target))(*inputs)
     return cast(result, dtype) if dtype is not None else result
 
 
@@ -176,7 +244,7 @@ def method_squeeze(x, axis=None):
     return squeeze(x, axis)
 
 
-def method_clip(x, min=None, max=None, **kw):  # noqa: A002
+def method_clip(x, min=None, max=None, **kw):
     return clip(x, min, max, **kw)
 
 
@@ -200,19 +268,25 @@ FUNCTIONS = {
     np.matmul: matmul, np.permute_dims: permute_dims, np.linalg.inv: inv, np.linalg.solve: solve,
     np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.matrix_power: matrix_power, np.diag: diag,
     np.kron: kron, np.sinc: sinc,
+    **numpy_extra.FUNCTIONS,
+    **numpy_more.FUNCTIONS,
+    **linalg_more.FUNCTIONS,
 }
+coverage.register(FUNCTIONS, UFUNCS)
 SUPPORTED = sorted({f"np.{f.__name__}" for f in FUNCTIONS} | {f"np.{u}" for u in UFUNCS})
 
 
 def dispatch_function(func, args, kwargs):
+    args = numpy_arrays.plain_tree(args)
     fn = FUNCTIONS.get(func)
     if fn is None:
         parts = (getattr(func, "__module__", None) or "numpy").split(".")
         public = len(parts) > 1 and parts[0] == "numpy" and not parts[1].startswith("_") and parts[1] != "lib"
         prefix = f"np.{parts[1]}." if public else "np."
         raise NotImplementedError(
-            f"symgrad cannot differentiate {prefix}{func.__name__} (called at {user_location()}). "
-            f"Rewrite it with supported NumPy functions (symgrad.numpy_api.SUPPORTED lists them).")
+            f"symgrad cannot trace {prefix}{func.__name__} (called at {user_location()}): "
+            f"{coverage.reason(func)}. The NumPy coverage table (python -m symgrad.coverage) lists what "
+            "is supported.")
     return fn(*args, **kwargs)
 
 
@@ -245,6 +319,7 @@ def install_methods(cls) -> None:
                  "repeat", "copy", "diagonal", "trace", "round", "all", "any", "reshape"):
         method = here.get(f"method_{name}") or getattr(o, f"method_{name}", None) or here.get(name)
         setattr(cls, name, method or getattr(o, name))
+    numpy_arrays.install(cls, UFUNCS)
 
 
 def _setitem(self, key, value):

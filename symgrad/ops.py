@@ -17,7 +17,7 @@ import numpy as np
 
 from . import primitives
 from .bind import bind, interpreter_of
-from .trace import Tracer, TraceError, user_location
+from .trace import TraceError, Tracer, user_location
 
 _ROW_FUNCTIONS: dict = {}
 
@@ -86,16 +86,16 @@ def div(x, y):
     return bind("div", x, y)
 
 
-def pow(x, y):  # noqa: A001 - NumPy's name
+def pow(x, y):
     return bind("pow", x, y)
 
 
 def mod(x, y):
-    return x - floor(x / y) * y
+    return bind("mod", x, y)
 
 
 def floor_divide(x, y):
-    return floor(x / y)
+    return bind("floor_divide", x, y)
 
 
 def floor(x):
@@ -128,6 +128,8 @@ def cast(x, dtype):
         return x
     if isinstance(x, Tracer) and x.node.op == "const":  # a literal: retype it, no cast node
         return Tracer(x.builder, x.builder.constant(dtype.type(x.node.attr("value"))))
+    if not hasattr(x, "dtype"):  # a Python number
+        return np.asarray(x, dtype=dtype)
     return bind("cast", x, dtype=dtype.name)
 
 
@@ -155,7 +157,7 @@ def _reduce(op, x, axis, keepdims):
     return bind(op, x, axis=axes, keepdims=bool(keepdims))
 
 
-def sum(x, axis=None, dtype=None, keepdims=False, **unused):  # noqa: A001
+def sum(x, axis=None, dtype=None, keepdims=False, **unused):
     reject_out(unused, "sum")
     if dtype is not None:
         x = cast(x, dtype)
@@ -179,8 +181,8 @@ def amin(x, axis=None, keepdims=False, **unused):
     return _reduce("amin", x, axis, keepdims)
 
 
-max = amax  # noqa: A001
-min = amin  # noqa: A001
+max = amax
+min = amin
 
 
 def _count(x, axis) -> int:
@@ -205,11 +207,11 @@ def std(x, axis=None, dtype=None, ddof=0, keepdims=False, **unused):
     return bind("sqrt", var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **unused))
 
 
-def all(x, axis=None, keepdims=False):  # noqa: A001
+def all(x, axis=None, keepdims=False):
     return amin(cast(x, bool), axis=axis, keepdims=keepdims)
 
 
-def any(x, axis=None, keepdims=False):  # noqa: A001
+def any(x, axis=None, keepdims=False):
     return amax(cast(x, bool), axis=axis, keepdims=keepdims)
 
 
@@ -307,7 +309,22 @@ def einsum(subscripts, *operands, optimize=None):
             operands[k] = diagonal(operands[k], 0, first, second)
             term = "".join(c for i, c in enumerate(term) if i not in (first, second)) + letter
         terms[k] = term
-    return bind("einsum", *operands, subscripts=",".join(terms) + "->" + output)
+    return contract(",".join(terms) + "->" + output, *operands)
+
+
+def contract(subscripts: str, *operands):
+    """The einsum node of explicit `subscripts`, with the contraction path NumPy picks for the shapes."""
+    path = contraction_path(subscripts, [shape_of(x) for x in operands])
+    return bind("einsum", *operands, subscripts=subscripts, **({"path": path} if path else {}))
+
+
+def contraction_path(subscripts: str, shapes) -> tuple | None:
+    """np.einsum_path's pairwise order ('optimal' up to 4 operands, else 'greedy') as a tuple."""
+    if len(shapes) < 2:
+        return None
+    dummies = [np.broadcast_to(np.zeros(()), s) for s in shapes]
+    path, _ = np.einsum_path(subscripts, *dummies, optimize="optimal" if len(shapes) <= 4 else "greedy")
+    return tuple(tuple(int(i) for i in step) for step in path[1:])
 
 
 def _explicit_einsum(subscripts: str, ndims) -> str:
@@ -340,7 +357,7 @@ def einsum_vjp(g, operands, subscripts):
         available = set(output).union(*[set(t) for t, _ in others])
         kept = "".join(c for c in term if c in available)
         spec = ",".join([output] + [t for t, _ in others]) + "->" + kept
-        grad = bind("einsum", g, *[o for _, o in others], subscripts=spec)
+        grad = contract(spec, g, *[o for _, o in others])
         if kept != term:
             grad = reshape(grad, tuple(x.shape[k] if c in available else 1 for k, c in enumerate(term)))
             grad = broadcast_to(grad, x.shape)
@@ -487,6 +504,8 @@ def unbroadcast(c, shape):
     if shape_of(c) == shape:
         return c
     lead = ndim_of(c) - len(shape)
+    if lead < 0:  # the scalar seed of a size-1 output
+        return broadcast_to(c, shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and shape_of(c)[lead + i] != 1)
     return reshape(sum(c, axis=axes), shape)
@@ -579,9 +598,12 @@ def full_like(x, fill_value, dtype=None, shape=None, **unused):
     return fill_like(x, fill_value, dtype, shape)
 
 
-def round(x, decimals=0):  # noqa: A001
+def round(x, decimals=0):
+    """np.round: halves to even, as NumPy (rint of x * 10**decimals, scaled back)."""
+    if dtype_of(x).kind in "biu" and decimals >= 0:
+        return x
     scale = 10.0**decimals
-    return bind("floor", x * scale + 0.5) / scale if decimals else bind("floor", x + 0.5)
+    return bind("rint", x * scale) / scale if decimals else bind("rint", x)
 
 
 # ----------------------------------------------------------------------------- indexing

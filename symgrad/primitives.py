@@ -26,8 +26,6 @@ import numpy as np
 
 from .rows import Elementwise, Structural
 
-
-
 PRIMITIVES: dict[str, Elementwise | Structural] = {}
 
 
@@ -53,6 +51,10 @@ def _number_text(value) -> str:
     return repr(value)
 
 
+def _einsum_path(path):
+    return ["einsum_path", *path] if path else False
+
+
 def _pw(S, cond, then):
     return S.Piecewise((then, cond), (0, True))
 
@@ -67,7 +69,7 @@ _ELEMENTWISE = [
     Elementwise("div", 2, np.true_divide, lambda S, x, y: x / y, domain=((-2, 2), (0.5, 2))),
     Elementwise("neg", 1, np.negative, lambda S, x: -x),
     Elementwise("pow", 2, np.power, lambda S, x, y: x**y,
-                partials=lambda S, x, y, out: (y * x ** (y - 1), out * S.log(x)),
+                partials=lambda S, x, y, out: (y * x ** (y - 1), S.Integer(0) if x == 0 else out * S.log(x)),
                 domain=(POS, (-2, 2))),
     Elementwise("exp", 1, np.exp, lambda S, x: S.exp(x)),
     Elementwise("log", 1, np.log, lambda S, x: S.log(x), domain=(POS,)),
@@ -108,10 +110,16 @@ _ELEMENTWISE = [
                 domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5)), torch_name="ClampBackward1"),
     Elementwise("erf", 1, None, lambda S, x: S.erf(x)),  # numpy filled in below
     Elementwise("logaddexp", 2, np.logaddexp, lambda S, x, y: S.LogAddExp(x, y)),
+    # NOTE: NumPy's remainder (sign of the divisor), integer on integers; d/dy = -floor(x / y).
+    Elementwise("mod", 2, np.remainder, lambda S, x, y: x - y * S.floor(x / y),
+                partials=lambda S, x, y, out: (S.Integer(1), -S.floor(x / y)),
+                domain=((2.2, 2.8), (1.5, 2.0)), torch_name="RemainderBackward0"),
     # Not differentiable: gradient zero (as torch), outputs are constants of the backward pass.
     Elementwise("sign", 1, np.sign, lambda S, x: S.sign(x), differentiable=False),
     Elementwise("floor", 1, np.floor, lambda S, x: S.floor(x), differentiable=False),
     Elementwise("ceil", 1, np.ceil, lambda S, x: S.ceiling(x), differentiable=False),
+    Elementwise("floor_divide", 2, np.floor_divide, lambda S, x, y: S.floor(x / y), differentiable=False,
+                domain=((2.2, 2.8), (1.5, 2.0)), torch_name="FloorDivideBackward0"),
     Elementwise("eq", 2, np.equal, lambda S, x, y: S.Eq(x, y), differentiable=False),
     Elementwise("ne", 2, np.not_equal, lambda S, x, y: S.Ne(x, y), differentiable=False),
     Elementwise("lt", 2, np.less, lambda S, x, y: S.Lt(x, y), differentiable=False),
@@ -396,15 +404,19 @@ _STRUCTURAL = [
         torch_name="ToCopyBackward0",
     ),
     Structural(
-        "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs),
-        lambda n, subscripts: f"np.einsum({subscripts!r}, {', '.join(n)})",
-        lambda F, g, out, *xs, subscripts: F.einsum_vjp(g, xs, subscripts),
+        # `path`: the contraction order np.einsum_path picked when the node was traced (a literal in
+        # the generated code: pairwise contractions through BLAS, no search at run time).
+        "einsum", lambda *xs, subscripts, path=None: np.einsum(subscripts, *xs, optimize=_einsum_path(path)),
+        lambda n, subscripts, path=None: (f"np.einsum({subscripts!r}, {', '.join(n)}"
+                                          + (f", optimize={_einsum_path(path)!r})" if path else ")")),
+        lambda F, g, out, *xs, subscripts, path=None: F.einsum_vjp(g, xs, subscripts),
         examples=(
             (((3, 4), (4, 5)), dict(subscripts="ij,jk->ik")),
             (((2, 3, 4), (2, 4)), dict(subscripts="bij,bj->bi")),
             (((3, 4),), dict(subscripts="ij->j")),
             (((3,), (4,)), dict(subscripts="i,j->ij")),
             (((2, 3), (3, 4), (4,)), dict(subscripts="ij,jk,k->i")),
+            (((2, 3), (3, 4), (4,)), dict(subscripts="ij,jk,k->i", path=((1, 2), (0, 1)))),
         ),
     ),
     Structural(
@@ -455,6 +467,25 @@ _STRUCTURAL = [
         lambda n, axis: f"np.argsort({n[0]}, axis={axis}, kind='stable')",
         differentiable=False,
     ),
+    *(Structural(name, getattr(np, name), lambda n, name=name: f"np.{name}({n[0]})",
+                 shape=lambda x: (x[0], "bool"), differentiable=False)
+      for name in ("isnan", "isinf", "isfinite", "signbit")),
+    *(Structural(name, getattr(np, name), lambda n, name=name: f"np.{name}({n[0]})", shape=lambda x: x,
+                 differentiable=False) for name in ("rint", "trunc")),
+    Structural(
+        "searchsorted", lambda a, v, side: np.searchsorted(a, v, side=side),
+        lambda n, side: f"np.searchsorted({n[0]}, {n[1]}, side={side!r})",
+        shape=lambda a, v, side: (v[0], "int64"), differentiable=False,
+    ),
+    Structural(
+        "nan_to_num", lambda x, nan, posinf, neginf: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+        lambda n, nan, posinf, neginf: (f"np.nan_to_num({n[0]}, nan={_number_text(nan)}, "
+                                          f"posinf={_number_text(posinf)}, "
+                                          f"neginf={_number_text(neginf)})"),
+        lambda F, g, out, x, nan, posinf, neginf: (F.where(F.bind("isfinite", x), g, 0.0),),
+        shape=lambda x, nan, posinf, neginf: x,
+        examples=((((3, 4),), dict(nan=0.0, posinf=1e300, neginf=-1e300)),),
+    ),
     Structural(
         "nonzero", lambda x: np.stack(np.nonzero(x)),
         lambda n: f"np.stack(np.nonzero({n[0]}))", differentiable=False,
@@ -465,9 +496,10 @@ register(_STRUCTURAL)
 
 
 # The neural-network rows (convolution, pooling, batch norm) live in their own module.
-from . import nn_ops  # noqa: E402 - nn_ops needs only `rows`
+from . import linalg_rows, nn_ops  # noqa: E402 - they need only `rows`
 
 register(nn_ops.ROWS)
+register(linalg_rows.ROWS)
 
 
 def forward_expression(op, attrs, pattern):

@@ -302,11 +302,17 @@ def _builder_of(operands) -> Builder:
     return builder
 
 
+# The NumPy front end (`numpy_arrays.install`) sets this: object array of traced values -> Tracer.
+pack_object_array = None
+
+
 def lift(builder: Builder, x) -> int:
     if isinstance(x, Tracer):
         return x.index
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
+    if isinstance(x, np.ndarray) and x.dtype == object and pack_object_array is not None:
+        return pack_object_array(x).index  # np.array([x, y]) of traced values
     if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
         return builder.constant(x)
     raise TraceError(f"cannot use a {type(x).__name__} as an array operand at {user_location()}")

@@ -53,14 +53,14 @@ def test_broadcasting_mismatch_names_shapes_and_line():
 
 
 @pytest.mark.parametrize("name, call", [
-    ("np.linalg.svd", lambda x: np.linalg.svd(x)[1]),
+    ("np.linalg.eig", lambda x: np.linalg.eig(x[:3, :3])[0]),
     ("np.fft.fft", lambda x: np.fft.fft(x).real),
-    ("np.median", lambda x: np.median(x)),
-    ("np.cbrt", lambda x: np.cbrt(x)),
+    ("np.unique", lambda x: np.unique(x)),
+    ("np.i0", lambda x: np.i0(x)),
     ("np.add.accumulate", lambda x: np.add.accumulate(x)),
 ])
 def test_unsupported_numpy_function_names_it_and_the_line(name, call):
-    unsupported = {"np.linalg.svd": np.linalg.svd, "np.fft.fft": np.fft.fft, "np.median": np.median}
+    unsupported = {"np.linalg.eig": np.linalg.eig, "np.fft.fft": np.fft.fft, "np.unique": np.unique}
     assert unsupported.get(name) not in symgrad.numpy_api.FUNCTIONS
 
     def f(x):
@@ -73,9 +73,10 @@ def test_unsupported_numpy_function_names_it_and_the_line(name, call):
 
 def test_unsupported_function_line_is_the_users():
     def f(x):
-        return np.sum(np.linalg.svd(x)[1])
+        return np.sum(np.unique(x))
 
-    _raises(NotImplementedError, symgrad.grad(f), x34, contains=("np.linalg.svd", _line(f)))
+    # the reason comes from the NumPy coverage table (symgrad/coverage.py)
+    _raises(NotImplementedError, symgrad.grad(f), x34, contains=("np.unique", _line(f), "data-dependent"))
 
 
 def test_integer_input_differentiated_is_a_type_error():
@@ -132,11 +133,15 @@ def test_if_on_traced_value_without_values_is_a_clear_error():
     assert _line(f) in message and "np.where" in message
 
 
-def test_asarray_of_traced_value():
+def test_asarray_of_large_traced_value():
+    # small arrays become object arrays of traced elements (tests/test_numpy_functions.py); large ones
+    # would be element by element: an error naming the line instead
     def f(x):
         return np.sum(np.asarray(x))
 
-    _raises(symgrad.TraceError, symgrad.grad(f), x34, contains=("converted to a NumPy array", _line(f)))
+    big = np.ones((40, 40))
+    _raises(symgrad.TraceError, symgrad.grad(f), big, contains=("converted to a NumPy array", _line(f)))
+    np.testing.assert_allclose(symgrad.grad(f)(x34), np.ones_like(x34))
 
 
 def test_bad_reshape_axis_and_index_name_the_line():
