@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyr
     def __getattr__(name: str) -> Any: ...  # the Tensor functions of _tensor_ops.FUNCTIONS (exp, cat, ...)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
-from . import nn, optim, models, data, utils  # noqa: E402
+from . import nn, optim, models, data, utils, autograd  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .show_math import show_math  # noqa: E402
 from . import cuda  # noqa: E402
@@ -79,7 +79,7 @@ from .random import manual_seed  # noqa: E402,F401 - replaces tensor's: returns 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
-    "FrozenRandomWarning", "nn", "optim", "models", "data", "save", "load",
+    "FrozenRandomWarning", "nn", "optim", "autograd", "models", "data", "save", "load",
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",

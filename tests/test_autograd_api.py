@@ -1,0 +1,243 @@
+"""symgrad.autograd against torch: custom Functions, autograd.grad, create_graph, backward(inputs=),
+autograd.functional. Each program runs twice, once per library, and the numbers are compared."""
+
+import numpy as np
+import pytest
+
+import symgrad
+
+torch = pytest.importorskip("torch")
+
+
+def both(program, **kwargs):
+    """Run `program(lib)` with symgrad and with torch (float64); NumPy results of each."""
+    ours = program(symgrad, **kwargs)
+    theirs = program(torch, **kwargs)
+    return _numpy(ours), _numpy(theirs)
+
+
+def _numpy(x):
+    if isinstance(x, (tuple, list)):
+        return [_numpy(v) for v in x]
+    if x is None:
+        return None
+    return np.asarray(x.detach().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+
+
+def assert_same(program, rtol=1e-6, **kwargs):
+    ours, theirs = both(program, **kwargs)
+    _compare(ours, theirs, rtol)
+
+
+def _compare(a, b, rtol):
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _compare(x, y, rtol)
+    elif a is None:
+        assert b is None
+    else:
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-9)
+
+
+X = [0.3, -1.2, 0.7, 2.0]
+
+
+def make_legendre(lib):
+    class LegendrePolynomial3(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            input, = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    return LegendrePolynomial3
+
+
+def test_custom_function_backward_matches_torch():
+    def program(lib):
+        P3 = make_legendre(lib)
+        a = lib.tensor(0.3, dtype=lib.float64, requires_grad=True)
+        b = lib.tensor([0.5, -1.0], dtype=lib.float64, requires_grad=True)
+        x = lib.tensor(X, dtype=lib.float64)
+        y = (P3.apply(a + b.sum() * x) * x).sum() + P3.apply(b).pow(2).sum()
+        y.backward()
+        return y, a.grad, b.grad
+
+    assert_same(program)
+
+
+def test_custom_function_grad_fn_name_and_needs_input_grad():
+    seen = {}
+
+    class Scale(symgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k, w):
+            seen["needs"] = ctx.needs_input_grad
+            ctx.k = k
+            return x * k * w
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None, None
+
+    x = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = Scale.apply(x, 3.0, symgrad.tensor([1.0, 1.0]))
+    assert y.grad_fn.name() == "ScaleBackward"
+    assert seen["needs"] == (True, False, False)
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_custom_function_inside_compiled_and_recorded_graph_with_two_outputs():
+    def program(lib):
+        class SinCos(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.sin(), x.cos()
+
+            @staticmethod
+            def backward(ctx, gs, gc):
+                x, = ctx.saved_tensors
+                return gs * x.cos() - gc * x.sin()
+
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        s, c = SinCos.apply(x * 2)
+        (s * c.exp()).sum().backward()
+        return x.grad
+
+    assert_same(program)
+
+
+def test_materialize_grads_and_non_differentiable():
+    got = {}
+
+    class TwoOut(symgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(False)
+            idx = (x > 0).float()
+            ctx.mark_non_differentiable(idx)
+            return x * 2, idx
+
+        @staticmethod
+        def backward(ctx, g, g_idx):
+            got["g_idx"] = g_idx
+            return g * 2
+
+    x = symgrad.tensor([1.0, -1.0], requires_grad=True)
+    y, idx = TwoOut.apply(x)
+    assert not idx.requires_grad
+    y.sum().backward()
+    assert got["g_idx"] is None and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_custom_function_errors_as_torch():
+    class Wrong(symgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = symgrad.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"function WrongBackward returned an incorrect number of gradients "
+                                           r"\(expected 2, got 1\)"):
+        Wrong.apply(x, x).backward()
+
+    P3 = make_legendre(symgrad)
+    x = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = P3.apply(x * 1)
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        y.sum().backward()
+
+
+def test_autograd_grad_first_and_second_order():
+    def program(lib):
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([[0.5, -0.2, 0.1, 0.3]], dtype=lib.float64, requires_grad=True)
+        y = (lib.tanh(w * x).sum(dim=1) ** 2).sum() + (x.exp() * x.sin()).mean()
+        gx, gw = lib.autograd.grad(y, (x, w), create_graph=True)
+        hvp, = lib.autograd.grad(gx, x, grad_outputs=lib.ones_like(gx), retain_graph=True)
+        mixed, = lib.autograd.grad((gx * gx).sum(), w)
+        return y, gx, gw, hvp, mixed, x.grad
+
+    assert_same(program)
+
+
+def test_autograd_grad_nonleaf_input_unused_and_errors():
+    def program(lib):
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        h = x * 3
+        y = (h.sigmoid() * h).sum()
+        unused = lib.tensor([1.0], dtype=lib.float64, requires_grad=True)
+        gh, gu = lib.autograd.grad(y, (h, unused), allow_unused=True)
+        return gh, gu
+
+    assert_same(program)
+    x = symgrad.tensor([1.0], requires_grad=True)
+    u = symgrad.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        symgrad.autograd.grad((x * 2).sum(), (x, u))
+
+
+def test_backward_create_graph_and_inputs():
+    def program(lib):
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        z = lib.tensor([0.5, -1.0, 2.0, 1.5], dtype=lib.float64, requires_grad=True)
+        y = (x.log1p().abs() * z.cos() * x).sum()
+        y.backward(create_graph=True)
+        first = x.grad.clone()
+        gx = x.grad
+        x.grad = None
+        (gx * z).sum().backward(inputs=[z])
+        return first, z.grad, x.grad
+
+    assert_same(program)
+
+
+def test_double_backward_through_custom_function_uses_its_backward():
+    def program(lib):
+        P3 = make_legendre(lib)
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        g, = lib.autograd.grad(P3.apply(x).sum(), x, create_graph=True)
+        gg, = lib.autograd.grad(g.sum(), x)
+        return g, gg
+
+    assert_same(program)
+
+
+def test_functional_matches_torch():
+    def program(lib):
+        F = lib.autograd.functional
+        x = lib.tensor([0.4, -0.3, 1.1], dtype=lib.float64)
+        v = lib.tensor([1.0, 2.0, -1.0], dtype=lib.float64)
+        def f(t):
+            return (t.sin() * t.exp()).sum()
+        def g(t):
+            return t.tanh() * t[0]
+        return (F.jacobian(g, x), F.hessian(f, x), F.vjp(g, x, v)[1], F.jvp(g, x, v)[1], F.hvp(f, x, v)[1],
+                F.vhp(f, x, v)[1])
+
+    assert_same(program)
+
+
+def test_functional_several_inputs():
+    def program(lib):
+        F = lib.autograd.functional
+        a = lib.tensor([0.4, -0.3], dtype=lib.float64)
+        b = lib.tensor([1.1, 0.2], dtype=lib.float64)
+        def f(x, y):
+            return (x * y.exp()).sum()
+        jac = F.jacobian(lambda x, y: x * y.sin(), (a, b))
+        return list(jac) + [h for row in F.hessian(f, (a, b)) for h in row]
+
+    assert_same(program)
