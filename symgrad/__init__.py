@@ -47,13 +47,15 @@ numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
 from . import tensor as _tensor_module  # noqa: E402
-from . import _tensor_ops, tensor_protocols  # noqa: E402
+from . import _tensor_ops, tensor_functions, tensor_protocols  # noqa: E402
 from .tape import apply_op  # noqa: E402
 
 _tensor_ops.install()
+tensor_functions.install(_tensor_module.Tensor)
 tensor_protocols.install(_tensor_module.Tensor)
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
 globals().update(_tensor_ops.FUNCTIONS)
+globals().update(tensor_functions.FUNCTIONS)
 
 from typing import TYPE_CHECKING  # noqa: E402
 
@@ -83,5 +85,5 @@ __all__ = [
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
-    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
+    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS,
 ]
