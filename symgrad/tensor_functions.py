@@ -50,7 +50,7 @@ def _indices(index) -> Tensor:
 
 
 # ============================================================================ indexing
-def gather(input, dim, index, *, sparse_grad=False):  # noqa: A002
+def gather(input, dim, index, *, sparse_grad=False):
     index = _indices(index)
     if index.ndim != input.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
@@ -74,7 +74,7 @@ def _scatter_source(index, src, like):
     return elementwise("add", new_tensor(np.zeros(tuple(index.shape), like._value.dtype)), src)
 
 
-def scatter(input, dim, index, src=None, value=None, *, reduce=None):  # noqa: A002
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     if reduce is not None:
         raise NotImplementedError("scatter(reduce=...) is not supported by symgrad; use scatter_add or scatter_reduce")
     index = _indices(index)
@@ -84,7 +84,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):  # noqa: A
     return named(ops.setitem(input, _scatter_key(index, dim), source), name)
 
 
-def scatter_add(input, dim, index, src):  # noqa: A002
+def scatter_add(input, dim, index, src):
     index = _indices(index)
     dim = dim_index(dim, input.ndim)
     template, arrays = ops.index_template(_scatter_key(index, dim))
@@ -92,7 +92,7 @@ def scatter_add(input, dim, index, src):  # noqa: A002
     return named(input + added, "ScatterAddBackward0")
 
 
-def index_select(input, dim, index):  # noqa: A002
+def index_select(input, dim, index):
     index = _indices(index)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
@@ -100,7 +100,7 @@ def index_select(input, dim, index):  # noqa: A002
     return named(ops.take(input, index.reshape(-1), dim), "IndexSelectBackward0")
 
 
-def masked_fill(input, mask, value):  # noqa: A002
+def masked_fill(input, mask, value):
     if not isinstance(mask, Tensor) or mask.dtype.name != "bool":
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{getattr(mask, 'dtype', type(mask).__name__)}")
@@ -112,7 +112,7 @@ def masked_fill(input, mask, value):  # noqa: A002
     return elementwise("where", mask, fill.type(input.dtype), input, name=name)
 
 
-def where(condition, input=None, other=None):  # noqa: A002
+def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     return elementwise("where", condition, input, other, name="WhereBackward0")
@@ -125,7 +125,7 @@ def _order(x: Tensor, dim: int, descending: bool) -> np.ndarray:
     return order.astype(np.int64)
 
 
-def sort(input, dim=-1, descending=False, stable=False):  # noqa: A002
+def sort(input, dim=-1, descending=False, stable=False):
     if input.ndim == 0:
         return _Sort(input.clone(), new_tensor(np.zeros((), np.int64)))
     dim = dim_index(dim, input.ndim)
@@ -133,13 +133,13 @@ def sort(input, dim=-1, descending=False, stable=False):  # noqa: A002
     return _Sort(named(ops.take_along_axis(input, indices, dim), "SortBackward0"), indices)
 
 
-def argsort(input, dim=-1, descending=False, stable=False):  # noqa: A002
+def argsort(input, dim=-1, descending=False, stable=False):
     if input.ndim == 0:
         return new_tensor(np.zeros((), np.int64))
     return new_tensor(_order(input, dim_index(dim, input.ndim), descending))
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+def topk(input, k, dim=-1, largest=True, sorted=True):
     dim = dim_index(dim, input.ndim) if input.ndim else 0
     size = input.shape[dim] if input.ndim else 1
     if not 0 <= k <= size:
@@ -171,7 +171,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return _parts(tensor, sizes, dim, "SplitBackward0")
 
 
-def chunk(input, chunks, dim=0):  # noqa: A002
+def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     dim = dim_index(dim, input.ndim)
@@ -180,7 +180,7 @@ def chunk(input, chunks, dim=0):  # noqa: A002
     return split(input, step, dim) if step else _parts(input, [0] * builtins.min(chunks, 1), dim, "SplitBackward0")
 
 
-def unbind(input, dim=0):  # noqa: A002
+def unbind(input, dim=0):
     dim = dim_index(dim, input.ndim)
     head = (slice(None),) * dim
     return tuple(named(input[(*head, k)], "UnbindBackward0") for k in range(input.shape[dim]))
@@ -191,7 +191,7 @@ def _dims_list(dims) -> list:
     return [_py_int(d) for d in dims] if isinstance(dims, (list, tuple)) else [_py_int(dims)]
 
 
-def roll(input, shifts, dims=None):  # noqa: A002
+def roll(input, shifts, dims=None):
     if dims is None:
         if isinstance(shifts, (list, tuple)) and len(shifts) != 1:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
@@ -206,12 +206,12 @@ def roll(input, shifts, dims=None):  # noqa: A002
     return named(result if result is not input else input.clone(), "RollBackward0")
 
 
-def flip(input, dims):  # noqa: A002
+def flip(input, dims):
     axes = tuple(dim_index(d, input.ndim) for d in _dims_list(dims))
     return named(ops.flip(input, axes) if axes else input.clone(), "FlipBackward0")
 
 
-def cumprod(input, dim, *, dtype=None):  # noqa: A002
+def cumprod(input, dim, *, dtype=None):
     x = input if dtype is None else input.type(dtype)
     if x.ndim == 0:
         return named(x.clone(), "CumprodBackward0")
@@ -231,7 +231,7 @@ def einsum(equation, *operands):
     return ops.einsum(equation, *operands)
 
 
-def bmm(input, mat2):  # noqa: A002
+def bmm(input, mat2):
     if input.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
     if mat2.ndim != 3:
@@ -251,7 +251,7 @@ def _scaled_sum(input, product, beta, alpha):
     return (input if beta == 1 else input * beta) + product
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     if mat1.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"{'mat1' if mat1.ndim != 2 else 'mat2'} must be a matrix, got "
                            f"{(mat1 if mat1.ndim != 2 else mat2).ndim}-D tensor")
@@ -261,17 +261,17 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
     return named(_scaled_sum(input, ops.matmul(mat1, mat2), beta, alpha), "AddmmBackward0")
 
 
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     return named(_scaled_sum(input, bmm(batch1, batch2), beta, alpha), "BaddbmmBackward0")
 
 
-def outer(input, vec2):  # noqa: A002
+def outer(input, vec2):
     if input.ndim != 1 or vec2.ndim != 1:
         raise RuntimeError(f"outer: Expected 1-D argument self, but got {input.ndim}-D")
     return linalg_ops.outer(input, vec2)
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):  # noqa: A002
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     x = input if dtype is None else input.type(dtype)
     axis = None if dim is None else tuple(dim_index(d, x.ndim) for d in _dims_list(dim))
     if p in ("fro", 2, 2.0, None):
@@ -293,12 +293,12 @@ def _check_matrix(input, name):
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
 
 
-def tril(input, diagonal=0):  # noqa: A002
+def tril(input, diagonal=0):
     _check_matrix(input, "tril")
     return named(linalg_ops.tril(input, diagonal), "TrilBackward0")
 
 
-def triu(input, diagonal=0):  # noqa: A002
+def triu(input, diagonal=0):
     _check_matrix(input, "triu")
     return named(linalg_ops.triu(input, diagonal), "TriuBackward0")
 
@@ -313,24 +313,24 @@ def repeat(self, *sizes):
     return named(result if result is not self else self.clone(), "RepeatBackward0")
 
 
-def tile(input, dims):  # noqa: A002
+def tile(input, dims):
     dims = _dims_list(dims)
     return repeat(input, *([1] * (input.ndim - len(dims)) + dims))
 
 
 # ============================================================================ integer results
-def nonzero(input, *, as_tuple=False):  # noqa: A002
+def nonzero(input, *, as_tuple=False):
     found = np.argwhere(input._value).astype(np.int64)
     if as_tuple:
         return tuple(new_tensor(np.ascontiguousarray(found[:, k])) for k in range(builtins.max(input.ndim, 1)))
     return new_tensor(found)
 
 
-def argwhere(input):  # noqa: A002
+def argwhere(input):
     return nonzero(input)
 
 
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     values, inverse, counts = np.unique(input._value, return_inverse=True, return_counts=True,
                                         axis=None if dim is None else dim_index(dim, input.ndim))
     result = [new_tensor(values)]
