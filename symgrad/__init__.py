@@ -54,8 +54,8 @@ _tensor_ops.install()
 tensor_functions.install(_tensor_module.Tensor)
 tensor_protocols.install(_tensor_module.Tensor)
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
-globals().update(_tensor_ops.FUNCTIONS)
-globals().update(tensor_functions.FUNCTIONS)
+globals().update({_name: tensor_functions.with_out(_name, _fn)
+                  for _name, _fn in {**_tensor_ops.FUNCTIONS, **tensor_functions.FUNCTIONS}.items()})
 
 from typing import TYPE_CHECKING  # noqa: E402
 

@@ -18,7 +18,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import linalg_ops, numpy_api, ops
+from . import tensor as T
 from .tape import elementwise
+from .grad_mode import is_grad_enabled
 from .tensor import Tensor, new_tensor
 
 _py_int = builtins.int
@@ -342,6 +344,48 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     return result[0] if len(result) == 1 else tuple(result)
 
 
+# ============================================================================ new_* factories, out=
+def _new_factory(kind):
+    def factory(self, *size, dtype=None, device=None, requires_grad=False, **unused):
+        make = {"ones": T.ones, "zeros": T.zeros, "empty": T.empty}[kind]
+        return make(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad, device=device)
+
+    factory.__name__ = f"new_{kind}"
+    return factory
+
+
+def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    return T.full(size, fill_value, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+                  device=device)
+
+
+def new_data(self, data, dtype=None, device=None, requires_grad=False):
+    """Tensor.new_tensor: a copy of `data` with self's dtype by default."""
+    return T.tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+
+
+def with_out(name: str, function):
+    """`function` also taking torch's `out=`: the result is written into `out` (refused when it
+    would need a gradient, as torch)."""
+    def call(*args, out=None, **kwargs):
+        if out is None:
+            return function(*args, **kwargs)
+        if is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                               "differentiation, but one of the arguments requires grad.")
+        result = function(*args, **kwargs)
+        for target, value in zip(*((out, result) if isinstance(out, (tuple, list)) else ((out,), (result,)))):
+            if tuple(target.shape) == tuple(value.shape):
+                target.copy_(value)
+            else:
+                target.data = value
+        return out
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = function.__doc__
+    return call
+
+
 # ============================================================================ in place
 def _in_place(function):
     def method(self, *args, **kwargs):
@@ -366,6 +410,8 @@ _METHODS = {
     "where": lambda self, condition, other: where(condition, self, other),
     "masked_fill_": _in_place(masked_fill), "scatter_": _in_place(scatter),
     "scatter_add_": _in_place(scatter_add), "tril_": _in_place(tril), "triu_": _in_place(triu),
+    "new_ones": _new_factory("ones"), "new_zeros": _new_factory("zeros"), "new_empty": _new_factory("empty"),
+    "new_full": new_full, "new_tensor": new_data,
 }
 
 
