@@ -19,8 +19,8 @@ import numpy as np
 
 from . import linalg_ops, numpy_api, ops
 from . import tensor as T
-from .tape import elementwise
 from .grad_mode import is_grad_enabled
+from .tape import elementwise
 from .tensor import Tensor, new_tensor
 
 _py_int = builtins.int

@@ -42,8 +42,8 @@ def run(source: str, library: str, seed: int = 0) -> tuple[str, str | None]:
         if library == "symgrad":
             _install_symgrad(torch.Generator().manual_seed(seed))
         with contextlib.redirect_stdout(out):
-            exec(compile(source, "<tutorial>", "exec"), {"__name__": "__main__"})  # noqa: S102 - the program under test
-    except Exception as exc:  # noqa: BLE001 - reported to the caller, compared with torch's
+            exec(compile(source, "<tutorial>", "exec"), {"__name__": "__main__"})
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     finally:
         sys.modules.update(saved)
