@@ -18,10 +18,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import linalg_ops, numpy_api, ops
-from . import tensor as T
 from .grad_mode import is_grad_enabled
 from .tape import elementwise
-from .tensor import Tensor, new_tensor
+from .tensor import Tensor, empty, full, new_tensor, ones, tensor, zeros
 
 _py_int = builtins.int
 _Sort = namedtuple("sort", ["values", "indices"])
@@ -347,7 +346,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 # ============================================================================ new_* factories, out=
 def _new_factory(kind):
     def factory(self, *size, dtype=None, device=None, requires_grad=False, **unused):
-        make = {"ones": T.ones, "zeros": T.zeros, "empty": T.empty}[kind]
+        make = {"ones": ones, "zeros": zeros, "empty": empty}[kind]
         return make(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad, device=device)
 
     factory.__name__ = f"new_{kind}"
@@ -355,13 +354,13 @@ def _new_factory(kind):
 
 
 def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-    return T.full(size, fill_value, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
                   device=device)
 
 
 def new_data(self, data, dtype=None, device=None, requires_grad=False):
     """Tensor.new_tensor: a copy of `data` with self's dtype by default."""
-    return T.tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+    return tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
 
 
 def with_out(name: str, function):

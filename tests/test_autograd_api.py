@@ -241,3 +241,74 @@ def test_functional_several_inputs():
         return list(jac) + [h for row in F.hessian(f, (a, b)) for h in row]
 
     assert_same(program)
+
+
+def test_setup_context_style_and_saved_tensor_changed_in_place():
+    def program(lib):
+        class Exp(lib.autograd.Function):
+            @staticmethod
+            def forward(x):
+                return x.exp()
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_backward(output)
+
+            @staticmethod
+            def backward(ctx, g):
+                result, = ctx.saved_tensors
+                return g * result
+
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        (Exp.apply(x) * x).sum().backward()
+        return x.grad
+
+    assert_same(program)
+    P3 = make_legendre(symgrad)
+    x = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1
+    y = P3.apply(h)
+    with symgrad.no_grad():
+        h.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_custom_function_inside_compile_is_refused():
+    P3 = make_legendre(symgrad)
+
+    @symgrad.compile
+    def f(x):
+        return P3.apply(x).sum()
+
+    with pytest.raises(NotImplementedError, match=r"LegendrePolynomial3.apply inside a symgrad.compile'd function"):
+        f(symgrad.tensor([1.0, 2.0], requires_grad=True))
+
+
+def test_backward_inputs_through_a_compiled_call():
+    @symgrad.compile
+    def f(x, w):
+        return (x * w).tanh()
+
+    x = symgrad.tensor(X, dtype=symgrad.float64, requires_grad=True)
+    w = symgrad.tensor([0.5, 1.0, -1.0, 2.0], dtype=symgrad.float64, requires_grad=True)
+    (f(x, w) * x).sum().backward(inputs=[w])
+    assert x.grad is None
+    tx = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+    tw = torch.tensor([0.5, 1.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ((tx * tw).tanh() * tx).sum().backward(inputs=[tw])
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="create_graph=True through a symgrad.compile call"):
+        symgrad.autograd.grad(f(x, w).sum(), x, create_graph=True)
+
+
+def test_grad_errors_as_torch():
+    x = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        symgrad.autograd.grad(y, x)
+    with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of"):
+        symgrad.autograd.grad(y, x, grad_outputs=symgrad.ones(3))
+    symgrad.autograd.grad(y.sum(), x)
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        symgrad.autograd.grad(y.sum() * y.sum(), x)

@@ -21,6 +21,7 @@ import itertools
 import numpy as np
 
 from ..grad_mode import is_grad_enabled, no_grad
+from ..location import caller, location_text
 from ..tensor import AccumulateGrad, Tensor, new_tensor
 from .engine import FREED
 
@@ -91,6 +92,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _compiling():
+            raise NotImplementedError(
+                f"{cls.__name__}.apply inside a symgrad.compile'd function is not supported: the compiled "
+                f"backward would not call your backward ({location_text(caller())}). Apply the custom "
+                "Function outside the compiled function, or compile only the code around it.")
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = FunctionCtx(needs)
         with no_grad():
@@ -104,6 +110,15 @@ class Function:
         if is_grad_enabled() and any(needs):
             outs = _record(cls, ctx, args, outs)
         return outs[0] if single else tuple(outs)
+
+
+def _compiling() -> bool:
+    """Whether symgrad.compile is tracing Tensor code now."""
+    # NOTE: the tracer's state is the tensor module's (as for every Tensor front end); it becomes
+    # `recording.active()` once the recording interface lands.
+    from ..tensor import _state
+
+    return getattr(_state, "compile_trace", None) is not None
 
 
 def _overrides(cls, name: str) -> bool:
