@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..derive import adjoint_expression, evaluate_expr
+from ..derive import adjoint_expression
 from ..grad_mode import enable_grad, no_grad
-from ..primitives import PRIMITIVES, torch_name
-from ..tensor import Tensor, new_tensor, record
+from ..primitives import PRIMITIVES
+from ..tensor import Tensor, new_tensor
 
 FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -208,17 +208,8 @@ def _elementwise_vjp(fn, g, out, operands, attrs) -> list:
         elif expression == "identity":
             result.append(roles[names[0]])
         else:
-            result.append(_expr(expression, [roles[n] for n in names]))
+            result.append(ops.expr(expression, [roles[n] for n in names]))
     return result
-
-
-def _expr(expression, operands) -> Tensor:
-    """An `expr` row on Tensors, recorded (the row has no NumPy function: SymPy's expression is
-    evaluated by `derive.evaluate_expr`, as the tracer does)."""
-    values = [x._value if isinstance(x, Tensor) else x for x in operands]
-    with np.errstate(all="ignore"):
-        value = np.asarray(evaluate_expr(expression, values))
-    return record(torch_name("expr"), "expr", operands, value, (("expr", expression),))
 
 
 def _opaque_backward(call, cotangents, create_graph: bool) -> list:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..grad_mode import is_grad_enabled, no_grad
 from ..location import caller, location_text
+from ..recording import active
 from ..tensor import AccumulateGrad, Tensor, new_tensor
 from .engine import FREED
 
@@ -113,12 +114,8 @@ class Function:
 
 
 def _compiling() -> bool:
-    """Whether symgrad.compile is tracing Tensor code now."""
-    # NOTE: the tracer's state is the tensor module's (as for every Tensor front end); it becomes
-    # `recording.active()` once the recording interface lands.
-    from ..tensor import _state
-
-    return getattr(_state, "compile_trace", None) is not None
+    """Whether a recorder (symgrad.compile tracing Tensor code) is watching the ops now."""
+    return active() is not None
 
 
 def _overrides(cls, name: str) -> bool:
