@@ -23,7 +23,7 @@ import numpy as np
 from ..grad_mode import is_grad_enabled, no_grad
 from ..location import caller, location_text
 from ..recording import active
-from ..tensor import AccumulateGrad, Tensor, new_tensor
+from ..tensor import AccumulateGrad, Ref, Tensor, new_tensor
 from .engine import FREED
 
 _SEQUENCE = itertools.count(1 << 40)  # after every compiled call of the session (their own counter)
@@ -194,23 +194,11 @@ class FunctionCall:
         self.ctx._saved = None
 
 
-def _ref_of(t: Tensor) -> "InputRef":
-    return InputRef("fn" if t.grad_fn is not None else "leaf", t.grad_fn if t.grad_fn is not None else t, t)
-
-
-class InputRef:
-    """An input of a custom Function as the engines read it (kind "fn" or "leaf", target, value,
-    shape, dtype, and whether it was changed in place since)."""
-
-    __slots__ = ("kind", "target", "value", "shape", "dtype", "counter", "version")
-
-    def __init__(self, kind, target, t: Tensor):
-        self.kind, self.target, self.value = kind, target, t._value
-        self.shape, self.dtype = t._value.shape, t._value.dtype
-        self.counter, self.version = t._version, t._version.value
-
-    def stale(self) -> bool:
-        return self.counter.value != self.version
+def _ref_of(t: Tensor) -> Ref:
+    """The engines' reference to input `t` (kind "fn" or "leaf"), as an op's operand is recorded."""
+    if t.grad_fn is not None:
+        return Ref("fn", t.grad_fn, t._value, t._version)
+    return Ref("leaf", t, t._value, t._version)
 
 
 class FunctionBackward:
