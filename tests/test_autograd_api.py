@@ -312,3 +312,38 @@ def test_grad_errors_as_torch():
     symgrad.autograd.grad(y.sum(), x)
     with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
         symgrad.autograd.grad(y.sum() * y.sum(), x)
+
+
+def test_gradcheck_and_gradgradcheck_agree_with_torch():
+    for lib in (symgrad, torch):
+        P3 = make_legendre(lib)
+
+        class Bad(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.save_for_backward(a)
+                return a * a
+
+            @staticmethod
+            def backward(ctx, g):
+                a, = ctx.saved_tensors
+                return g * a  # the derivative is 2a: wrong on purpose
+
+        x = lib.tensor([0.3, -0.7, 1.1], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([[0.5, -1.0], [0.2, 0.4], [1.5, 0.1]], dtype=lib.float64, requires_grad=True)
+        assert lib.autograd.gradcheck(lambda a, b: (a.tanh() @ b).exp(), (x, w))
+        assert lib.autograd.gradgradcheck(lambda a, b: (a.sin() @ b).sort(dim=0).values, (x, w))
+        assert lib.autograd.gradgradcheck(P3.apply, (x,))
+        assert lib.autograd.gradcheck(Bad.apply, (x,), raise_exception=False) is False
+        with pytest.raises(RuntimeError, match="Jacobian mismatch for output 0 with respect to input 0"):
+            lib.autograd.gradcheck(Bad.apply, (x,))
+
+
+def test_variable_is_a_tensor_sharing_the_data():
+    for lib in (symgrad, torch):
+        data = lib.ones(2)
+        v = lib.autograd.Variable(data, requires_grad=True)
+        assert v.requires_grad and v.is_leaf and not data.requires_grad
+        with lib.no_grad():
+            v.mul_(3)
+        assert data.tolist() == [3.0, 3.0]
