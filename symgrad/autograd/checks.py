@@ -10,7 +10,7 @@ from .functional import jacobian
 from .gradients import grad
 
 
-def Variable(data, requires_grad=False, volatile=False):  # noqa: N802 - torch's name
+def Variable(data, requires_grad=False, volatile=False):
     """A tensor sharing `data`'s memory, requiring grad if asked (what torch's Variable(t) returns)."""
     return data.detach().requires_grad_(requires_grad)
 
