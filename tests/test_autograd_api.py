@@ -347,3 +347,32 @@ def test_variable_is_a_tensor_sharing_the_data():
         with lib.no_grad():
             v.mul_(3)
         assert data.tolist() == [3.0, 3.0]
+
+
+@pytest.mark.parametrize("case", ["mlp_cross_entropy", "conv", "conv_relu_pool", "softmax", "mse", "batch_norm"])
+def test_second_order_through_nn_functional(case):
+    """grad of |grad|^2 (a gradient penalty) through the nn rows, against torch."""
+    def program(lib):
+        F = lib.nn.functional
+        rng = np.random.default_rng(0)
+
+        def t(a, requires_grad=False):
+            return lib.tensor(a, dtype=lib.float64, requires_grad=requires_grad)
+
+        x = t(rng.standard_normal((2, 1, 6, 6)), True)
+        w = t(rng.standard_normal((3, 1, 3, 3)) * 0.3, True)
+        lin = t(rng.standard_normal((12, 4)) * 0.3, True)
+        flat = x.reshape(2, -1)
+        loss = {
+            "mlp_cross_entropy": lambda: F.cross_entropy(lib.tanh(flat[:, :12] @ lin), lib.tensor([1, 3])),
+            "conv": lambda: F.conv2d(x, w).pow(2).sum(),
+            "conv_relu_pool": lambda: F.max_pool2d(F.conv2d(x, w).relu(), 2).sum(),
+            "softmax": lambda: F.softmax(flat * 2, dim=1)[:, 0].pow(2).sum() + F.log_softmax(flat, dim=1)[:, 1].sum(),
+            "mse": lambda: F.mse_loss(flat[:, :4] @ lin[:4], t(np.ones((2, 4)))),
+            "batch_norm": lambda: F.batch_norm(F.conv2d(x, w), None, None, training=True).pow(3).sum(),
+        }[case]()
+        grads = lib.autograd.grad(loss, [x, w, lin], create_graph=True, allow_unused=True)
+        penalty = sum((g * g).sum() for g in grads if g is not None)
+        return list(grads) + list(lib.autograd.grad(penalty, [x, w, lin], allow_unused=True))
+
+    assert_same(program, rtol=1e-8)
