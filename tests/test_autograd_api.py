@@ -376,3 +376,25 @@ def test_second_order_through_nn_functional(case):
         return list(grads) + list(lib.autograd.grad(penalty, [x, w, lin], allow_unused=True))
 
     assert_same(program, rtol=1e-8)
+
+
+def test_double_backward_through_a_saved_output():
+    def program(lib):
+        class Exp(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                result = x.exp()
+                ctx.save_for_backward(result)
+                return result
+
+            @staticmethod
+            def backward(ctx, g):
+                result, = ctx.saved_tensors
+                return g * result
+
+        x = lib.tensor(X, dtype=lib.float64, requires_grad=True)
+        g, = lib.autograd.grad((Exp.apply(x) * x).sum(), x, create_graph=True)
+        gg, = lib.autograd.grad((g ** 2).sum(), x)
+        return g, gg
+
+    assert_same(program)

@@ -128,9 +128,15 @@ def _record(cls, ctx, args, outs) -> list:
     call = FunctionCall(cls, ctx, [args[k] for k in positions], positions, len(args), outs)
     result = []
     for position, o in enumerate(outs):
-        if (isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx.non_differentiable):
+        if not (isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx.non_differentiable):
+            result.append(o)
+        elif any(o is a for a in args):  # forward returned an input: the output is a new tensor (torch: a view)
             result.append(new_tensor(o._value, True, grad_fn=FunctionBackward(call, position)))
         else:
+            # NOTE: the output object itself becomes the recorded one, so a saved output
+            # (ctx.save_for_backward(result)) is the tensor whose grad_fn is this call, as in torch:
+            # a backward that uses it is differentiated through it under create_graph.
+            o._requires_grad, o._grad_fn = True, FunctionBackward(call, position)
             result.append(o)
     return result
 
