@@ -47,15 +47,17 @@ numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
 from . import tensor as _tensor_module  # noqa: E402
-from . import _tensor_ops, tensor_functions, tensor_protocols  # noqa: E402
+from . import _tensor_ops, tensor_functions, tensor_functions_more, tensor_protocols  # noqa: E402
 from .tape import apply_op  # noqa: E402
 
 _tensor_ops.install()
 tensor_functions.install(_tensor_module.Tensor)
+tensor_functions_more.install(_tensor_module.Tensor)
 tensor_protocols.install(_tensor_module.Tensor)
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
-globals().update({_name: tensor_functions.with_out(_name, _fn)
-                  for _name, _fn in {**_tensor_ops.FUNCTIONS, **tensor_functions.FUNCTIONS}.items()})
+globals().update({_name: tensor_functions.with_out(_name, _fn)  # torch's out= on every function
+                  for _name, _fn in {**_tensor_ops.FUNCTIONS, **tensor_functions.FUNCTIONS,
+                                     **tensor_functions_more.FUNCTIONS}.items()})
 
 from typing import TYPE_CHECKING  # noqa: E402
 

@@ -49,6 +49,25 @@ CASES = {
     "nonzero_unique": lambda L, x: (L.nonzero(x > 0), (x > 0).nonzero(as_tuple=True)[1],
                                     *L.unique(L.tensor([3, 1, 3, 2, 1]), return_inverse=True, return_counts=True),
                                     L.unique((x > 0).long())),
+    "masked_select_take": lambda L, x: (x.masked_select(x > 0), L.masked_select(x, L.tensor([True, False, True, True])),
+                                        x.take(idx(L, [0, 5, 11])), L.take_along_dim(x, idx(L, [[3], [0], [1]]), 1),
+                                        L.take_along_dim(x, idx(L, [2, 7]))),
+    "narrow_diagonal": lambda L, x: (x.narrow(1, 1, 2), L.narrow(x, 0, -2, 2), x.diagonal(), L.diagonal(x, 1),
+                                     x[0].diag(), L.diag(x, -1), x[:, :3].trace()),
+    "axes_stack": lambda L, x: (x.movedim(0, 1), L.moveaxis(x.reshape(3, 2, 2), (0, 1), (2, 0)), x.swapaxes(0, 1),
+                                L.swapdims(x, 1, 0), L.broadcast_to(x[0], (2, 4)), L.hstack([x, x]),
+                                L.vstack((x, x[:1])), L.fliplr(x), x.flipud(), L.diff(x), x.diff(dim=0)),
+    "index_add_fill": lambda L, x: (x.index_add(0, idx(L, [2, 2]), x[:2] * 2),
+                                    L.index_add(x, 1, idx(L, [0, 3]), x[:, :2], alpha=-1.5),
+                                    x.index_fill(1, idx(L, [0, 2]), -2.0)),
+    "fused_arithmetic": lambda L, x: (L.lerp(x, x * 2 + 1, 0.3), x.lerp(x.exp(), x.sigmoid()),
+                                      L.addcmul(x, x, x.cos(), value=2), x.addcdiv(x, x * x + 1, value=-0.5),
+                                      L.logaddexp(x, x[0])),
+    "linalg": lambda L, x: (L.det(x[:, :3] + 2 * L.eye(3, dtype=L.float64)),
+                            (x[:, :3] + 3 * L.eye(3, dtype=L.float64)).inverse(),
+                            *L.slogdet(x[:, :3]), (x[:, :3] @ x[:, :3].t() + L.eye(3, dtype=L.float64)).logdet(),
+                            L.tensordot(x, x, ([1], [1])), L.inner(x, x), L.kron(x[:2, :2], x[:1])),
+    "count_nonzero": lambda L, x: (L.count_nonzero(x > 0), (x > 0.3).count_nonzero(dim=1)),
 }
 
 
@@ -83,7 +102,8 @@ def test_against_torch(case):
 
 
 # torch's einsum result carries the grad_fn of whatever its contraction path ends with (View, Sum, Bmm...)
-NAMES_DIFFER = {"einsum"}
+NAMES_DIFFER = {"einsum", "axes_stack", "linalg"}  # diff (torch: SubBackward0 of narrowed views); tensordot,
+# inner, kron (torch: View/UnsafeView of its own contraction)
 
 
 def test_float32_results_keep_float32():
@@ -105,6 +125,9 @@ def test_float32_results_keep_float32():
     (lambda L, x: L.addmm(x[0], x, x), RuntimeError, "mat1 and mat2 shapes cannot be multiplied (3x4 and 3x4)"),
     (lambda L, x: x.masked_fill(x, 0.0), RuntimeError, "masked_fill_ only supports boolean masks"),
     (lambda L, x: x.roll((1, 2), 0), RuntimeError, "shifts and dimensions must align"),
+    (lambda L, x: x.narrow(1, 2, 3), RuntimeError, "start (2) + length (3) exceeds dimension size (4)."),
+    (lambda L, x: L.det(x), RuntimeError, "linalg.det: A must be batches of square matrices, but they are 3 by 4"),
+    (lambda L, x: x.masked_select(x), RuntimeError, "masked_select: expected BoolTensor for mask"),
 ])
 def test_errors_as_torch(call, error, message):
     for lib in (torch, symgrad):
