@@ -13,6 +13,7 @@ as in torch. `install(Tensor)` adds the methods; `FUNCTIONS` are the `symgrad.*`
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 
 import numpy as np
@@ -366,6 +367,7 @@ def new_data(self, data, dtype=None, device=None, requires_grad=False):
 def with_out(name: str, function):
     """`function` also taking torch's `out=`: the result is written into `out` (refused when it
     would need a gradient, as torch)."""
+    @functools.wraps(function)
     def call(*args, out=None, **kwargs):
         if out is None:
             return function(*args, **kwargs)
@@ -374,15 +376,22 @@ def with_out(name: str, function):
                                "differentiation, but one of the arguments requires grad.")
         result = function(*args, **kwargs)
         for target, value in zip(*((out, result) if isinstance(out, (tuple, list)) else ((out,), (result,)))):
+            if value.dtype.is_floating_point and not target.dtype.is_floating_point:
+                raise RuntimeError(f"result type {_kind(value)} can't be cast to the desired output type "
+                                   f"{_kind(target)}")
             if tuple(target.shape) == tuple(value.shape):
                 target.copy_(value)
-            else:
-                target.data = value
+            else:  # torch resizes out (keeping its dtype)
+                target.data = value.type(target.dtype)
         return out
 
     call.__name__ = call.__qualname__ = name
-    call.__doc__ = function.__doc__
     return call
+
+
+def _kind(t) -> str:
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}.get(
+        t.dtype.name, t.dtype.name)
 
 
 # ============================================================================ in place

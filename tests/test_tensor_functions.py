@@ -158,3 +158,30 @@ def test_gradients_through_sort_and_gather_are_second_order_differentiable():
         outs.append((g.detach().numpy().copy(), h.numpy().copy()))
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-12)
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12)
+
+
+def test_out_argument_as_torch():
+    results = []
+    for lib in (symgrad, torch):
+        a, b = lib.tensor(A[0]), lib.tensor(A[1])
+        out = lib.empty(4)
+        returned = lib.add(a, b, out=out)
+        grown = lib.empty(0)
+        lib.mul(a, b, out=grown)
+        results.append((returned is out, out.numpy().copy(), grown.numpy().copy()))
+        with pytest.raises(RuntimeError, match=r"add\(\): functions with out=\.\.\. arguments don't support "
+                                               "automatic differentiation"):
+            lib.add(a.requires_grad_(), b, out=lib.empty(4))
+    assert results[0][0] and results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+def test_new_factories_as_torch():
+    for lib in (symgrad, torch):
+        x = lib.tensor([1.5, 2.0], dtype=lib.float64)
+        made = [x.new_ones(2, 3), x.new_zeros((1, 2)), x.new_full((2,), 7), x.new_tensor([1, 2]),
+                x.new_ones(2, dtype=lib.int64)]
+        assert [str(m.dtype).split(".")[-1] for m in made] == ["float64"] * 4 + ["int64"]
+        assert [tuple(m.shape) for m in made] == [(2, 3), (1, 2), (2,), (2,), (2,)]
+        assert made[2].tolist() == [7.0, 7.0]
