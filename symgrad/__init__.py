@@ -87,5 +87,5 @@ __all__ = [
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
-    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS,
+    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS, *tensor_functions_more.FUNCTIONS,
 ]
