@@ -243,8 +243,7 @@ def test_program_prints_what_torch_prints(name):
 OFFICIAL = {
     "beginner_source/examples_tensor/polynomial_tensor.py": None,
     "beginner_source/examples_autograd/polynomial_autograd.py":
-        "needs torch.accelerator (issue 12 item 1); the stored revision assigns a float to .grad, which torch "
-        "refuses with a TypeError",
+        "the stored revision assigns a float to .grad: torch raises TypeError, symgrad's .grad setter accepts it",
     "beginner_source/examples_autograd/polynomial_custom_function.py": None,
     "beginner_source/examples_nn/polynomial_nn.py": None,
     "beginner_source/examples_nn/polynomial_optim.py": None,
@@ -254,8 +253,7 @@ OFFICIAL = {
     "beginner_source/examples_autograd/two_layer_net_autograd.py": None,
     "beginner_source/examples_autograd/two_layer_net_custom_function.py": None,
     "beginner_source/blitz/autograd_tutorial.py": None,
-    "beginner_source/blitz/tensor_tutorial.py": "prints torch.empty's uninitialised memory; needs torch.cuda "
-                                                "(issue 12 item 1)",
+    "beginner_source/blitz/tensor_tutorial.py": "prints torch.empty's uninitialised memory",
     "beginner_source/blitz/neural_networks_tutorial.py": "grad_fn names of fused ops (AddmmBackward0): issue 12 item 7",
 }
 CHECKOUT = os.environ.get("SYMGRAD_TUTORIALS")
