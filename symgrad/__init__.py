@@ -47,13 +47,17 @@ numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
 from . import tensor as _tensor_module  # noqa: E402
-from . import _tensor_ops, tensor_protocols  # noqa: E402
+from . import _tensor_ops, tensor_functions, tensor_functions_more, tensor_protocols  # noqa: E402
 from .tape import apply_op  # noqa: E402
 
 _tensor_ops.install()
+tensor_functions.install(_tensor_module.Tensor)
+tensor_functions_more.install(_tensor_module.Tensor)
 tensor_protocols.install(_tensor_module.Tensor)
 globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
-globals().update(_tensor_ops.FUNCTIONS)
+globals().update({_name: tensor_functions.with_out(_name, _fn)  # torch's out= on every function
+                  for _name, _fn in {**_tensor_ops.FUNCTIONS, **tensor_functions.FUNCTIONS,
+                                     **tensor_functions_more.FUNCTIONS}.items()})
 
 from typing import TYPE_CHECKING  # noqa: E402
 
@@ -65,7 +69,7 @@ if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyr
     def __getattr__(name: str) -> Any: ...  # the Tensor functions of _tensor_ops.FUNCTIONS (exp, cat, ...)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
-from . import nn, optim, models, data, utils  # noqa: E402
+from . import nn, optim, models, data, utils, autograd  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .show_math import show_math  # noqa: E402
 from . import cuda  # noqa: E402
@@ -79,9 +83,9 @@ from .random import manual_seed  # noqa: E402,F401 - replaces tensor's: returns 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
-    "FrozenRandomWarning", "nn", "optim", "models", "data", "save", "load",
+    "FrozenRandomWarning", "nn", "optim", "autograd", "models", "data", "save", "load",
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
-    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS,
+    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS, *tensor_functions_more.FUNCTIONS,
 ]

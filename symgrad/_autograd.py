@@ -34,11 +34,10 @@ _FREED = (
 
 
 def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inputs) -> None:
-    if create_graph:
-        raise NotImplementedError("backward(create_graph=True) is not supported by eager symgrad Tensors; "
-                                  "use symgrad.grad / symgrad.hessian on a NumPy function for higher orders")
-    if inputs is not None:
-        raise NotImplementedError("backward(inputs=...) is not supported; read .grad of the leaves you need")
+    if create_graph or inputs is not None:  # the per-node engine: recorded backward, chosen inputs
+        from .autograd import accumulate
+
+        return accumulate(root, gradient, retain_graph or create_graph, create_graph, inputs)
     if not root._requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     seed = _seed(root, gradient)

@@ -50,6 +50,9 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
         self._previous = is_grad_enabled()
         _state.grad = self.enabled  # torch applies it on construction too
 
+    def __enter__(self):  # the mode before construction is the one __exit__ restores
+        _state.grad = self.enabled
+
     def __call__(self, fn):
         mode = self.enabled
         _state.grad = self._previous

@@ -127,7 +127,12 @@ def apply_row(op: str, operands, attrs: dict, name: str | None = None, view_of=N
                      for x in operands)
     values = [x._value if isinstance(x, Tensor) else x for x in operands]
     with np.errstate(all="ignore"):
-        value = np.asarray(row.numpy(*values, **attrs))
+        if op == "expr":  # a derived expression (the per-node autograd engine's adjoints): SymPy evaluates it
+            from .symbolic import evaluate
+
+            value = np.asarray(evaluate(attrs["expr"], values))
+        else:
+            value = np.asarray(row.numpy(*values, **attrs))
     label = name or torch_name(op, value.shape, [np.shape(v) for v in values], attrs)
     return record(label, op, operands, value, tuple(sorted(attrs.items())), where=caller(), view_of=view_of)
 
