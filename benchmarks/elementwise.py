@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
+import numpy as np
 
-import numpy as np  # noqa: E402 - after the thread limits
+from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
 
 
 def expression(x, y, m):

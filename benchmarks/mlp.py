@@ -7,9 +7,9 @@ into `compile`, so forward, backward and the update are one generated module).
 
 from __future__ import annotations
 
-from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
+import numpy as np
 
-import numpy as np  # noqa: E402 - after the thread limits
+from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
 
 SIZES = (784, 256, 256, 10)
 LR, MOMENTUM = 0.01, 0.9
@@ -88,7 +88,8 @@ def run(batches=(1, 64, 512)) -> list[Row]:
         params, x, y = init(batch)
         buffers = [[np.zeros_like(p) for p in layer] for layer in params]
 
-        state = {"p": [[p.copy() for p in layer] for layer in params], "b": [[b.copy() for b in layer] for layer in buffers]}
+        state = {"p": [[p.copy() for p in layer] for layer in params],
+                 "b": [[b.copy() for b in layer] for layer in buffers]}
         rows.append(Row(name, "numpy by hand", median_seconds(lambda: numpy_step(state["p"], state["b"], x, y))))
         rows.append(Row(name, "GEMMs alone", median_seconds(lambda: gemms_only(params, x, batch))))
         for backend in ("numpy", "c"):

@@ -8,12 +8,12 @@ the generated module called directly (the floor: no recording at all). One threa
 """
 from __future__ import annotations
 
+import numpy as np
+
+import symgrad
+from symgrad.demo import mlp_loss
+
 from .common import autograd_or_none, median_seconds
-
-import numpy as np  # noqa: E402 - after the thread limits
-
-import symgrad  # noqa: E402
-from symgrad.demo import mlp_loss  # noqa: E402
 
 
 def logistic_loss(w, X, y):

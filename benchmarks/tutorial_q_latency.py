@@ -50,9 +50,9 @@ def main():
 
 def rows(n: int = 1000):
     """Benchmark-table rows (see benchmarks/__main__.py)."""
-    from .common import Row, torch_or_none
-
     import symgrad
+
+    from .common import Row, torch_or_none
 
     result = [Row("tutorial Q: create, forward, backward", "symgrad (eager)", median_us(symgrad, n) * 1e-6)]
     torch = torch_or_none()

@@ -34,27 +34,39 @@ graph Q(%0: float64[2], %1: float64[2]):
 `symgrad.show_math(Q, a, b)` prints the formulas SymPy derived (9·a²·ḡ and −2·b·ḡ here).
 """
 
+from . import (
+    numpy_api,
+    viz,  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
+)
 from ._version import __version__
 from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
-from .outside import FrozenRandomWarning
-from .variants import RecompileWarning
 from .ops import stop_gradient
-from . import viz  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
+from .outside import FrozenRandomWarning
 from .trace import GradientLostWarning, TraceError, Tracer
-from . import numpy_api  # noqa: E402
+from .variants import RecompileWarning
 
 numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
-from . import tensor as _tensor_module  # noqa: E402
-from . import _tensor_ops, tensor_functions, tensor_functions_more, tensor_protocols  # noqa: E402
+from . import (  # noqa: E402  # noqa: E402
+    _tensor_ops,
+    dtypes,
+    factories,
+    grad_mode,
+    tensor_core,
+    tensor_functions,
+    tensor_functions_more,
+    tensor_protocols,
+)
 from .tape import apply_op  # noqa: E402
 
 _tensor_ops.install()
-tensor_functions.install(_tensor_module.Tensor)
-tensor_functions_more.install(_tensor_module.Tensor)
-tensor_protocols.install(_tensor_module.Tensor)
-globals().update({_name: getattr(_tensor_module, _name) for _name in _tensor_module.PUBLIC})
+tensor_functions.install(tensor_core.Tensor)
+tensor_functions_more.install(tensor_core.Tensor)
+tensor_protocols.install(tensor_core.Tensor)
+_EAGER = {_name: getattr(_module, _name) for _module in (tensor_core, factories, dtypes, grad_mode)
+          for _name in _module.PUBLIC}
+globals().update(_EAGER)
 globals().update({_name: tensor_functions.with_out(_name, _fn)  # torch's out= on every function
                   for _name, _fn in {**_tensor_ops.FUNCTIONS, **tensor_functions.FUNCTIONS,
                                      **tensor_functions_more.FUNCTIONS}.items()})
@@ -64,28 +76,44 @@ from typing import TYPE_CHECKING  # noqa: E402
 if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyright) can see it
     from typing import Any
 
-    from .tensor import *  # noqa: F403
+    from .dtypes import *  # noqa: F403
+    from .factories import *  # noqa: F403
+    from .grad_mode import *  # noqa: F403
+    from .tensor_core import *  # noqa: F403
 
     def __getattr__(name: str) -> Any: ...  # the Tensor functions of _tensor_ops.FUNCTIONS (exp, cat, ...)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
-from . import nn, optim, models, data, utils, autograd  # noqa: E402
+from . import (  # noqa: E402
+    autograd,
+    cuda,
+    data,
+    models,
+    nn,
+    optim,
+    utils,
+)
+from .device import accelerator, backends, device, get_default_device, set_default_device  # noqa: E402
+from .predicates import allclose, equal, get_default_dtype, isclose, isfinite, isinf, isnan, set_default_dtype  # noqa: E402
+from .random import (  # noqa: E402
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,  # noqa: F401 - replaces tensor's: returns default_generator (in __all__ via PUBLIC)
+    randperm,
+    seed,
+    set_rng_state,
+)
 from .serialization import load, save  # noqa: E402
 from .show_math import show_math  # noqa: E402
-from . import cuda  # noqa: E402
-from .device import accelerator, backends, device, get_default_device, set_default_device  # noqa: E402
-from .predicates import (allclose, equal, get_default_dtype, isclose, isfinite, isinf, isnan,  # noqa: E402
-                         set_default_dtype)
-from .random import (Generator, default_generator, get_rng_state, initial_seed, randperm, seed,  # noqa: E402
-                     set_rng_state)
-from .random import manual_seed  # noqa: E402,F401 - replaces tensor's: returns default_generator (in __all__ via PUBLIC)
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
-    "FrozenRandomWarning", "nn", "optim", "autograd", "models", "data", "save", "load",
+    "FrozenRandomWarning", "nn", "optim", "autograd", "models", "data", "utils", "save", "load",
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
-    *_tensor_module.PUBLIC, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS, *tensor_functions_more.FUNCTIONS,
+    *_EAGER, *_tensor_ops.FUNCTIONS, *tensor_functions.FUNCTIONS, *tensor_functions_more.FUNCTIONS,
 ]

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .location import location_text as _where_text
 from .pipeline import function_spec, load_module
 from .tape_graph import TapePlan, collect
-from .location import location_text as _where_text
-from .tensor import SAVES_NOTHING, Tensor
-from .tensor import new_tensor as _new
+from .tensor_core import SAVES_NOTHING, Tensor
+from .tensor_core import new_tensor as _new
 
 _MODULES: dict = {}
-_FREED = (
+FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
     ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
@@ -96,7 +96,7 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=N
 def _add_pending(pending: dict, output, grad) -> None:
     call = output.call
     if call.freed:
-        raise RuntimeError(_FREED)
+        raise RuntimeError(FREED_MESSAGE)
     cts = pending.setdefault(call, [None] * call.n_outputs)
     grad = np.asarray(grad)
     cts[output.position] = grad if cts[output.position] is None else cts[output.position] + grad
@@ -147,7 +147,7 @@ def saved_value(plan: TapePlan, slot: int) -> np.ndarray:
             raise RuntimeError(_modified_message(plan, slot, ref))
         found = ref.value
     if found is None:
-        raise RuntimeError(_FREED)
+        raise RuntimeError(FREED_MESSAGE)
     return found
 
 
@@ -171,7 +171,7 @@ def _modified_message(plan: TapePlan, slot: int, ref) -> str:
 def _check_freed(order) -> None:
     for fn in order:
         if fn.freed and fn._name not in SAVES_NOTHING:
-            raise RuntimeError(_FREED)
+            raise RuntimeError(FREED_MESSAGE)
 
 
 def _free(order) -> None:

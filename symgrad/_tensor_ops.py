@@ -16,15 +16,16 @@ import numpy as np
 
 from . import nn_composites
 from . import ops as _ops
-from . import tensor as T
-from .primitives import PRIMITIVES, index_value
-from .recording import active as active_recorder
-from .tape import broadcast_message, elementwise, result_dtype
-from .tape import operand as _operand
+from .dtypes import int64
+from .grad_mode import is_grad_enabled, no_grad
 from .location import caller as _caller
 from .location import location_text
-from .tensor import Ref, Tensor, is_grad_enabled, is_recording, no_grad, record
-from .tensor import new_tensor as _new
+from .primitives import PRIMITIVES, index_value
+from .recording import active as active_recorder
+from .tape import elementwise, result_dtype
+from .tape import operand as _operand
+from .tensor_core import Ref, Tensor, is_recording, record
+from .tensor_core import new_tensor as _new
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 # ============================================================================ arithmetic
@@ -44,7 +45,7 @@ def _reflected(op, name):
     return method
 
 
-def pow(self, exponent):  # noqa: A001
+def pow(self, exponent):
     exponent = _operand(exponent)
     return elementwise("pow", self, exponent,
                        name="PowBackward1" if isinstance(exponent, Tensor) else "PowBackward0")
@@ -104,7 +105,7 @@ def _unary(op, name=None):
     return method
 
 
-def clamp(self, min=None, max=None):  # noqa: A002
+def clamp(self, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     lo = -np.inf if min is None else _operand(min)
@@ -125,7 +126,7 @@ def log10(self):
     return elementwise("mul", elementwise("log", self), 1 / np.log(10), name="Log10Backward0")
 
 
-def where(condition, input, other):  # noqa: A002
+def where(condition, input, other):
     return elementwise("where", _operand(condition), _operand(input), _operand(other), name="WhereBackward0")
 
 
@@ -158,12 +159,12 @@ def _reduce(self, op, dim, keepdim, name):
                   where=_caller())
 
 
-def sum(self, dim=None, keepdim=False, dtype=None):  # noqa: A001
+def sum(self, dim=None, keepdim=False, dtype=None):
     x = self
     if dtype is not None:
         x = x.type(dtype)
     elif x._value.dtype.kind in "bui":
-        x = x.type(T.int64)
+        x = x.type(int64)
     return _reduce(x, "sum", dim, keepdim, "SumBackward0" if dim is None else "SumBackward1")
 
 
@@ -176,7 +177,8 @@ def mean(self, dim=None, keepdim=False, dtype=None):
     if x._value.dtype.kind != "f":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {x.dtype.name.capitalize()}")
-    return _named(_ops.mean(x, _dims(dim, x.ndim), keepdims=keepdim), "MeanBackward0" if dim is None else "MeanBackward1")
+    name = "MeanBackward0" if dim is None else "MeanBackward1"
+    return _named(_ops.mean(x, _dims(dim, x.ndim), keepdims=keepdim), name)
 
 
 def _correction(dim, unbiased, correction):
@@ -239,11 +241,11 @@ def _take_along(self, indices, axis, name):
     return record(name, "getitem", (self, *operands), value, (("index", template),), where=_caller())
 
 
-def max(self, dim=None, keepdim=False, other=None):  # noqa: A001
+def max(self, dim=None, keepdim=False, other=None):
     return _extremum(self, dim, keepdim, other, "amax", "argmax")
 
 
-def min(self, dim=None, keepdim=False, other=None):  # noqa: A001
+def min(self, dim=None, keepdim=False, other=None):
     return _extremum(self, dim, keepdim, other, "amin", "argmin")
 
 
@@ -281,12 +283,12 @@ def argmin(self, dim=None, keepdim=False):
                   (("axis", dim), ("keepdims", _py_bool(keepdim) and dim is not None)), where=_caller())
 
 
-def all(self, dim=None, keepdim=False):  # noqa: A001
+def all(self, dim=None, keepdim=False):
     return _reduce(self if self._value.dtype == np.bool_ else elementwise("ne", self, 0), "amin", dim,
                    keepdim, "AllBackward0")
 
 
-def any(self, dim=None, keepdim=False):  # noqa: A001
+def any(self, dim=None, keepdim=False):
     return _reduce(self if self._value.dtype == np.bool_ else elementwise("ne", self, 0), "amax", dim,
                    keepdim, "AnyBackward0")
 
@@ -633,7 +635,7 @@ def install():
 
 
 def _as_tensor_first(name):
-    def fn(input, *args, **kwargs):  # noqa: A002
+    def fn(input, *args, **kwargs):
         return getattr(_operand(input) if not isinstance(input, Tensor) else input, name)(*args, **kwargs)
 
     fn.__name__ = name

@@ -71,14 +71,15 @@ class _Traced:
 
 
 def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
-    from .compile_tensor import T, TensorTrace, _named_state
+    from .compile_tensor import TensorTrace, named_state
+    from .tensor_core import Tensor, new_tensor
 
     model = factory()
     if not (hasattr(model, "named_parameters") and callable(model)):
         raise TraceError(f"{getattr(factory, '__name__', factory)}() returned a {type(model).__name__}, "
                          "not an nn.Module: give a NumPy function or a callable returning a Module")
     model.train(mode == "train")
-    named = _named_state(model)
+    named = named_state(model)
     rng = np.random.default_rng(seed)
     builder = Builder(type(model).__name__)
     names = {id(t): _identifier(n) for n, t in named}
@@ -95,7 +96,7 @@ def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
         if loss is not None and name == "target":  # the loss's, not the model's
             extra.append((name, array))
             continue
-        x = T._new(array)
+        x = new_tensor(array)
         index = trace.add_argument(x, name, k)
         inputs.append((name, index, array))
         args.append(x)
@@ -106,7 +107,7 @@ def _trace_module(factory, specs, mode: str, seed: int, loss=None) -> _Traced:
         raise TraceError("the model draws random numbers (dropout in train mode): ahead-of-time packages "
                          "are deterministic; compile it in eval mode or without dropout")
     leaves = tree.flatten(out)[0]
-    outputs = [trace.node(o) for o in leaves if isinstance(o, T.Tensor)]
+    outputs = [trace.node(o) for o in leaves if isinstance(o, Tensor)]
     updates = {}
     for t, index in trace.updates():
         updates[names[id(t)]] = index

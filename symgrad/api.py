@@ -85,7 +85,7 @@ class _Variant:
 _FAST_ENTRIES = 256
 
 
-class _Specialised:
+class Specialised:
     """Shared machinery: the variant cache, the structural lookup, `.code`."""
 
     kind = "compile"
@@ -191,7 +191,7 @@ def _lift_output(builder, value):
 
 
 # ----------------------------------------------------------------------------- grad / value_and_grad
-class _GradTransform(_Specialised):
+class _GradTransform(Specialised):
     def __init__(self, fn, argnums, has_aux, with_value, backend="numpy", static_argnums=(), static_argnames=()):
         self.kind = "value_and_grad" if with_value else "grad"
         super().__init__(fn, backend)
@@ -336,7 +336,7 @@ def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence
 
 
 # ----------------------------------------------------------------------------- vjp
-class _VJPTransform(_Specialised):
+class VJPTransform(Specialised):
     """vjp(f, *primals) -> (out, vjp_fn): a forward module and a backward module (saved values)."""
 
     kind = "vjp"
@@ -446,7 +446,7 @@ def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[
         except TypeError:  # not weak-referenceable: no reuse across calls
             pass
     if backend not in transforms:
-        transforms[backend] = _VJPTransform(fn, backend)
+        transforms[backend] = VJPTransform(fn, backend)
     return transforms[backend](*primals)
 
 
@@ -456,7 +456,7 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # ----------------------------------------------------------------------------- jacobian / hessian
 def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev)."""
-    transform = _VJPTransform(fn)  # one variant cache for every call
+    transform = VJPTransform(fn)  # one variant cache for every call
 
     @functools.wraps(fn)
     def jacobian_fn(*args):
@@ -501,7 +501,7 @@ def hessian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callabl
 
 
 # ----------------------------------------------------------------------------- compile / trace / code
-class _Compiled(_Specialised):
+class _Compiled(Specialised):
     """`fn` traced once per input signature into one generated NumPy function (as jax.jit)."""
 
     @property
@@ -540,7 +540,7 @@ class _Compiled(_Specialised):
                 continue
             try:
                 result = variant(*leaves)
-            except Exception as error:  # noqa: BLE001 - only the module's own guard failure is caught
+            except Exception as error:
                 if variant.guard_error is not None and isinstance(error, variant.guard_error):
                     cause = f"the guard at {error} failed"
                     logs.guards.info("%s: %s", self.variants.what, cause)
@@ -623,9 +623,9 @@ def show_code(fn: Callable[..., Any], *args: Any) -> str:
     """
     from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
 
-    if isinstance(fn, _Specialised):
+    if isinstance(fn, Specialised):
         fn(*args)
         return GeneratedCode(fn.code)
-    transform = _VJPTransform(fn)
+    transform = VJPTransform(fn)
     transform(*args)
     return GeneratedCode(transform.code)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .primitives import PRIMITIVES
-from .tensor import Tensor
 from .location import user_location
+from .primitives import PRIMITIVES
 from .tape import apply_row
-from .trace import Tracer, TraceError, apply
+from .tensor_core import Tensor
+from .trace import TraceError, Tracer, apply
 
 
 def interpreter_of(values) -> str:

@@ -326,9 +326,9 @@ def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, 
     With backend "c" the Python module is followed by the C source of its kernels.
     """
     import symgrad
-    from symgrad.api import _Specialised, _VJPTransform
+    from symgrad.api import Specialised, VJPTransform
 
-    plain = fn.fn if isinstance(fn, _Specialised) else fn
+    plain = fn.fn if isinstance(fn, Specialised) else fn
     floats = [k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f"]
     if part == "forward":
         return _with_kernels(_compiled(plain, args, backend)), "forward module"
@@ -338,7 +338,7 @@ def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, 
         print("symgrad inspect: note: no floating-point input, so nothing to differentiate; showing the "
               "forward module", file=sys.stderr)
         return _with_kernels(_compiled(plain, args, backend)), "forward module"
-    if part == "both" and isinstance(fn, _Specialised) and backend == fn.backend:
+    if part == "both" and isinstance(fn, Specialised) and backend == fn.backend:
         fn(*args)
         return _with_kernels(fn), "its own module"
     graph = symgrad.trace(plain, *args)
@@ -348,7 +348,7 @@ def generated_source(fn, args, part: str, backend: str = "numpy") -> tuple[str, 
         transform = symgrad.value_and_grad(plain, argnums=tuple(floats), backend=backend)
         transform(*args)
         return _with_kernels(transform), "value_and_grad module"
-    transform = _VJPTransform(plain, backend)  # the vjp module: forward + backward
+    transform = VJPTransform(plain, backend)  # the vjp module: forward + backward
     transform(*args)
     if part == "backward":
         return _with_kernels(transform, "backward"), "backward function of the vjp module"

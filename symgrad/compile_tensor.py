@@ -30,18 +30,20 @@ Contract
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 
 import numpy as np
 
 from . import logs, recording, tree
+from .factories import random_generator
+from .grad_mode import is_grad_enabled
 from .ir import Graph
+from .location import caller, location_text
 from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
+from .tensor_core import AccumulateGrad, Tensor, new_tensor, operand_ref
 from .trace import Builder, TraceError, Tracer, tracing
 from .variants import VariantCache
 
-T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
 _KIND = "tensor_compile"
 
 
@@ -49,7 +51,7 @@ def is_tensor_call(fn, args) -> bool:
     """True when `fn` is an nn.Module-like object or an argument is a Tensor (api routes here)."""
     if _is_module(fn):
         return True
-    return any(isinstance(x, T.Tensor) for x in tree.flatten(args)[0])
+    return any(isinstance(x, Tensor) for x in tree.flatten(args)[0])
 
 
 def _is_module(obj) -> bool:
@@ -79,7 +81,7 @@ def _modules_of(fn) -> list:
 
 def _cell_ok(cell) -> bool:
     try:
-        cell.cell_contents  # noqa: B018
+        cell.cell_contents
         return True
     except ValueError:
         return False
@@ -91,7 +93,7 @@ def _submodules(module) -> list:
     return [module]
 
 
-def _named_state(module) -> list:
+def named_state(module) -> list:
     """[(name, Tensor)] of parameters then buffers (buffers from named_buffers or state_dict)."""
     named = list(module.named_parameters())
     seen = {id(t) for _, t in named}
@@ -100,10 +102,10 @@ def _named_state(module) -> list:
     else:
         try:
             extra = list(module.state_dict().items())
-        except Exception:  # noqa: BLE001 - no state_dict: parameters only
+        except Exception:
             extra = []
     for name, t in extra:
-        if isinstance(t, T.Tensor) and id(t) not in seen:
+        if isinstance(t, Tensor) and id(t) not in seen:
             named.append((name, t))
             seen.add(id(t))
     return named
@@ -145,7 +147,7 @@ class TensorTrace:
         self.snapshots: dict = {}  # id(tensor) -> (tensor, value before the trace changed it)
 
     # ---------------------------------------------------------------- registration
-    def add_argument(self, t: T.Tensor, name: str, position: int) -> int:
+    def add_argument(self, t: Tensor, name: str, position: int) -> int:
         return self._input(t, name, ("arg", position))
 
     def _input(self, t, name, source) -> int:
@@ -167,13 +169,13 @@ class TensorTrace:
             copy = np.array(t._value, copy=True) if t._value.dtype.kind in "iu" else None
             self.state_before[id(t)] = (t, t._version.value, copy)
 
-    def node(self, t: T.Tensor) -> int:
+    def node(self, t: Tensor) -> int:
         entry = self.node_of.get(id(t))
         if entry is not None and entry[0] is t:
             if entry[1] == t._version.value:
                 return entry[2]
             raise TraceError(f"a tensor was changed in place outside symgrad's operations while compiling "
-                             f"({T._where_text(T._caller())}); symgrad.compile cannot follow that update")
+                             f"({location_text(caller())}); symgrad.compile cannot follow that update")
         owner = self.state_arrays.get(id(t._value))
         if owner is not None and owner is not t:  # a view/alias of a parameter or buffer
             index = self.node(owner)
@@ -216,22 +218,22 @@ class TensorTrace:
         """A draw of the Tensor generator: its array becomes an input drawn afresh on each call."""
         self.draws.append((method, args, tuple(sorted(kwargs.items())), np.asarray(value)))
 
-    def on_record(self, out: T.Tensor, op: str, operands, attrs, where) -> None:
+    def on_record(self, out: Tensor, op: str, operands, attrs, where) -> None:
         from .ir import Node
 
         ids = []
         for x in operands:
-            if isinstance(x, T.Tensor):
+            if isinstance(x, Tensor):
                 ids.append(self.node(x))
             else:
                 ids.append(self.builder.constant(x))
-        text = T._where_text(where) if isinstance(where, tuple) else (where or "")
+        text = location_text(where) if isinstance(where, tuple) else (where or "")
         value = out._value
         index = self.builder.add(Node(op, tuple(ids), tuple(attrs), tuple(value.shape), value.dtype.name, text),
                                  value)
         self._register(out, index)
 
-    def on_write(self, target: T.Tensor, result: T.Tensor) -> None:
+    def on_write(self, target: Tensor, result: Tensor) -> None:
         """Called just before `target` takes `result`'s value in place (its version then goes up)."""
         index = self.node(result)
         if self.builder.nodes[index].dtype != target._value.dtype.name:
@@ -257,17 +259,17 @@ class TensorTrace:
             if value is not None and t._value.shape == value.shape:
                 np.copyto(t._value, value)
 
-    def on_concrete(self, t: T.Tensor, value) -> None:
+    def on_concrete(self, t: Tensor, value) -> None:
         entry = self.node_of.get(id(t))
         if entry is None or entry[0] is not t:
             raise TraceError(f"a tensor computed outside symgrad's recorded operations decides Python control "
-                             f"flow at {T._where_text(T._caller())}; symgrad.compile cannot guard it. Compute "
+                             f"flow at {location_text(caller())}; symgrad.compile cannot guard it. Compute "
                              "it with Tensor operations or pass the decision as a Python argument.")
         self.builder.guard(entry[2], value)
 
     def on_backward(self, t) -> None:
         raise NotImplementedError(
-            f".backward() inside a function compiled with symgrad.compile ({T._where_text(T._caller())}) is "
+            f".backward() inside a function compiled with symgrad.compile ({location_text(caller())}) is "
             "not supported: return the loss and call .backward() on the result (it runs the generated "
             "backward module), then step the optimiser eagerly; or use `symgrad compile --train` for a "
             "fully generated training step.")
@@ -301,7 +303,8 @@ class TensorTrace:
             if t._version.value == version and t._value is array:
                 continue
             entry = self.node_of.get(key)
-            if entry is None or entry[1] != t._version.value or t._value is not array and entry[0]._value is not t._value:
+            moved = t._value is not array and entry is not None and entry[0]._value is not t._value
+            if entry is None or entry[1] != t._version.value or moved:
                 raise TraceError("a parameter, buffer or argument was changed outside symgrad's recorded "
                                  "operations while compiling; symgrad.compile cannot replay that update")
             result.append((t, entry[2]))
@@ -326,9 +329,9 @@ class CompiledCall:
     def backward(self, cotangents: list) -> list:
         """Gradients (one per ref) for the outputs' cotangents (None: zero)."""
         if self.saved is None:
-            from ._autograd import _FREED
+            from ._autograd import FREED_MESSAGE
 
-            raise RuntimeError(_FREED)
+            raise RuntimeError(FREED_MESSAGE)
         for ref in self.inputs:
             if ref.stale():
                 raise RuntimeError(
@@ -368,7 +371,7 @@ class _Output:
     def next_functions(self) -> tuple:
         result = []
         for ref in self.call.inputs:
-            result.append((ref.target, 0) if ref.kind == "fn" else (T.AccumulateGrad(ref.target), 0))
+            result.append((ref.target, 0) if ref.kind == "fn" else (AccumulateGrad(ref.target), 0))
         return tuple(result)
 
     def __repr__(self) -> str:
@@ -443,16 +446,16 @@ class CompiledTensorFunction:
         return self._run(variant, leaves, draws)  # the trace's random numbers: one stream, as eager
 
     def _key(self, leaves, structure, modules):
-        grad_on = T.is_grad_enabled()
+        grad_on = is_grad_enabled()
         parts = []
         for x in leaves:
-            if isinstance(x, T.Tensor):
+            if isinstance(x, Tensor):
                 parts.append(("T", x._value.shape, x._value.dtype.str, x._requires_grad and grad_on))
             elif isinstance(x, np.ndarray):
                 parts.append(("A", x.shape, x.dtype.str))
             else:
                 parts.append(("S", type(x).__name__, repr(x)))
-        mods = tuple((tuple(m.training for m in _submodules(mod)), tuple(id(t) for _, t in _named_state(mod)))
+        mods = tuple((tuple(m.training for m in _submodules(mod)), tuple(id(t) for _, t in named_state(mod)))
                      for mod in modules)
         return structure, tuple(parts), grad_on, mods
 
@@ -463,7 +466,7 @@ class CompiledTensorFunction:
         for kind, obj in variant.sources:
             if kind == "arg":
                 x = leaves[obj]
-                arrays.append(x._value if isinstance(x, T.Tensor) else x)
+                arrays.append(x._value if isinstance(x, Tensor) else x)
             elif kind == "captured":
                 arrays.append(obj._value)
             else:
@@ -472,7 +475,7 @@ class CompiledTensorFunction:
                     arrays.append(given)
                     continue
                 method, dargs, dkwargs, dtype, shape = obj
-                generator = generator or T.random_generator()
+                generator = generator or random_generator()
                 arrays.append(np.asarray(getattr(generator, method)(*dargs, **dict(dkwargs)), dtype=dtype)
                               .reshape(shape))
         with np.errstate(all="ignore"):
@@ -482,9 +485,10 @@ class CompiledTensorFunction:
         for t, value in zip(variant.updates, results[n_out:n_out + n_upd]):
             np.copyto(t._value, value, casting="unsafe")
             t._version.value += 1
-        out_tensors = [T._new(np.asarray(o), requires_grad=r) for o, (r, _) in zip(results[:n_out], variant.out_info)]
+        out_tensors = [new_tensor(np.asarray(o), requires_grad=r)
+                       for o, (r, _) in zip(results[:n_out], variant.out_info)]
         if any(r for r, _ in variant.out_info):
-            refs = [T._ref(leaves[obj] if kind == "arg" else obj) for kind, obj in variant.wrt_sources]
+            refs = [operand_ref(leaves[obj] if kind == "arg" else obj) for kind, obj in variant.wrt_sources]
             diff = [t for t, (r, _) in zip(out_tensors, variant.out_info) if r]
             call = CompiledCall(variant, list(results[n_out + n_upd:]), refs, diff)
             for t, (r, position) in zip(out_tensors, variant.out_info):
@@ -505,11 +509,11 @@ class CompiledTensorFunction:
         state_names = {}
         for mod in modules:
             prefix = "" if mod is fn or len(modules) == 1 else _identifier(type(mod).__name__) + "_"
-            for name, t in _named_state(mod):
+            for name, t in named_state(mod):
                 state_names.setdefault(id(t), prefix + _identifier(name))
         builder = Builder(qualified_name(source_fn))
         trace = TensorTrace(builder, state_names)
-        grad_on = T.is_grad_enabled()
+        grad_on = is_grad_enabled()
         names = parameter_names(source_fn, len(args) + (1 if is_module else 0))[1 if is_module else 0:]
         arg_names = []
         for name, arg in zip(names, args):
@@ -517,19 +521,19 @@ class CompiledTensorFunction:
         call_leaves = []
         for k, (name, x) in enumerate(zip(arg_names, leaves)):
             if isinstance(x, np.ndarray):
-                x = T._new(x)
-            if isinstance(x, T.Tensor):
+                x = new_tensor(x)
+            if isinstance(x, Tensor):
                 trace.add_argument(x, name, k)
             call_leaves.append(x)
         call_args = tree.unflatten(tree.flatten(args)[1], call_leaves)
         for mod in modules:
-            trace.add_state([t for _, t in _named_state(mod)])
+            trace.add_state([t for _, t in named_state(mod)])
         out = run_recorded(trace, fn, *call_args)
         out_leaves, out_structure = tree.flatten(out)
-        tensor_outs = [o for o in out_leaves if isinstance(o, T.Tensor)]
-        out_static = [None if isinstance(o, T.Tensor) else o for o in out_leaves]
+        tensor_outs = [o for o in out_leaves if isinstance(o, Tensor)]
+        out_static = [None if isinstance(o, Tensor) else o for o in out_leaves]
         for o in out_leaves:
-            if not isinstance(o, (T.Tensor, bool, int, float, str, type(None))):
+            if not isinstance(o, (Tensor, bool, int, float, str, type(None))):
                 raise TraceError(f"{qualified_name(source_fn)} returned a {type(o).__name__}: a compiled function "
                                  "returns Tensors (in tuples, lists or dicts) and Python numbers")
         out_ids = [trace.node(o) for o in tensor_outs]

@@ -37,7 +37,8 @@ import zlib
 import numpy as np
 
 from . import tree
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor_core import Tensor
 
 __all__ = [
     "ReduceOp", "is_available", "is_mpi_available", "init_process_group", "is_initialized",

@@ -14,7 +14,7 @@ import numpy as np
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 
 
-class dtype:  # noqa: N801 - torch's name
+class dtype:
     """A tensor element type (`symgrad.float32` ...); compares equal to the matching NumPy dtype."""
 
     def __init__(self, name: str):
@@ -46,12 +46,12 @@ class dtype:  # noqa: N801 - torch's name
 
 
 float16 = half = dtype("float16")
-float32 = float = dtype("float32")  # noqa: A001 - torch's names
+float32 = float = dtype("float32")
 float64 = double = dtype("float64")
 int32 = dtype("int32")
 int64 = long = dtype("int64")
 uint8 = dtype("uint8")
-bool = dtype("bool")  # noqa: A001
+bool = dtype("bool")
 _DTYPES = {d.numpy: d for d in (float16, float32, float64, int32, int64, uint8, bool)}
 
 
@@ -80,3 +80,7 @@ class Size(tuple):
 
     def numel(self) -> int:
         return int(np.prod(self, dtype=np.int64))
+
+
+PUBLIC = ("dtype", "Size", "float16", "half", "float32", "float", "float64", "double", "int32", "int64", "long",
+          "uint8", "bool")

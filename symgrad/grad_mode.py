@@ -36,15 +36,15 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):  # noqa: N801 - torch's name
+class no_grad(_GradMode):
     enabled = False
 
 
-class enable_grad(_GradMode):  # noqa: N801 - torch's name
+class enable_grad(_GradMode):
     enabled = True
 
 
-class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
+class set_grad_enabled(_GradMode):
     def __init__(self, mode: _py_bool):
         self.enabled = _py_bool(mode)
         self._previous = is_grad_enabled()
@@ -63,3 +63,6 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+PUBLIC = ("no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled")

@@ -14,8 +14,23 @@ import numpy as np
 
 from .bind import bind
 from .location import user_location
-from .ops import (amax, check_square, diagonal, dtype_of, einsum, getitem, inv, matmul, moveaxis, mul, ndim_of, reshape,
-                  scatter_add, shape_of, stop_gradient, sum, zeros_like)
+from .ops import (
+    amax,
+    check_square,
+    diagonal,
+    dtype_of,
+    einsum,
+    inv,
+    matmul,
+    mul,
+    ndim_of,
+    reshape,
+    scatter_add,
+    shape_of,
+    stop_gradient,
+    sum,
+    zeros_like,
+)
 
 
 def dot(a, b):

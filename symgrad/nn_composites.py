@@ -22,8 +22,8 @@ import numpy as np
 from . import ops
 from .bind import bind, interpreter_of
 from .location import user_location
-from .trace import TraceError
 from .nn_ops import out_size, pair
+from .trace import TraceError
 
 
 class ShapeError(ValueError, RuntimeError):

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, float32, from_numpy
-from .tensor import bool as bool_
+from .dtypes import bool as bool_
+from .dtypes import float32
+from .factories import from_numpy
+from .tensor_core import Tensor
 
 __all__ = ["isclose", "allclose", "equal", "isnan", "isinf", "isfinite", "get_default_dtype", "set_default_dtype"]
 

@@ -24,8 +24,11 @@ import numpy as np
 
 from . import recording
 from .device import CPU, check_device
-from .tensor import Tensor, int64, is_grad_enabled, random_generator, tensor, uint8
-from .tensor import manual_seed as seed_global_stream
+from .dtypes import int64, uint8
+from .factories import manual_seed as seed_global_stream
+from .factories import random_generator, tensor
+from .grad_mode import is_grad_enabled
+from .tensor_core import Tensor
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "randperm"]

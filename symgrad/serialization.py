@@ -28,7 +28,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from .tensor import Tensor, from_numpy
+from .factories import from_numpy
+from .tensor_core import Tensor
 
 __all__ = ["save", "load", "load_state_arrays"]
 

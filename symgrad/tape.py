@@ -16,9 +16,10 @@ import builtins
 
 import numpy as np
 
+from .factories import tensor
 from .location import caller, location_text
 from .primitives import PRIMITIVES, torch_name
-from .tensor import Tensor, new_tensor, record, tensor
+from .tensor_core import Tensor, new_tensor, record
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}

@@ -19,9 +19,10 @@ from collections import namedtuple
 import numpy as np
 
 from . import linalg_ops, numpy_api, ops
+from .factories import empty, full, ones, tensor, zeros
 from .grad_mode import is_grad_enabled
 from .tape import elementwise
-from .tensor import Tensor, empty, full, new_tensor, ones, tensor, zeros
+from .tensor_core import Tensor, new_tensor
 
 _py_int = builtins.int
 _Sort = namedtuple("sort", ["values", "indices"])

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import linalg_ops, numpy_api, ops
 from .tape import elementwise
-from .tensor import Tensor, new_tensor
+from .tensor_core import Tensor, new_tensor
 from .tensor_functions import dim_index, gather, named, scatter_add
 
 _Slogdet = namedtuple("slogdet", ["sign", "logabsdet"])

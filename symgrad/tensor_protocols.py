@@ -10,8 +10,28 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy_api
-from ._tensor_ops import (amax, amin, cat, clamp, cumsum, elementwise, expand, full_transpose, matmul, mean,
-                          permute, prod, reshape, squeeze, stack, std, sum, unsqueeze, var, where)
+from ._tensor_ops import (
+    amax,
+    amin,
+    cat,
+    clamp,
+    cumsum,
+    elementwise,
+    expand,
+    full_transpose,
+    matmul,
+    mean,
+    permute,
+    prod,
+    reshape,
+    squeeze,
+    stack,
+    std,
+    sum,
+    unsqueeze,
+    var,
+    where,
+)
 from .location import caller, location_text
 from .primitives import PRIMITIVES
 from .tape import operand as _operand

@@ -131,7 +131,8 @@ def make_program(seed):
             except ValueError:
                 broadcast_ok = False
             if name == "matmul" and x.dim() >= 1 and y.dim() >= 1 and x.shape[-1] == (y.shape[0] if y.dim() == 1 else y.shape[-2]):
-                fn = lambda L, a, b: a @ b
+                def fn(L, a, b):
+                    return a @ b
             elif name in ("cat", "stack") and x.shape == y.shape and x.dim() >= 1:
                 fn = (lambda L, a, b: L.cat([a, b], dim=-1)) if name == "cat" else (lambda L, a, b: L.stack([a, b], 0))
             elif broadcast_ok:
@@ -140,7 +141,8 @@ def make_program(seed):
                       "minimum": lambda L, a, b: L.minimum(a, b), "matmul": lambda L, a, b: a * b,
                       "cat": lambda L, a, b: a + b, "stack": lambda L, a, b: b - a}[name]
             else:
-                fn = lambda L, a, b: a.sum() * b
+                def fn(L, a, b):
+                    return a.sum() * b
             operands = (i, j)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -356,7 +356,6 @@ case("kron_sinc", lambda a, b: np.sum(np.kron(a, b) ** 2) + np.sum(np.sinc(a)),
 
 try:  # a SciPy ufunc is dispatched like a NumPy one
     from scipy.special import erf as _erf
-
     from scipy.special import expit as _expit
 
     case("scipy_erf_expit", lambda x: np.sum(_erf(x) * x) + np.sum(_expit(x) ** 2),

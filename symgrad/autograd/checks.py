@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, new_tensor
+from ..tensor_core import Tensor, new_tensor
 from .functional import jacobian
 from .gradients import grad
 

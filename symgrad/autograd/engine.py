@@ -25,7 +25,7 @@ from .. import ops
 from ..derive import adjoint_expression
 from ..grad_mode import enable_grad, no_grad
 from ..primitives import PRIMITIVES
-from ..tensor import Tensor, new_tensor
+from ..tensor_core import Tensor, new_tensor
 
 FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "

@@ -23,7 +23,7 @@ import numpy as np
 from ..grad_mode import is_grad_enabled, no_grad
 from ..location import caller, location_text
 from ..recording import active
-from ..tensor import AccumulateGrad, Ref, Tensor, new_tensor
+from ..tensor_core import AccumulateGrad, Ref, Tensor, new_tensor
 from .engine import FREED
 
 _SEQUENCE = itertools.count(1 << 40)  # after every compiled call of the session (their own counter)

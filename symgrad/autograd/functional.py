@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..factories import zeros_like
 from ..grad_mode import enable_grad
-from ..tensor import Tensor, new_tensor, zeros_like
+from ..tensor_core import Tensor, new_tensor
 from .gradients import grad
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..factories import ones_like, zeros_like
 from ..grad_mode import enable_grad, no_grad
-from ..tensor import Tensor, new_tensor, ones_like, zeros_like
+from ..tensor_core import Tensor, new_tensor
 from .engine import key_of, run
 
 

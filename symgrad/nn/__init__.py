@@ -5,7 +5,7 @@ See `module.py` for `Module`'s contract (registration, state_dict / load_state_d
 `utils.py` for gradient clipping and `functional.py` for the functions they call.
 """
 
-from . import functional, init, parallel, utils  # noqa: F401
+from . import functional, init, parallel, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Unflatten
 from .module import Module
 from .modules import (

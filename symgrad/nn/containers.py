@@ -12,7 +12,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from ..tensor import Tensor
+from ..tensor_core import Tensor
 from .module import Module
 from .parameter import Parameter
 

@@ -23,8 +23,10 @@ import warnings
 
 from .. import nn_composites as C
 from .. import recording
+from ..factories import random_generator
+from ..grad_mode import no_grad
 from ..location import caller, location_text
-from ..tensor import Tensor, new_tensor, no_grad, random_generator
+from ..tensor_core import Tensor, new_tensor
 
 __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "linear", "relu",
@@ -54,14 +56,14 @@ def _check_same_dtype(what: str, x, *others) -> None:
 
 
 # ============================================================================ convolution, linear
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """As torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C // groups, kh, kw), bias (O,)."""
     C.check4d(input, "conv2d")
     _check_same_dtype("conv2d", input, weight, bias)
     return C.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
-def linear(input, weight, bias=None):  # noqa: A002
+def linear(input, weight, bias=None):
     """As torch.nn.functional.linear: input @ weight.T + bias."""
     _check_same_dtype("linear", input, weight, bias)
     if isinstance(input, Tensor) and input.shape[-1] != weight.shape[-1]:
@@ -71,27 +73,27 @@ def linear(input, weight, bias=None):  # noqa: A002
 
 
 # ============================================================================ pooling
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """As torch.nn.functional.max_pool2d (ceil_mode and return_indices are not supported)."""
     return C.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """As torch.nn.functional.avg_pool2d."""
     out = C.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return _named(out, "AvgPool2DBackward0")
 
 
-def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+def adaptive_avg_pool2d(input, output_size):
     """As torch.nn.functional.adaptive_avg_pool2d (torch's bin rule; None keeps that dimension)."""
     out = C.adaptive_avg_pool2d(input, output_size)
     return input.clone() if out is input and isinstance(input, Tensor) else _named(out, "AdaptiveAvgPool2DBackward0")
 
 
 # ============================================================================ normalisation
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """As torch.nn.functional.batch_norm (training updates the running statistics in place)."""
     if not isinstance(input, Tensor):
@@ -113,20 +115,20 @@ def _write_running(running_mean, running_var, new_mean, new_var) -> None:
 
 
 # ============================================================================ activations
-def relu(input, inplace=False):  # noqa: A002
+def relu(input, inplace=False):
     """max(input, 0); relu'(0) = 0. `inplace=True` runs `relu_` (refused where torch refuses it)."""
     if not isinstance(input, Tensor):
         return C.ops.relu(input)
     return input.relu_() if inplace else input.relu()
 
 
-def softmax(input, dim=None, dtype=None):  # noqa: A002
+def softmax(input, dim=None, dtype=None):
     """As torch.nn.functional.softmax (give `dim`)."""
     return input.softmax(_dim(input, dim, "softmax"), dtype=dtype) if isinstance(input, Tensor) \
         else C.softmax(input, -1 if dim is None else dim)
 
 
-def log_softmax(input, dim=None, dtype=None):  # noqa: A002
+def log_softmax(input, dim=None, dtype=None):
     """As torch.nn.functional.log_softmax (give `dim`)."""
     return input.log_softmax(_dim(input, dim, "log_softmax"), dtype=dtype) if isinstance(input, Tensor) \
         else C.log_softmax(input, -1 if dim is None else dim)
@@ -140,7 +142,7 @@ def _dim(x, dim, what):
     return 0 if x.ndim in (0, 1, 3) else 1
 
 
-def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
+def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p} ({location_text(caller())})")
@@ -150,17 +152,17 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     return C.dropout(input, p, uniform)
 
 
-def flatten(input, start_dim=0, end_dim=-1):  # noqa: A002
+def flatten(input, start_dim=0, end_dim=-1):
     return input.flatten(start_dim, end_dim)
 
 
 # ============================================================================ losses
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """As torch.nn.functional.nll_loss: input (N, C) or (N, C, d1, ...) log-probabilities, target class indices."""
     return _named(C.nll_loss(input, target, weight, ignore_index, reduction), "NllLossBackward0")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """As torch.nn.functional.cross_entropy with class-index targets: nll_loss(log_softmax(input, 1))."""
     if label_smoothing:
@@ -171,6 +173,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return _named(C.cross_entropy(input, target, weight, ignore_index, reduction), "NllLossBackward0")
 
 
-def mse_loss(input, target, reduction="mean"):  # noqa: A002
+def mse_loss(input, target, reduction="mean"):
     """As torch.nn.functional.mse_loss."""
     return _named(C.mse_loss(input, target, reduction), "MseLossBackward0")

@@ -8,14 +8,13 @@ fresh `nn.Linear` / `nn.Conv2d` is distributed as torch's; the random stream its
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
 
 from .. import recording
-
-T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
+from ..factories import random_generator
+from ..grad_mode import no_grad
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
@@ -24,7 +23,7 @@ __all__ = [
 
 
 def _fill(tensor, values):
-    with T.no_grad():
+    with no_grad():
         np.copyto(tensor._value, np.asarray(values), casting="unsafe")
         tensor._version.value += 1
     return tensor
@@ -66,11 +65,11 @@ def _fan(tensor, mode: str) -> int:
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
-    return _fill(tensor, recording.draw(T.random_generator(generator), "uniform", a, b, tuple(tensor.shape)))
+    return _fill(tensor, recording.draw(random_generator(generator), "uniform", a, b, tuple(tensor.shape)))
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
-    return _fill(tensor, recording.draw(T.random_generator(generator), "normal", mean, std, tuple(tensor.shape)))
+    return _fill(tensor, recording.draw(random_generator(generator), "normal", mean, std, tuple(tensor.shape)))
 
 
 def constant_(tensor, val: float):

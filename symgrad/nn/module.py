@@ -22,10 +22,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..device import is_device
+from ..device import check_device, is_device
 from ..dtypes import to_numpy_dtype
+from ..grad_mode import no_grad
 from ..location import caller, location_text
-from ..tensor import Tensor, check_device, new_tensor, no_grad, zero_grads
+from ..tensor_core import Tensor, new_tensor, zero_grads
 from .parameter import Parameter
 
 

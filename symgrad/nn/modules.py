@@ -7,21 +7,21 @@ with torch's default initialisation (`reset_parameters`), drawn from symgrad's g
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections import OrderedDict
 
-from ..tensor import check_device
+from ..device import check_device
+from ..dtypes import float32, int64
+from ..factories import ones, tensor, zeros
+from ..tensor_core import Tensor
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
 
-T = importlib.import_module("symgrad.tensor")  # the module (the package attribute is the factory)
-
 
 def _empty(*shape, dtype=None) -> Parameter:
-    return Parameter(T.zeros(*shape, dtype=dtype if dtype is not None else T.float32))
+    return Parameter(zeros(*shape, dtype=dtype if dtype is not None else float32))
 
 
 def _pair(v):
@@ -35,7 +35,7 @@ class Identity(Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return input
 
 
@@ -80,7 +80,7 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         for module in self:
             input = module(input)
         return input
@@ -113,7 +113,7 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         _default_init(self.weight, self.bias)
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -147,7 +147,7 @@ class Conv2d(Module):
     def reset_parameters(self) -> None:
         _default_init(self.weight, self.bias)
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
@@ -178,15 +178,15 @@ class BatchNorm2d(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(T.ones(num_features, dtype=dtype or T.float32))
-            self.bias = Parameter(T.zeros(num_features, dtype=dtype or T.float32))
+            self.weight = Parameter(ones(num_features, dtype=dtype or float32))
+            self.bias = Parameter(zeros(num_features, dtype=dtype or float32))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", T.zeros(num_features, dtype=dtype or T.float32))
-            self.register_buffer("running_var", T.ones(num_features, dtype=dtype or T.float32))
-            self.register_buffer("num_batches_tracked", T.tensor(0, dtype=T.int64))
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype or float32))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype or float32))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -198,8 +198,8 @@ class BatchNorm2d(Module):
                 buf._value[...] = value
                 buf._version.value += 1
 
-    def forward(self, input):  # noqa: A002
-        if isinstance(input, T.Tensor) and input.dim() != 4:
+    def forward(self, input):
+        if isinstance(input, Tensor) and input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -222,7 +222,7 @@ class ReLU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
@@ -242,7 +242,7 @@ class MaxPool2d(_Pool):
         super().__init__(kernel_size, stride, padding)
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
@@ -258,7 +258,7 @@ class AvgPool2d(_Pool):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
@@ -271,7 +271,7 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self) -> str:
@@ -283,7 +283,7 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
@@ -299,7 +299,7 @@ class Dropout(Module):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
-    def forward(self, input):  # noqa: A002
+    def forward(self, input):
         return F.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
@@ -316,7 +316,7 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    def forward(self, input, target):  # noqa: A002
+    def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -326,7 +326,7 @@ class NLLLoss(_Loss):
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
 
-    def forward(self, input, target):  # noqa: A002
+    def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
@@ -337,6 +337,6 @@ class CrossEntropyLoss(_Loss):
         self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
-    def forward(self, input, target):  # noqa: A002
+    def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
                                self.label_smoothing)

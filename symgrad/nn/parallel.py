@@ -32,7 +32,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import distributed as dist
-from ..tensor import Tensor
+from ..tensor_core import Tensor
 from .module import Module
 
 __all__ = ["DistributedDataParallel"]

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from .._tensor_ops import cat
-from ..tensor import Tensor, tensor
+from ..factories import tensor
+from ..tensor_core import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 

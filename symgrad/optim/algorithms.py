@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import from_numpy
+from ..factories import from_numpy
 from . import rules
 from .optimizer import Optimizer, bump
 

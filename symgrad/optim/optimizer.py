@@ -24,7 +24,9 @@ import copy
 
 import numpy as np
 
-from ..tensor import Tensor, enable_grad, from_numpy, zero_grads
+from ..factories import from_numpy
+from ..grad_mode import enable_grad
+from ..tensor_core import Tensor, zero_grads
 
 __all__ = ["Optimizer", "required", "bump"]
 

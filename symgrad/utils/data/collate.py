@@ -15,8 +15,10 @@ import numbers
 import numpy as np
 
 from ..._tensor_ops import stack
-from ...tensor import Tensor, as_tensor, float64, from_numpy, int64
-from ...tensor import bool as bool_
+from ...dtypes import bool as bool_
+from ...dtypes import float64, int64
+from ...factories import as_tensor, from_numpy
+from ...tensor_core import Tensor
 
 __all__ = ["default_collate", "default_convert"]
 

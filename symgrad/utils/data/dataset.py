@@ -15,7 +15,7 @@ import math
 import warnings
 
 from ...random import default_generator, randperm
-from ...tensor import Tensor
+from ...tensor_core import Tensor
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
            "random_split"]

@@ -25,10 +25,6 @@ Contract
 from __future__ import annotations
 
 import builtins
-import functools
-import linecache
-import os
-import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -37,10 +33,19 @@ import numpy as np
 
 from . import recording
 from .device import CPU, check_device, is_device
-from .primitives import PRIMITIVES
-from .dtypes import Size, dtype, to_numpy_dtype, wrap_dtype
-from .dtypes import bool, double, float, float16, float32, float64, half, int32, int64, long, uint8  # noqa: A004
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .dtypes import (
+    Size,
+    bool,
+    dtype,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    to_numpy_dtype,
+    wrap_dtype,
+)
+from .grad_mode import is_grad_enabled
 from .location import caller, location_text
 
 _np_dtype, _wrap_dtype = to_numpy_dtype, wrap_dtype  # the short names used inside this module
@@ -50,7 +55,7 @@ _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _Size = builtins.int | tuple[builtins.int, ...] | list[builtins.int]  # annotations: torch's `*size`
 _Number = builtins.int | builtins.float
 if TYPE_CHECKING:
-    from numpy.typing import DTypeLike
+    pass
 
 
 # ============================================================================ the record
@@ -200,7 +205,7 @@ class Tensor:
         def __setitem__(self, index: Any, value: Any) -> None: ...
 
     def __init__(self, data=None, *, dtype=None, requires_grad=False):
-        array = _as_array(data if data is not None else [], dtype)
+        array = as_array(data if data is not None else [], dtype)
         init_tensor(self, array, requires_grad=_py_bool(requires_grad))
         if self._requires_grad:
             check_can_require_grad(array.dtype)
@@ -284,7 +289,7 @@ class Tensor:
     @grad.setter
     def grad(self, value):
         if value is not None:
-            value = value if isinstance(value, Tensor) else tensor(value)
+            value = value if isinstance(value, Tensor) else Tensor(value)
             if value.shape != self.shape:
                 raise RuntimeError(f"assigned grad has data of a different size: {value.shape} "
                                    f"for a tensor of size {self.shape}")
@@ -298,7 +303,7 @@ class Tensor:
 
     @data.setter
     def data(self, other):
-        self._value = _as_array(other._value if isinstance(other, Tensor) else other, None)
+        self._value = as_array(other._value if isinstance(other, Tensor) else other, None)
 
     # ------------------------------------------------------------------ conversion
     def item(self):
@@ -485,7 +490,7 @@ def _view_result(array, source: Tensor, requires_grad) -> Tensor:
 
 
 # ============================================================================ creation
-def _infer_dtype(data) -> np.dtype:
+def infer_dtype(data) -> np.dtype:
     """torch.tensor's dtype for Python data: bool, int64, else float32 (NumPy arrays keep theirs)."""
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
         return data.dtype
@@ -507,12 +512,12 @@ def _infer_dtype(data) -> np.dtype:
     return np.dtype(np.int64) if "i" in kinds else np.dtype(np.bool_)
 
 
-def _as_array(data, dtype_) -> np.ndarray:
+def as_array(data, dtype_) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data._value
     elif isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in _flat(data)):
         data = _nested_values(data)
-    target = _np_dtype(dtype_) if dtype_ is not None else _infer_dtype(data)
+    target = _np_dtype(dtype_) if dtype_ is not None else infer_dtype(data)
     return np.array(data, dtype=target, copy=True)
 
 
@@ -530,147 +535,13 @@ def _nested_values(data):
     return data._value if isinstance(data, Tensor) else data
 
 
-def tensor(data: Any, dtype: dtype | DTypeLike = None, device: Any = None,
-           requires_grad: builtins.bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of `data` (as torch.tensor)."""
-    check_device(device)
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
-
-
-as_tensor = tensor
-
-
-def _size_args(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
-        size = tuple(size[0])
-    return tuple(_py_int(s) for s in size)
-
-
-def _factory(array, dtype_, requires_grad) -> Tensor:
-    target = _np_dtype(dtype_) if dtype_ is not None else np.dtype(np.float32)
-    t = _new(np.asarray(array, dtype=target))
-    if requires_grad:
-        t.requires_grad = True
-    return t
-
-
-def random_generator(generator=None):
-    """The NumPy generator behind symgrad.rand/randn/dropout: `generator`'s (a symgrad.Generator,
-    symgrad/random.py) or the global one (seeded by `manual_seed`)."""
-    if generator is not None:
-        if recording.active() is not None:  # symgrad.compile replays draws from the global stream
-            raise RuntimeError(f"symgrad.compile cannot trace a draw from an explicit generator= "
-                               f"({_where_text(_caller())}): draw from the global stream (seeded with "
-                               "symgrad.manual_seed) inside compiled code, or draw outside it")
-        return generator.numpy_rng()
-    gen = getattr(_state, "rng", None)
-    if gen is None:
-        gen = _state.rng = np.random.default_rng()
-    return gen
-
-
 _LEGACY_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                       "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}  # Tensor.type(), as torch
 
 
-def manual_seed(seed: int):
-    """Seed symgrad's random generator (its stream differs from torch's)."""
-    _state.rng = np.random.default_rng(_py_int(seed))
-    return _state.rng
-
-
-def zeros(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False,
-          device: Any = None) -> Tensor:
-    check_device(device)
-    return _factory(np.zeros(_size_args(size)), dtype, requires_grad)
-
-
-def ones(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False,
-         device: Any = None) -> Tensor:
-    check_device(device)
-    return _factory(np.ones(_size_args(size)), dtype, requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
-    check_device(device)
-    if dtype is None:
-        dtype = _wrap_dtype(_infer_dtype(fill_value))
-    return _factory(np.full(_size_args((size,)), fill_value), dtype, requires_grad)
-
-
-def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    check_device(device)
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
-
-
-def rand(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
-         device: Any = None) -> Tensor:
-    check_device(device)
-    return _factory(recording.draw(random_generator(generator), "random", _size_args(size)), dtype, requires_grad)
-
-
-def randn(*size: _Size, dtype: dtype | DTypeLike = None, requires_grad: builtins.bool = False, generator: Any = None,
-          device: Any = None) -> Tensor:
-    check_device(device)
-    drawn = recording.draw(random_generator(generator), "standard_normal", _size_args(size))
-    return _factory(drawn, dtype, requires_grad)
-
-
-def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    check_device(device)
-    if high is None or isinstance(high, (tuple, list)):  # randint(high, size): torch's overload
-        low, high, size = 0, low, size if high is None else high
-    drawn = recording.draw(random_generator(generator), "integers", low, high, size=_size_args((size,)))
-    return _factory(drawn, dtype or int64, False)
-
-
-def arange(start: _Number, end: _Number | None = None, step: _Number = 1, dtype: dtype | DTypeLike = None,
-           requires_grad: builtins.bool = False, device: Any = None) -> Tensor:
-    check_device(device)
-    if end is None:
-        start, end = 0, start
-    values = np.arange(start, end, step)
-    if dtype is None:
-        floats = any(isinstance(v, _py_float) or (isinstance(v, Tensor) and v.dtype.is_floating_point)
-                     for v in (start, end, step))
-        dtype = float32 if floats else int64
-    return _factory(values, dtype, requires_grad)
-
-
-def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) -> Tensor:
-    check_device(device)
-    return _factory(np.linspace(start, end, steps), dtype, requires_grad)
-
-
-def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
-    check_device(device)
-    return _factory(np.eye(n, m), dtype, requires_grad)
-
-
-def _like(fn):
-    def like(t, dtype=None, requires_grad=False, device=None):
-        check_device(device)
-        return fn(*t.shape, dtype=dtype if dtype is not None else t.dtype, requires_grad=requires_grad)
-
-    like.__name__ = fn.__name__ + "_like"
-    return like
-
-
-zeros_like, ones_like, rand_like, randn_like = _like(zeros), _like(ones), _like(rand), _like(randn)
-
-
-def full_like(t, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
-    check_device(device)
-    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing `array`'s memory (as torch.from_numpy)."""
-    return _new(np.asarray(array))
-
-
 # ============================================================================ recording
-def _ref(x) -> Ref:
+def operand_ref(x) -> Ref:
+    """How a recorded op refers to operand `x`: a GradFn's output, a leaf, a constant or a number."""
     if not isinstance(x, Tensor):
         return Ref("scalar", None, x)
     if x._grad_fn is not None:
@@ -695,7 +566,7 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
     else:
         out = _new(value, requires)
     if requires:
-        fn = GradFn(name, op, attrs, tuple(_ref(x) for x in operands), None,
+        fn = GradFn(name, op, attrs, tuple(operand_ref(x) for x in operands), None,
                     where if where is not None else _caller())
         fn.out = Ref("fn", fn, value, out._version)
         out._grad_fn = fn
@@ -719,16 +590,5 @@ def is_tensor(obj) -> _py_bool:
 
 # The methods, operators, functions and NumPy protocols are installed by _tensor_ops.
 
-PUBLIC = (
-    "Tensor", "tensor", "as_tensor", "from_numpy", "is_tensor", "rand", "randn", "randint", "zeros",
-    "ones", "full", "empty", "eye", "arange", "linspace", "zeros_like", "ones_like", "rand_like",
-    "randn_like", "full_like", "manual_seed", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "dtype", "Size", "float16", "half", "float32", "float", "float64", "double",
-    "int32", "int64", "long", "uint8", "bool",
-)
+PUBLIC = ("Tensor", "is_tensor")  # what the package exports from here (factories, dtypes, grad_mode: theirs)
 
-_generator = random_generator  # the name symgrad.compile uses
-
-# NOTE: old private spellings, kept only until the branches in flight are merged (then removed).
-_Ref, _SAVES_NOTHING, _init, _check_can_require_grad, _is_recording = (
-    Ref, SAVES_NOTHING, init_tensor, check_can_require_grad, is_recording)
