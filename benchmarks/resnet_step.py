@@ -150,6 +150,9 @@ def rows(quick: bool = False, repeats: int = 5):
         if torch is not None:
             result.append(Row("resnet18 16x3x64x64 step: peak RSS growth (MB, not s)", "torch",
                               _child("torch", 16, tempfile.gettempdir())[2] / 1e6))
+        from .conv_bench import rows as conv_rows
+
+        result += conv_rows()  # one of its convs against the floor of its three GEMMs
     return result
 
 
