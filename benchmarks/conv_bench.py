@@ -108,6 +108,34 @@ def measure(dtype, batch=16, repeat=30):
     return result
 
 
+# resnet18's stride-1 3x3 convs at 64x64 input: (C = O, H = W) of layer1..layer4
+LAYERS = ((64, 16), (128, 8), (256, 4), (512, 2))
+
+
+def layer_table(batch, repeat):
+    """Per resnet18 layer: each kernel and the GEMM it contains (float32), in ms."""
+    rng = np.random.default_rng(2)
+    attrs = dict(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    print(f"batch {batch}: kernel ms (its GEMM ms), float32, median of {repeat}")
+    for c, h in LAYERS:
+        x, g = (rng.standard_normal((batch, c, h, h)).astype(np.float32) for _ in range(2))
+        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+        cols = rng.standard_normal((c * 9, batch * h * h)).astype(np.float32)
+        gm = rng.standard_normal((c, batch * h * h)).astype(np.float32)
+        wf, wt = w.reshape(c, -1), np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(c, -1)
+        times = [
+            median_ms(lambda: PRIMITIVES["conv2d"].numpy(x, w, **attrs), repeat),
+            median_ms(lambda: wf @ cols, repeat),
+            median_ms(lambda: PRIMITIVES["conv2d_input_grad"].numpy(g, w, input_size=(h, h), **attrs), repeat),
+            median_ms(lambda: wt @ cols, repeat),
+            median_ms(lambda: PRIMITIVES["conv2d_weight_grad"].numpy(g, x, **attrs), repeat),
+            median_ms(lambda: gm @ cols.T, repeat),
+        ]
+        print(f"  C=O={c:<4d} {h:2d}x{h:<2d}  forward {times[0]:6.2f} ({times[1]:5.2f})  input grad "
+              f"{times[2]:6.2f} ({times[3]:5.2f})  weight grad {times[4]:6.2f} ({times[5]:5.2f})  "
+              f"total vs GEMMs {sum(times[::2]) / sum(times[1::2]):4.2f}x")
+
+
 def rows(repeat=20):
     """Benchmark-table rows (python -m benchmarks): the float32 conv, with its GEMM floor as a peer."""
     from .common import Row
@@ -127,7 +155,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--layers", action="store_true", help="every resnet18 3x3 layer, each kernel")
     args = parser.parse_args()
+    if args.layers:
+        for batch in (1, 16):
+            layer_table(batch, args.repeat)
+        return
     print(f"conv2d fwd+bwd, x {(args.batch,) + SHAPES['x'][1:]}, w {SHAPES['w']}, padding 1, one thread, "
           f"median of {args.repeat}")
     for dtype in (np.float32, np.float64):

@@ -105,9 +105,9 @@ def _float_dtype(*specs):
 # Each conv kernel is im2col + one GEMM (one per group): `{out}_cols` holds every window channels
 # first, (C, kh, kw, N, Ho, Wo), written by ONE strided copy of a window view, so the GEMM's other
 # dimension is N*Ho*Wo and its result (O, N*Ho*Wo) needs one more, output-sized copy into NCHW.
-# Measured (benchmarks/conv_bench.py): both copies are small next to the GEMM, and shifted GEMMs over
-# a padded flat image lose to it (skinny GEMMs, a pass per tap to accumulate, and up to 4x wasted
-# positions on resnet's 4x4 and 2x2 maps). Temporaries are deleted as soon as they are read.
+# Measured on resnet18's convs (benchmarks/conv_bench.py --layers): both copies are small next to the
+# GEMM; shifted GEMMs over a padded flat image lost to it (skinny GEMMs, a pass per tap to accumulate,
+# up to 4x wasted positions on 4x4 and 2x2 maps). Temporaries are deleted as soon as they are read.
 _CHANNELS_FIRST = "(1, 4, 5, 0, 2, 3)"  # window view (N, C, Ho, Wo, kh, kw) -> (C, kh, kw, N, Ho, Wo)
 
 
@@ -161,7 +161,7 @@ def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilat
 
     The correlation gathers (im2col of g) but needs a flipped, transposed copy of the whole weight;
     col2im reads the weight in place but scatters with strided adds (about 3x a copy per element).
-    Measured on resnet18's layers (benchmarks/conv_bench.py): the weight copy pays off when the
+    Measured on resnet18's stride-1 layers at batch 1 and 16: the weight copy pays off when the
     number of input positions N*H*W is at least the number of input channels.
     """
     col2im = _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
