@@ -5,10 +5,9 @@ Structural rows of the primitive table, listed in `ROWS` (registered by `primiti
 * `conv2d(x, w)` and the two halves of its adjoint, `conv2d_input_grad(g, w)` (a transposed
   convolution) and `conv2d_weight_grad(g, x)`. The three are one bilinear map seen from its three
   sides, so each one's VJP is written in the other two and every derivative order stays available.
-  Evaluation is im2col + one GEMM per group: `np.pad`, one strided copy of a
-  `sliding_window_view` into channels-first columns, `@`; the input gradient at stride > 1 (or
-  with fewer positions than channels) is a GEMM and col2im, a strided add per kernel tap. No
-  Python loop over pixels, images or groups.
+  Forward and weight gradient are im2col + one GEMM per group: `np.pad`, one strided copy of a
+  `sliding_window_view` into channels-first columns, `@`; the input gradient is a GEMM and col2im,
+  a strided add per kernel tap. No Python loop over pixels, images or groups.
 * `max_pool2d(x)` (padding is -inf; the gradient goes to the *first* maximum of each window, as
   torch), `max_pool2d_grad(g, x)` (scatter of g to those argmaxes, via `np.bincount`) and
   `max_pool2d_select(c, x)` (gather of c at those argmaxes): the last two are each other's adjoint.
@@ -157,80 +156,40 @@ def _conv_weight_grad_emit(names, kernel_size, stride, padding, dilation, groups
 
 
 def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilation, groups):
-    """dL/dx of conv2d, a transposed convolution: col2im, or at stride 1 a correlation when cheaper.
+    """dL/dx of conv2d, a transposed convolution: GEMM, then col2im (see `_input_grad_col2im`).
 
-    The correlation gathers (im2col of g) but needs a flipped, transposed copy of the whole weight;
-    col2im reads the weight in place but scatters with strided adds (about 3x a copy per element).
-    Measured on resnet18's stride-1 layers at batch 1 and 16: the weight copy pays off when the
-    number of input positions N*H*W is at least the number of input channels.
+    Measured on resnet18's layers at batch 1 and 16 (benchmarks/conv_bench.py --layers): col2im with
+    the batch innermost is as fast as correlating the padded g with the flipped kernel on 16x16
+    maps and up to 2.5x faster on smaller ones, where the correlation's flipped, transposed copy of
+    the whole weight costs more than the GEMM.
     """
-    col2im = _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
-    if tuple(stride) != (1, 1):
-        return col2im
-    g, w = names
-    positions = input_size[0] * input_size[1]
-    correlate = _input_grad_correlate(names, input_size, kernel_size, padding, dilation, groups)
-    return ([f"if {g}.shape[0] * {positions} >= {w}.shape[1]:"] + ["    " + line for line in correlate]
-            + ["else:"] + ["    " + line for line in col2im])
-
-
-def _input_grad_correlate(names, input_size, kernel_size, padding, dilation, groups):
-    """Stride 1: dx is g, padded by e-1-p, correlated with the flipped, transposed kernel.
-
-    Per spatial dim (kernel extent e, output length m = H + 2p - e + 1): dx[u] = sum_i g[u + p - i d]
-    w[i], a plain correlation of output length H once g is padded by e-1-p on both sides (a crop
-    where p > e-1) and w is reversed.
-    """
-    g, w = names
-    lines = ["# conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)"]
-    outs = out_size(input_size, kernel_size, (1, 1), padding, dilation)
-    pads = [e - 1 - p for e, p in zip(_extent(kernel_size, dilation), padding)]
-    src = g
-    if any(v > 0 for v in pads):
-        widths = ", ".join(f"({max(v, 0)}, {max(v, 0)})" for v in pads)
-        lines.append(f"{O}_gp = np.pad({g}, ((0, 0), (0, 0), {widths}))")
-        src = f"{O}_gp"
-    if any(v < 0 for v in pads):
-        bounds = ", ".join(f"{-v}:{m + v}" if v < 0 else ":" for v, m in zip(pads, outs))
-        lines.append(f"{O}_gp = {src}[:, :, {bounds}]")
-        src = f"{O}_gp"
-    lines += _columns_lines(src, kernel_size, (1, 1), (0, 0), dilation)
-    if src != g:
-        lines.append(f"del {src}")
-    if groups == 1:
-        flipped = f"{w}[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)"
-        lines.append(f"{O}_w = np.ascontiguousarray({flipped}).reshape({w}.shape[1], -1)")
-    else:
-        flipped = f"{w}.reshape(({groups}, -1) + {w}.shape[1:])[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)"
-        lines.append(f"{O}_w = np.ascontiguousarray({flipped}).reshape({groups}, {w}.shape[1], -1)")
-    lines.append(f"{O} = {O}_w @ {_matrix(f'{O}_cols', groups, f'{O}_w.shape[-1]', '-1')}")
-    lines.append(_to_nchw_line(f"{O}_cols.shape[3:]"))
-    lines.append(f"del {O}_cols, {O}_w")
-    return lines
+    return _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
 
 
 def _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups):
-    """Stride > 1: columns (C*kh*kw, N*Ho*Wo) = W.T @ g, each tap's added at its strided place.
+    """Columns (C*kh*kw, Ho*Wo*N) = W.T @ g, each tap's then added at its strided place (col2im).
 
-    (Correlating a zero-dilated g instead would spend s*s times the GEMM on zeros.)
+    The batch is the innermost axis of the columns and of the accumulator, so each strided add runs
+    over rows of N (times Wo at stride 1), not over a resnet's 2- or 4-wide rows. (Correlating a
+    zero-dilated g instead would spend s*s times the GEMM on zeros.)
     """
     g, w = names
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wd) = kernel_size, stride, padding, dilation, input_size
     ho, wo = out_size(input_size, kernel_size, stride, padding, dilation)
-    lines = ["# conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)",
-             f"{O}_g = np.ascontiguousarray({g}.transpose(1, 0, 2, 3))",
+    lines = ["# conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)",
+             f"{O}_g = np.ascontiguousarray({g}.transpose(1, 2, 3, 0))",
              f"{O}_cols = {_matrix(w, groups, '-1', f'{w}[0].size')}.swapaxes(-1, -2) @ "
              f"{_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')}",
              f"{O}_cols = {O}_cols.reshape((-1, {kh}, {kw}) + {O}_g.shape[1:])",
              f"del {O}_g",
-             f"{O} = np.zeros(({O}_cols.shape[0], {g}.shape[0], {h + 2 * ph}, {wd + 2 * pw}), "
+             f"{O} = np.zeros(({O}_cols.shape[0], {h + 2 * ph}, {wd + 2 * pw}, {g}.shape[0]), "
              f"dtype={O}_cols.dtype)",
              f"for {O}_i in range({kh}):",
              f"    for {O}_j in range({kw}):",
-             f"        {O}[:, :, {_tap_slice(f'{O}_i', dh, sh, ho)}, {_tap_slice(f'{O}_j', dw, sw, wo)}] "
+             f"        {O}[:, {_tap_slice(f'{O}_i', dh, sh, ho)}, {_tap_slice(f'{O}_j', dw, sw, wo)}] "
              f"+= {O}_cols[:, {O}_i, {O}_j]",
              f"del {O}_cols",
-             f"{O} = np.ascontiguousarray({O}[:, :, {ph}:{ph + h}, {pw}:{pw + wd}].transpose(1, 0, 2, 3))"]
+             f"{O} = np.ascontiguousarray({O}[:, {ph}:{ph + h}, {pw}:{pw + wd}].transpose(3, 0, 1, 2))"]
     return lines
 
 
@@ -285,7 +244,7 @@ _CONV_EXAMPLES = (
     (((1, 2, 7, 6), (3, 2, 3, 2)), _cattrs(k=(3, 2), s=(2, 1), p=(1, 0))),
     (((1, 4, 7, 7), (4, 2, 3, 3)), _cattrs(s=(2, 2), p=(1, 1), d=(2, 1), groups=2)),
     (((1, 2, 6, 5), (2, 2, 2, 2)), _cattrs(k=(2, 2), s=(3, 2), p=(2, 1))),
-    (((1, 6, 2, 2), (3, 6, 3, 3)), _cattrs(p=(1, 1))),  # N*H*W < C: the input gradient's col2im
+    (((1, 6, 2, 2), (3, 6, 3, 3)), _cattrs(p=(1, 1))),  # fewer positions than channels
 )
 
 

@@ -54,7 +54,7 @@ CONV_CASES = [
     (1, 3, 2, (5, 6), 5, 1, 3, 1, 1, False),  # padding larger than kernel - 1
     (4, 8, 8, (7, 7), 7, 1, 3, 1, 1, True),  # resnet stem style
     (2, 2, 4, (9, 8), 3, 3, 1, (2, 3), 2, False),
-    (1, 8, 4, (2, 2), 3, 1, 1, 1, 1, True),  # fewer positions than channels: stride-1 col2im
+    (1, 8, 4, (2, 2), 3, 1, 1, 1, 1, True),  # fewer positions than channels
     (1, 8, 6, (2, 3), 3, 1, (1, 2), (1, 2), 2, False),
 ]
 

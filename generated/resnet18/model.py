@@ -472,27 +472,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t152 = t151.reshape((512,))
     t153 = t137*t147/saved3
     # models.py:54: out = self.conv2(out)
-    if t153.shape[0] * 4 >= layer4_1_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t154_gp = np.pad(t153, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t154_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t154_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t154_gp
-        t154_w = np.ascontiguousarray(layer4_1_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer4_1_conv2_weight.shape[1], -1)
-        t154 = t154_w @ t154_cols.reshape(t154_w.shape[-1], -1)
-        t154 = np.ascontiguousarray(t154.reshape((-1,) + t154_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t154_cols, t154_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t154_g = np.ascontiguousarray(t153.transpose(1, 0, 2, 3))
-        t154_cols = layer4_1_conv2_weight.reshape(-1, layer4_1_conv2_weight[0].size).swapaxes(-1, -2) @ t154_g.reshape(-1, t154_g[0].size)
-        t154_cols = t154_cols.reshape((-1, 3, 3) + t154_g.shape[1:])
-        del t154_g
-        t154 = np.zeros((t154_cols.shape[0], t153.shape[0], 4, 4), dtype=t154_cols.dtype)
-        for t154_i in range(3):
-            for t154_j in range(3):
-                t154[:, :, t154_i:t154_i + 2:1, t154_j:t154_j + 2:1] += t154_cols[:, t154_i, t154_j]
-        del t154_cols
-        t154 = np.ascontiguousarray(t154[:, :, 1:3, 1:3].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t154_g = np.ascontiguousarray(t153.transpose(1, 2, 3, 0))
+    t154_cols = layer4_1_conv2_weight.reshape(-1, layer4_1_conv2_weight[0].size).swapaxes(-1, -2) @ t154_g.reshape(-1, t154_g[0].size)
+    t154_cols = t154_cols.reshape((-1, 3, 3) + t154_g.shape[1:])
+    del t154_g
+    t154 = np.zeros((t154_cols.shape[0], 4, 4, t153.shape[0]), dtype=t154_cols.dtype)
+    for t154_i in range(3):
+        for t154_j in range(3):
+            t154[:, t154_i:t154_i + 2:1, t154_j:t154_j + 2:1] += t154_cols[:, t154_i, t154_j]
+    del t154_cols
+    t154 = np.ascontiguousarray(t154[:, 1:3, 1:3].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t155_xp = np.pad(saved5, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t155_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t155_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -511,27 +501,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t161 = t160.reshape((512,))
     t162 = t136*t156/saved8
     # models.py:51: out = self.conv1(x)
-    if t162.shape[0] * 4 >= layer4_1_conv1_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t163_gp = np.pad(t162, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t163_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t163_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t163_gp
-        t163_w = np.ascontiguousarray(layer4_1_conv1_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer4_1_conv1_weight.shape[1], -1)
-        t163 = t163_w @ t163_cols.reshape(t163_w.shape[-1], -1)
-        t163 = np.ascontiguousarray(t163.reshape((-1,) + t163_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t163_cols, t163_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t163_g = np.ascontiguousarray(t162.transpose(1, 0, 2, 3))
-        t163_cols = layer4_1_conv1_weight.reshape(-1, layer4_1_conv1_weight[0].size).swapaxes(-1, -2) @ t163_g.reshape(-1, t163_g[0].size)
-        t163_cols = t163_cols.reshape((-1, 3, 3) + t163_g.shape[1:])
-        del t163_g
-        t163 = np.zeros((t163_cols.shape[0], t162.shape[0], 4, 4), dtype=t163_cols.dtype)
-        for t163_i in range(3):
-            for t163_j in range(3):
-                t163[:, :, t163_i:t163_i + 2:1, t163_j:t163_j + 2:1] += t163_cols[:, t163_i, t163_j]
-        del t163_cols
-        t163 = np.ascontiguousarray(t163[:, :, 1:3, 1:3].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t163_g = np.ascontiguousarray(t162.transpose(1, 2, 3, 0))
+    t163_cols = layer4_1_conv1_weight.reshape(-1, layer4_1_conv1_weight[0].size).swapaxes(-1, -2) @ t163_g.reshape(-1, t163_g[0].size)
+    t163_cols = t163_cols.reshape((-1, 3, 3) + t163_g.shape[1:])
+    del t163_g
+    t163 = np.zeros((t163_cols.shape[0], 4, 4, t162.shape[0]), dtype=t163_cols.dtype)
+    for t163_i in range(3):
+        for t163_j in range(3):
+            t163[:, t163_i:t163_i + 2:1, t163_j:t163_j + 2:1] += t163_cols[:, t163_i, t163_j]
+    del t163_cols
+    t163 = np.ascontiguousarray(t163[:, 1:3, 1:3].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t164_xp = np.pad(saved10, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t164_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t164_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -549,17 +529,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t169 = np.sum(t168, axis=(2, 3))
     t170 = t169.reshape((512,))
     t171 = t135*t165/saved13
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t172_g = np.ascontiguousarray(t171.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t172_g = np.ascontiguousarray(t171.transpose(1, 2, 3, 0))
     t172_cols = layer4_0_downsample_0_weight.reshape(-1, layer4_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t172_g.reshape(-1, t172_g[0].size)
     t172_cols = t172_cols.reshape((-1, 1, 1) + t172_g.shape[1:])
     del t172_g
-    t172 = np.zeros((t172_cols.shape[0], t171.shape[0], 4, 4), dtype=t172_cols.dtype)
+    t172 = np.zeros((t172_cols.shape[0], 4, 4, t171.shape[0]), dtype=t172_cols.dtype)
     for t172_i in range(1):
         for t172_j in range(1):
-            t172[:, :, t172_i:t172_i + 3:2, t172_j:t172_j + 3:2] += t172_cols[:, t172_i, t172_j]
+            t172[:, t172_i:t172_i + 3:2, t172_j:t172_j + 3:2] += t172_cols[:, t172_i, t172_j]
     del t172_cols
-    t172 = np.ascontiguousarray(t172[:, :, 0:4, 0:4].transpose(1, 0, 2, 3))
+    t172 = np.ascontiguousarray(t172[:, 0:4, 0:4].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t173_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved15, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
     t173_g = np.ascontiguousarray(t171.transpose(1, 0, 2, 3))
@@ -572,27 +552,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t176 = t175.reshape((512,))
     t177 = t134*t165/saved17
     # models.py:54: out = self.conv2(out)
-    if t177.shape[0] * 4 >= layer4_0_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t178_gp = np.pad(t177, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t178_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t178_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t178_gp
-        t178_w = np.ascontiguousarray(layer4_0_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer4_0_conv2_weight.shape[1], -1)
-        t178 = t178_w @ t178_cols.reshape(t178_w.shape[-1], -1)
-        t178 = np.ascontiguousarray(t178.reshape((-1,) + t178_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t178_cols, t178_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t178_g = np.ascontiguousarray(t177.transpose(1, 0, 2, 3))
-        t178_cols = layer4_0_conv2_weight.reshape(-1, layer4_0_conv2_weight[0].size).swapaxes(-1, -2) @ t178_g.reshape(-1, t178_g[0].size)
-        t178_cols = t178_cols.reshape((-1, 3, 3) + t178_g.shape[1:])
-        del t178_g
-        t178 = np.zeros((t178_cols.shape[0], t177.shape[0], 4, 4), dtype=t178_cols.dtype)
-        for t178_i in range(3):
-            for t178_j in range(3):
-                t178[:, :, t178_i:t178_i + 2:1, t178_j:t178_j + 2:1] += t178_cols[:, t178_i, t178_j]
-        del t178_cols
-        t178 = np.ascontiguousarray(t178[:, :, 1:3, 1:3].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t178_g = np.ascontiguousarray(t177.transpose(1, 2, 3, 0))
+    t178_cols = layer4_0_conv2_weight.reshape(-1, layer4_0_conv2_weight[0].size).swapaxes(-1, -2) @ t178_g.reshape(-1, t178_g[0].size)
+    t178_cols = t178_cols.reshape((-1, 3, 3) + t178_g.shape[1:])
+    del t178_g
+    t178 = np.zeros((t178_cols.shape[0], 4, 4, t177.shape[0]), dtype=t178_cols.dtype)
+    for t178_i in range(3):
+        for t178_j in range(3):
+            t178[:, t178_i:t178_i + 2:1, t178_j:t178_j + 2:1] += t178_cols[:, t178_i, t178_j]
+    del t178_cols
+    t178 = np.ascontiguousarray(t178[:, 1:3, 1:3].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t179_xp = np.pad(saved19, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t179_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t179_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -611,17 +581,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t185 = t184.reshape((512,))
     t186 = t133*t180/saved22
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t187_g = np.ascontiguousarray(t186.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t187_g = np.ascontiguousarray(t186.transpose(1, 2, 3, 0))
     t187_cols = layer4_0_conv1_weight.reshape(-1, layer4_0_conv1_weight[0].size).swapaxes(-1, -2) @ t187_g.reshape(-1, t187_g[0].size)
     t187_cols = t187_cols.reshape((-1, 3, 3) + t187_g.shape[1:])
     del t187_g
-    t187 = np.zeros((t187_cols.shape[0], t186.shape[0], 6, 6), dtype=t187_cols.dtype)
+    t187 = np.zeros((t187_cols.shape[0], 6, 6, t186.shape[0]), dtype=t187_cols.dtype)
     for t187_i in range(3):
         for t187_j in range(3):
-            t187[:, :, t187_i:t187_i + 3:2, t187_j:t187_j + 3:2] += t187_cols[:, t187_i, t187_j]
+            t187[:, t187_i:t187_i + 3:2, t187_j:t187_j + 3:2] += t187_cols[:, t187_i, t187_j]
     del t187_cols
-    t187 = np.ascontiguousarray(t187[:, :, 1:5, 1:5].transpose(1, 0, 2, 3))
+    t187 = np.ascontiguousarray(t187[:, 1:5, 1:5].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t188_xp = np.pad(saved15, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t188_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t188_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
@@ -640,27 +610,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t194 = t193.reshape((256,))
     t195 = t132*t189/saved26
     # models.py:54: out = self.conv2(out)
-    if t195.shape[0] * 16 >= layer3_1_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t196_gp = np.pad(t195, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t196_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t196_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t196_gp
-        t196_w = np.ascontiguousarray(layer3_1_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer3_1_conv2_weight.shape[1], -1)
-        t196 = t196_w @ t196_cols.reshape(t196_w.shape[-1], -1)
-        t196 = np.ascontiguousarray(t196.reshape((-1,) + t196_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t196_cols, t196_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t196_g = np.ascontiguousarray(t195.transpose(1, 0, 2, 3))
-        t196_cols = layer3_1_conv2_weight.reshape(-1, layer3_1_conv2_weight[0].size).swapaxes(-1, -2) @ t196_g.reshape(-1, t196_g[0].size)
-        t196_cols = t196_cols.reshape((-1, 3, 3) + t196_g.shape[1:])
-        del t196_g
-        t196 = np.zeros((t196_cols.shape[0], t195.shape[0], 6, 6), dtype=t196_cols.dtype)
-        for t196_i in range(3):
-            for t196_j in range(3):
-                t196[:, :, t196_i:t196_i + 4:1, t196_j:t196_j + 4:1] += t196_cols[:, t196_i, t196_j]
-        del t196_cols
-        t196 = np.ascontiguousarray(t196[:, :, 1:5, 1:5].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t196_g = np.ascontiguousarray(t195.transpose(1, 2, 3, 0))
+    t196_cols = layer3_1_conv2_weight.reshape(-1, layer3_1_conv2_weight[0].size).swapaxes(-1, -2) @ t196_g.reshape(-1, t196_g[0].size)
+    t196_cols = t196_cols.reshape((-1, 3, 3) + t196_g.shape[1:])
+    del t196_g
+    t196 = np.zeros((t196_cols.shape[0], 6, 6, t195.shape[0]), dtype=t196_cols.dtype)
+    for t196_i in range(3):
+        for t196_j in range(3):
+            t196[:, t196_i:t196_i + 4:1, t196_j:t196_j + 4:1] += t196_cols[:, t196_i, t196_j]
+    del t196_cols
+    t196 = np.ascontiguousarray(t196[:, 1:5, 1:5].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t197_xp = np.pad(saved28, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t197_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t197_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -679,27 +639,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t203 = t202.reshape((256,))
     t204 = t131*t198/saved31
     # models.py:51: out = self.conv1(x)
-    if t204.shape[0] * 16 >= layer3_1_conv1_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t205_gp = np.pad(t204, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t205_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t205_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t205_gp
-        t205_w = np.ascontiguousarray(layer3_1_conv1_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer3_1_conv1_weight.shape[1], -1)
-        t205 = t205_w @ t205_cols.reshape(t205_w.shape[-1], -1)
-        t205 = np.ascontiguousarray(t205.reshape((-1,) + t205_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t205_cols, t205_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t205_g = np.ascontiguousarray(t204.transpose(1, 0, 2, 3))
-        t205_cols = layer3_1_conv1_weight.reshape(-1, layer3_1_conv1_weight[0].size).swapaxes(-1, -2) @ t205_g.reshape(-1, t205_g[0].size)
-        t205_cols = t205_cols.reshape((-1, 3, 3) + t205_g.shape[1:])
-        del t205_g
-        t205 = np.zeros((t205_cols.shape[0], t204.shape[0], 6, 6), dtype=t205_cols.dtype)
-        for t205_i in range(3):
-            for t205_j in range(3):
-                t205[:, :, t205_i:t205_i + 4:1, t205_j:t205_j + 4:1] += t205_cols[:, t205_i, t205_j]
-        del t205_cols
-        t205 = np.ascontiguousarray(t205[:, :, 1:5, 1:5].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t205_g = np.ascontiguousarray(t204.transpose(1, 2, 3, 0))
+    t205_cols = layer3_1_conv1_weight.reshape(-1, layer3_1_conv1_weight[0].size).swapaxes(-1, -2) @ t205_g.reshape(-1, t205_g[0].size)
+    t205_cols = t205_cols.reshape((-1, 3, 3) + t205_g.shape[1:])
+    del t205_g
+    t205 = np.zeros((t205_cols.shape[0], 6, 6, t204.shape[0]), dtype=t205_cols.dtype)
+    for t205_i in range(3):
+        for t205_j in range(3):
+            t205[:, t205_i:t205_i + 4:1, t205_j:t205_j + 4:1] += t205_cols[:, t205_i, t205_j]
+    del t205_cols
+    t205 = np.ascontiguousarray(t205[:, 1:5, 1:5].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t206_xp = np.pad(saved33, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t206_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t206_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -717,17 +667,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t211 = np.sum(t210, axis=(2, 3))
     t212 = t211.reshape((256,))
     t213 = t130*t207/saved36
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t214_g = np.ascontiguousarray(t213.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t214_g = np.ascontiguousarray(t213.transpose(1, 2, 3, 0))
     t214_cols = layer3_0_downsample_0_weight.reshape(-1, layer3_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t214_g.reshape(-1, t214_g[0].size)
     t214_cols = t214_cols.reshape((-1, 1, 1) + t214_g.shape[1:])
     del t214_g
-    t214 = np.zeros((t214_cols.shape[0], t213.shape[0], 8, 8), dtype=t214_cols.dtype)
+    t214 = np.zeros((t214_cols.shape[0], 8, 8, t213.shape[0]), dtype=t214_cols.dtype)
     for t214_i in range(1):
         for t214_j in range(1):
-            t214[:, :, t214_i:t214_i + 7:2, t214_j:t214_j + 7:2] += t214_cols[:, t214_i, t214_j]
+            t214[:, t214_i:t214_i + 7:2, t214_j:t214_j + 7:2] += t214_cols[:, t214_i, t214_j]
     del t214_cols
-    t214 = np.ascontiguousarray(t214[:, :, 0:8, 0:8].transpose(1, 0, 2, 3))
+    t214 = np.ascontiguousarray(t214[:, 0:8, 0:8].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t215_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved38, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
     t215_g = np.ascontiguousarray(t213.transpose(1, 0, 2, 3))
@@ -740,27 +690,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t218 = t217.reshape((256,))
     t219 = t129*t207/saved40
     # models.py:54: out = self.conv2(out)
-    if t219.shape[0] * 16 >= layer3_0_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t220_gp = np.pad(t219, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t220_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t220_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t220_gp
-        t220_w = np.ascontiguousarray(layer3_0_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer3_0_conv2_weight.shape[1], -1)
-        t220 = t220_w @ t220_cols.reshape(t220_w.shape[-1], -1)
-        t220 = np.ascontiguousarray(t220.reshape((-1,) + t220_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t220_cols, t220_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t220_g = np.ascontiguousarray(t219.transpose(1, 0, 2, 3))
-        t220_cols = layer3_0_conv2_weight.reshape(-1, layer3_0_conv2_weight[0].size).swapaxes(-1, -2) @ t220_g.reshape(-1, t220_g[0].size)
-        t220_cols = t220_cols.reshape((-1, 3, 3) + t220_g.shape[1:])
-        del t220_g
-        t220 = np.zeros((t220_cols.shape[0], t219.shape[0], 6, 6), dtype=t220_cols.dtype)
-        for t220_i in range(3):
-            for t220_j in range(3):
-                t220[:, :, t220_i:t220_i + 4:1, t220_j:t220_j + 4:1] += t220_cols[:, t220_i, t220_j]
-        del t220_cols
-        t220 = np.ascontiguousarray(t220[:, :, 1:5, 1:5].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t220_g = np.ascontiguousarray(t219.transpose(1, 2, 3, 0))
+    t220_cols = layer3_0_conv2_weight.reshape(-1, layer3_0_conv2_weight[0].size).swapaxes(-1, -2) @ t220_g.reshape(-1, t220_g[0].size)
+    t220_cols = t220_cols.reshape((-1, 3, 3) + t220_g.shape[1:])
+    del t220_g
+    t220 = np.zeros((t220_cols.shape[0], 6, 6, t219.shape[0]), dtype=t220_cols.dtype)
+    for t220_i in range(3):
+        for t220_j in range(3):
+            t220[:, t220_i:t220_i + 4:1, t220_j:t220_j + 4:1] += t220_cols[:, t220_i, t220_j]
+    del t220_cols
+    t220 = np.ascontiguousarray(t220[:, 1:5, 1:5].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t221_xp = np.pad(saved42, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t221_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -779,17 +719,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t227 = t226.reshape((256,))
     t228 = t128*t222/saved45
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t229_g = np.ascontiguousarray(t228.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t229_g = np.ascontiguousarray(t228.transpose(1, 2, 3, 0))
     t229_cols = layer3_0_conv1_weight.reshape(-1, layer3_0_conv1_weight[0].size).swapaxes(-1, -2) @ t229_g.reshape(-1, t229_g[0].size)
     t229_cols = t229_cols.reshape((-1, 3, 3) + t229_g.shape[1:])
     del t229_g
-    t229 = np.zeros((t229_cols.shape[0], t228.shape[0], 10, 10), dtype=t229_cols.dtype)
+    t229 = np.zeros((t229_cols.shape[0], 10, 10, t228.shape[0]), dtype=t229_cols.dtype)
     for t229_i in range(3):
         for t229_j in range(3):
-            t229[:, :, t229_i:t229_i + 7:2, t229_j:t229_j + 7:2] += t229_cols[:, t229_i, t229_j]
+            t229[:, t229_i:t229_i + 7:2, t229_j:t229_j + 7:2] += t229_cols[:, t229_i, t229_j]
     del t229_cols
-    t229 = np.ascontiguousarray(t229[:, :, 1:9, 1:9].transpose(1, 0, 2, 3))
+    t229 = np.ascontiguousarray(t229[:, 1:9, 1:9].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t230_xp = np.pad(saved38, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t230_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t230_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
@@ -808,27 +748,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t236 = t235.reshape((128,))
     t237 = t127*t231/saved49
     # models.py:54: out = self.conv2(out)
-    if t237.shape[0] * 64 >= layer2_1_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t238_gp = np.pad(t237, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t238_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t238_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t238_gp
-        t238_w = np.ascontiguousarray(layer2_1_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer2_1_conv2_weight.shape[1], -1)
-        t238 = t238_w @ t238_cols.reshape(t238_w.shape[-1], -1)
-        t238 = np.ascontiguousarray(t238.reshape((-1,) + t238_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t238_cols, t238_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t238_g = np.ascontiguousarray(t237.transpose(1, 0, 2, 3))
-        t238_cols = layer2_1_conv2_weight.reshape(-1, layer2_1_conv2_weight[0].size).swapaxes(-1, -2) @ t238_g.reshape(-1, t238_g[0].size)
-        t238_cols = t238_cols.reshape((-1, 3, 3) + t238_g.shape[1:])
-        del t238_g
-        t238 = np.zeros((t238_cols.shape[0], t237.shape[0], 10, 10), dtype=t238_cols.dtype)
-        for t238_i in range(3):
-            for t238_j in range(3):
-                t238[:, :, t238_i:t238_i + 8:1, t238_j:t238_j + 8:1] += t238_cols[:, t238_i, t238_j]
-        del t238_cols
-        t238 = np.ascontiguousarray(t238[:, :, 1:9, 1:9].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t238_g = np.ascontiguousarray(t237.transpose(1, 2, 3, 0))
+    t238_cols = layer2_1_conv2_weight.reshape(-1, layer2_1_conv2_weight[0].size).swapaxes(-1, -2) @ t238_g.reshape(-1, t238_g[0].size)
+    t238_cols = t238_cols.reshape((-1, 3, 3) + t238_g.shape[1:])
+    del t238_g
+    t238 = np.zeros((t238_cols.shape[0], 10, 10, t237.shape[0]), dtype=t238_cols.dtype)
+    for t238_i in range(3):
+        for t238_j in range(3):
+            t238[:, t238_i:t238_i + 8:1, t238_j:t238_j + 8:1] += t238_cols[:, t238_i, t238_j]
+    del t238_cols
+    t238 = np.ascontiguousarray(t238[:, 1:9, 1:9].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t239_xp = np.pad(saved51, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t239_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t239_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -847,27 +777,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t245 = t244.reshape((128,))
     t246 = t126*t240/saved54
     # models.py:51: out = self.conv1(x)
-    if t246.shape[0] * 64 >= layer2_1_conv1_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t247_gp = np.pad(t246, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t247_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t247_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t247_gp
-        t247_w = np.ascontiguousarray(layer2_1_conv1_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer2_1_conv1_weight.shape[1], -1)
-        t247 = t247_w @ t247_cols.reshape(t247_w.shape[-1], -1)
-        t247 = np.ascontiguousarray(t247.reshape((-1,) + t247_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t247_cols, t247_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t247_g = np.ascontiguousarray(t246.transpose(1, 0, 2, 3))
-        t247_cols = layer2_1_conv1_weight.reshape(-1, layer2_1_conv1_weight[0].size).swapaxes(-1, -2) @ t247_g.reshape(-1, t247_g[0].size)
-        t247_cols = t247_cols.reshape((-1, 3, 3) + t247_g.shape[1:])
-        del t247_g
-        t247 = np.zeros((t247_cols.shape[0], t246.shape[0], 10, 10), dtype=t247_cols.dtype)
-        for t247_i in range(3):
-            for t247_j in range(3):
-                t247[:, :, t247_i:t247_i + 8:1, t247_j:t247_j + 8:1] += t247_cols[:, t247_i, t247_j]
-        del t247_cols
-        t247 = np.ascontiguousarray(t247[:, :, 1:9, 1:9].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t247_g = np.ascontiguousarray(t246.transpose(1, 2, 3, 0))
+    t247_cols = layer2_1_conv1_weight.reshape(-1, layer2_1_conv1_weight[0].size).swapaxes(-1, -2) @ t247_g.reshape(-1, t247_g[0].size)
+    t247_cols = t247_cols.reshape((-1, 3, 3) + t247_g.shape[1:])
+    del t247_g
+    t247 = np.zeros((t247_cols.shape[0], 10, 10, t246.shape[0]), dtype=t247_cols.dtype)
+    for t247_i in range(3):
+        for t247_j in range(3):
+            t247[:, t247_i:t247_i + 8:1, t247_j:t247_j + 8:1] += t247_cols[:, t247_i, t247_j]
+    del t247_cols
+    t247 = np.ascontiguousarray(t247[:, 1:9, 1:9].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t248_xp = np.pad(saved56, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t248_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t248_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -885,17 +805,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t253 = np.sum(t252, axis=(2, 3))
     t254 = t253.reshape((128,))
     t255 = t125*t249/saved59
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t256_g = np.ascontiguousarray(t255.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t256_g = np.ascontiguousarray(t255.transpose(1, 2, 3, 0))
     t256_cols = layer2_0_downsample_0_weight.reshape(-1, layer2_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t256_g.reshape(-1, t256_g[0].size)
     t256_cols = t256_cols.reshape((-1, 1, 1) + t256_g.shape[1:])
     del t256_g
-    t256 = np.zeros((t256_cols.shape[0], t255.shape[0], 16, 16), dtype=t256_cols.dtype)
+    t256 = np.zeros((t256_cols.shape[0], 16, 16, t255.shape[0]), dtype=t256_cols.dtype)
     for t256_i in range(1):
         for t256_j in range(1):
-            t256[:, :, t256_i:t256_i + 15:2, t256_j:t256_j + 15:2] += t256_cols[:, t256_i, t256_j]
+            t256[:, t256_i:t256_i + 15:2, t256_j:t256_j + 15:2] += t256_cols[:, t256_i, t256_j]
     del t256_cols
-    t256 = np.ascontiguousarray(t256[:, :, 0:16, 0:16].transpose(1, 0, 2, 3))
+    t256 = np.ascontiguousarray(t256[:, 0:16, 0:16].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t257_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved61, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
     t257_g = np.ascontiguousarray(t255.transpose(1, 0, 2, 3))
@@ -908,27 +828,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t260 = t259.reshape((128,))
     t261 = t124*t249/saved63
     # models.py:54: out = self.conv2(out)
-    if t261.shape[0] * 64 >= layer2_0_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t262_gp = np.pad(t261, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t262_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t262_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t262_gp
-        t262_w = np.ascontiguousarray(layer2_0_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer2_0_conv2_weight.shape[1], -1)
-        t262 = t262_w @ t262_cols.reshape(t262_w.shape[-1], -1)
-        t262 = np.ascontiguousarray(t262.reshape((-1,) + t262_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t262_cols, t262_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t262_g = np.ascontiguousarray(t261.transpose(1, 0, 2, 3))
-        t262_cols = layer2_0_conv2_weight.reshape(-1, layer2_0_conv2_weight[0].size).swapaxes(-1, -2) @ t262_g.reshape(-1, t262_g[0].size)
-        t262_cols = t262_cols.reshape((-1, 3, 3) + t262_g.shape[1:])
-        del t262_g
-        t262 = np.zeros((t262_cols.shape[0], t261.shape[0], 10, 10), dtype=t262_cols.dtype)
-        for t262_i in range(3):
-            for t262_j in range(3):
-                t262[:, :, t262_i:t262_i + 8:1, t262_j:t262_j + 8:1] += t262_cols[:, t262_i, t262_j]
-        del t262_cols
-        t262 = np.ascontiguousarray(t262[:, :, 1:9, 1:9].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t262_g = np.ascontiguousarray(t261.transpose(1, 2, 3, 0))
+    t262_cols = layer2_0_conv2_weight.reshape(-1, layer2_0_conv2_weight[0].size).swapaxes(-1, -2) @ t262_g.reshape(-1, t262_g[0].size)
+    t262_cols = t262_cols.reshape((-1, 3, 3) + t262_g.shape[1:])
+    del t262_g
+    t262 = np.zeros((t262_cols.shape[0], 10, 10, t261.shape[0]), dtype=t262_cols.dtype)
+    for t262_i in range(3):
+        for t262_j in range(3):
+            t262[:, t262_i:t262_i + 8:1, t262_j:t262_j + 8:1] += t262_cols[:, t262_i, t262_j]
+    del t262_cols
+    t262 = np.ascontiguousarray(t262[:, 1:9, 1:9].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t263_xp = np.pad(saved65, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t263_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t263_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -947,17 +857,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t269 = t268.reshape((128,))
     t270 = t123*t264/saved68
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t271_g = np.ascontiguousarray(t270.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t271_g = np.ascontiguousarray(t270.transpose(1, 2, 3, 0))
     t271_cols = layer2_0_conv1_weight.reshape(-1, layer2_0_conv1_weight[0].size).swapaxes(-1, -2) @ t271_g.reshape(-1, t271_g[0].size)
     t271_cols = t271_cols.reshape((-1, 3, 3) + t271_g.shape[1:])
     del t271_g
-    t271 = np.zeros((t271_cols.shape[0], t270.shape[0], 18, 18), dtype=t271_cols.dtype)
+    t271 = np.zeros((t271_cols.shape[0], 18, 18, t270.shape[0]), dtype=t271_cols.dtype)
     for t271_i in range(3):
         for t271_j in range(3):
-            t271[:, :, t271_i:t271_i + 15:2, t271_j:t271_j + 15:2] += t271_cols[:, t271_i, t271_j]
+            t271[:, t271_i:t271_i + 15:2, t271_j:t271_j + 15:2] += t271_cols[:, t271_i, t271_j]
     del t271_cols
-    t271 = np.ascontiguousarray(t271[:, :, 1:17, 1:17].transpose(1, 0, 2, 3))
+    t271 = np.ascontiguousarray(t271[:, 1:17, 1:17].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t272_xp = np.pad(saved61, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t272_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t272_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
@@ -979,27 +889,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t279 /= saved72
     del t276
     # models.py:54: out = self.conv2(out)
-    if t279.shape[0] * 256 >= layer1_1_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t280_gp = np.pad(t279, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t280_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t280_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t280_gp
-        t280_w = np.ascontiguousarray(layer1_1_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer1_1_conv2_weight.shape[1], -1)
-        t280 = t280_w @ t280_cols.reshape(t280_w.shape[-1], -1)
-        t280 = np.ascontiguousarray(t280.reshape((-1,) + t280_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t280_cols, t280_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t280_g = np.ascontiguousarray(t279.transpose(1, 0, 2, 3))
-        t280_cols = layer1_1_conv2_weight.reshape(-1, layer1_1_conv2_weight[0].size).swapaxes(-1, -2) @ t280_g.reshape(-1, t280_g[0].size)
-        t280_cols = t280_cols.reshape((-1, 3, 3) + t280_g.shape[1:])
-        del t280_g
-        t280 = np.zeros((t280_cols.shape[0], t279.shape[0], 18, 18), dtype=t280_cols.dtype)
-        for t280_i in range(3):
-            for t280_j in range(3):
-                t280[:, :, t280_i:t280_i + 16:1, t280_j:t280_j + 16:1] += t280_cols[:, t280_i, t280_j]
-        del t280_cols
-        t280 = np.ascontiguousarray(t280[:, :, 1:17, 1:17].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t280_g = np.ascontiguousarray(t279.transpose(1, 2, 3, 0))
+    t280_cols = layer1_1_conv2_weight.reshape(-1, layer1_1_conv2_weight[0].size).swapaxes(-1, -2) @ t280_g.reshape(-1, t280_g[0].size)
+    t280_cols = t280_cols.reshape((-1, 3, 3) + t280_g.shape[1:])
+    del t280_g
+    t280 = np.zeros((t280_cols.shape[0], 18, 18, t279.shape[0]), dtype=t280_cols.dtype)
+    for t280_i in range(3):
+        for t280_j in range(3):
+            t280[:, t280_i:t280_i + 16:1, t280_j:t280_j + 16:1] += t280_cols[:, t280_i, t280_j]
+    del t280_cols
+    t280 = np.ascontiguousarray(t280[:, 1:17, 1:17].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t281_xp = np.pad(saved74, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t281_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t281_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -1022,27 +922,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t288 /= saved77
     del t285, t282
     # models.py:51: out = self.conv1(x)
-    if t288.shape[0] * 256 >= layer1_1_conv1_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t289_gp = np.pad(t288, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t289_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t289_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t289_gp
-        t289_w = np.ascontiguousarray(layer1_1_conv1_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer1_1_conv1_weight.shape[1], -1)
-        t289 = t289_w @ t289_cols.reshape(t289_w.shape[-1], -1)
-        t289 = np.ascontiguousarray(t289.reshape((-1,) + t289_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t289_cols, t289_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t289_g = np.ascontiguousarray(t288.transpose(1, 0, 2, 3))
-        t289_cols = layer1_1_conv1_weight.reshape(-1, layer1_1_conv1_weight[0].size).swapaxes(-1, -2) @ t289_g.reshape(-1, t289_g[0].size)
-        t289_cols = t289_cols.reshape((-1, 3, 3) + t289_g.shape[1:])
-        del t289_g
-        t289 = np.zeros((t289_cols.shape[0], t288.shape[0], 18, 18), dtype=t289_cols.dtype)
-        for t289_i in range(3):
-            for t289_j in range(3):
-                t289[:, :, t289_i:t289_i + 16:1, t289_j:t289_j + 16:1] += t289_cols[:, t289_i, t289_j]
-        del t289_cols
-        t289 = np.ascontiguousarray(t289[:, :, 1:17, 1:17].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t289_g = np.ascontiguousarray(t288.transpose(1, 2, 3, 0))
+    t289_cols = layer1_1_conv1_weight.reshape(-1, layer1_1_conv1_weight[0].size).swapaxes(-1, -2) @ t289_g.reshape(-1, t289_g[0].size)
+    t289_cols = t289_cols.reshape((-1, 3, 3) + t289_g.shape[1:])
+    del t289_g
+    t289 = np.zeros((t289_cols.shape[0], 18, 18, t288.shape[0]), dtype=t289_cols.dtype)
+    for t289_i in range(3):
+        for t289_j in range(3):
+            t289[:, t289_i:t289_i + 16:1, t289_j:t289_j + 16:1] += t289_cols[:, t289_i, t289_j]
+    del t289_cols
+    t289 = np.ascontiguousarray(t289[:, 1:17, 1:17].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t290_xp = np.pad(saved79, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t290_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t290_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -1065,27 +955,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t297 /= saved82
     del t294
     # models.py:54: out = self.conv2(out)
-    if t297.shape[0] * 256 >= layer1_0_conv2_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t298_gp = np.pad(t297, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t298_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t298_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t298_gp
-        t298_w = np.ascontiguousarray(layer1_0_conv2_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer1_0_conv2_weight.shape[1], -1)
-        t298 = t298_w @ t298_cols.reshape(t298_w.shape[-1], -1)
-        t298 = np.ascontiguousarray(t298.reshape((-1,) + t298_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t298_cols, t298_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t298_g = np.ascontiguousarray(t297.transpose(1, 0, 2, 3))
-        t298_cols = layer1_0_conv2_weight.reshape(-1, layer1_0_conv2_weight[0].size).swapaxes(-1, -2) @ t298_g.reshape(-1, t298_g[0].size)
-        t298_cols = t298_cols.reshape((-1, 3, 3) + t298_g.shape[1:])
-        del t298_g
-        t298 = np.zeros((t298_cols.shape[0], t297.shape[0], 18, 18), dtype=t298_cols.dtype)
-        for t298_i in range(3):
-            for t298_j in range(3):
-                t298[:, :, t298_i:t298_i + 16:1, t298_j:t298_j + 16:1] += t298_cols[:, t298_i, t298_j]
-        del t298_cols
-        t298 = np.ascontiguousarray(t298[:, :, 1:17, 1:17].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t298_g = np.ascontiguousarray(t297.transpose(1, 2, 3, 0))
+    t298_cols = layer1_0_conv2_weight.reshape(-1, layer1_0_conv2_weight[0].size).swapaxes(-1, -2) @ t298_g.reshape(-1, t298_g[0].size)
+    t298_cols = t298_cols.reshape((-1, 3, 3) + t298_g.shape[1:])
+    del t298_g
+    t298 = np.zeros((t298_cols.shape[0], 18, 18, t297.shape[0]), dtype=t298_cols.dtype)
+    for t298_i in range(3):
+        for t298_j in range(3):
+            t298[:, t298_i:t298_i + 16:1, t298_j:t298_j + 16:1] += t298_cols[:, t298_i, t298_j]
+    del t298_cols
+    t298 = np.ascontiguousarray(t298[:, 1:17, 1:17].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t299_xp = np.pad(saved84, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t299_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t299_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -1108,27 +988,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t306 /= saved87
     del t303, t300
     # models.py:51: out = self.conv1(x)
-    if t306.shape[0] * 256 >= layer1_0_conv1_weight.shape[1]:
-        # conv2d input gradient: im2col(padded g), then (C, O*kh*kw) @ (O*kh*kw, N*H*W)
-        t307_gp = np.pad(t306, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        t307_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t307_gp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-        del t307_gp
-        t307_w = np.ascontiguousarray(layer1_0_conv1_weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(layer1_0_conv1_weight.shape[1], -1)
-        t307 = t307_w @ t307_cols.reshape(t307_w.shape[-1], -1)
-        t307 = np.ascontiguousarray(t307.reshape((-1,) + t307_cols.shape[3:]).transpose(1, 0, 2, 3))
-        del t307_cols, t307_w
-    else:
-        # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-        t307_g = np.ascontiguousarray(t306.transpose(1, 0, 2, 3))
-        t307_cols = layer1_0_conv1_weight.reshape(-1, layer1_0_conv1_weight[0].size).swapaxes(-1, -2) @ t307_g.reshape(-1, t307_g[0].size)
-        t307_cols = t307_cols.reshape((-1, 3, 3) + t307_g.shape[1:])
-        del t307_g
-        t307 = np.zeros((t307_cols.shape[0], t306.shape[0], 18, 18), dtype=t307_cols.dtype)
-        for t307_i in range(3):
-            for t307_j in range(3):
-                t307[:, :, t307_i:t307_i + 16:1, t307_j:t307_j + 16:1] += t307_cols[:, t307_i, t307_j]
-        del t307_cols
-        t307 = np.ascontiguousarray(t307[:, :, 1:17, 1:17].transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t307_g = np.ascontiguousarray(t306.transpose(1, 2, 3, 0))
+    t307_cols = layer1_0_conv1_weight.reshape(-1, layer1_0_conv1_weight[0].size).swapaxes(-1, -2) @ t307_g.reshape(-1, t307_g[0].size)
+    t307_cols = t307_cols.reshape((-1, 3, 3) + t307_g.shape[1:])
+    del t307_g
+    t307 = np.zeros((t307_cols.shape[0], 18, 18, t306.shape[0]), dtype=t307_cols.dtype)
+    for t307_i in range(3):
+        for t307_j in range(3):
+            t307[:, t307_i:t307_i + 16:1, t307_j:t307_j + 16:1] += t307_cols[:, t307_i, t307_j]
+    del t307_cols
+    t307 = np.ascontiguousarray(t307[:, 1:17, 1:17].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t308_xp = np.pad(saved89, ((0, 0), (0, 0), (1, 1), (1, 1)))
     t308_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t308_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
@@ -1171,17 +1041,17 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t317 /= saved93
     del t314, t311
     # models.py:101: x = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, N*Ho*Wo), then col2im (a strided add per tap)
-    t318_g = np.ascontiguousarray(t317.transpose(1, 0, 2, 3))
+    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
+    t318_g = np.ascontiguousarray(t317.transpose(1, 2, 3, 0))
     t318_cols = conv1_weight.reshape(-1, conv1_weight[0].size).swapaxes(-1, -2) @ t318_g.reshape(-1, t318_g[0].size)
     t318_cols = t318_cols.reshape((-1, 7, 7) + t318_g.shape[1:])
     del t318_g
-    t318 = np.zeros((t318_cols.shape[0], t317.shape[0], 70, 70), dtype=t318_cols.dtype)
+    t318 = np.zeros((t318_cols.shape[0], 70, 70, t317.shape[0]), dtype=t318_cols.dtype)
     for t318_i in range(7):
         for t318_j in range(7):
-            t318[:, :, t318_i:t318_i + 63:2, t318_j:t318_j + 63:2] += t318_cols[:, t318_i, t318_j]
+            t318[:, t318_i:t318_i + 63:2, t318_j:t318_j + 63:2] += t318_cols[:, t318_i, t318_j]
     del t318_cols
-    t318 = np.ascontiguousarray(t318[:, :, 3:67, 3:67].transpose(1, 0, 2, 3))
+    t318 = np.ascontiguousarray(t318[:, 3:67, 3:67].transpose(3, 0, 1, 2))
     # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
     t319_xp = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)))
     t319_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t319_xp, (7, 7), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
