@@ -5,7 +5,7 @@ Cases: batch 1 and 16 at 3x64x64, all parameters trainable ("full") and backbone
 (symgrad: includes generating its backward module, or loading it from the disk cache) and the
 median of the following steps. torch is a benchmark peer only (skipped when not installed).
 
-Run: python benchmarks/resnet_step.py [--repeats 5] [--batches 1 16] [--profile]
+Run: python benchmarks/resnet_step.py [--repeats 5] [--batches 1 16] [--profile] [--cpu-time]
 """
 
 import os
@@ -69,15 +69,18 @@ def _torch_case(batch, frozen):
     return step
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time, robust when other jobs share the cores
+
+
 def _time(step, repeats):
-    t = time.perf_counter()
+    t = CLOCK()
     step()
-    first = time.perf_counter() - t
+    first = CLOCK() - t
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         step()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return first, statistics.median(times)
 
 
@@ -150,6 +153,9 @@ def rows(quick: bool = False, repeats: int = 5):
         if torch is not None:
             result.append(Row("resnet18 16x3x64x64 step: peak RSS growth (MB, not s)", "torch",
                               _child("torch", 16, tempfile.gettempdir())[2] / 1e6))
+        from .conv_bench import rows as conv_rows
+
+        result += conv_rows()  # one of its convs against the floor of its three GEMMs
     return result
 
 
@@ -158,7 +164,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--profile", action="store_true", help="cProfile symgrad's steady-state step")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with process CPU time (one thread: robust on a shared, loaded machine)")
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     try:
         import torch
 

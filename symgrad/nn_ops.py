@@ -3,14 +3,17 @@
 Structural rows of the primitive table, listed in `ROWS` (registered by `primitives`):
 
 * `conv2d(x, w)` and the two halves of its adjoint, `conv2d_input_grad(g, w)` (a transposed
-  convolution: the zero-dilated, padded gradient correlated with the flipped kernel) and
-  `conv2d_weight_grad(g, x)`. The three are one bilinear map seen from its three sides, so each one's
-  VJP is written in the other two and every derivative order stays available.
-  Evaluation is `np.pad`, `np.lib.stride_tricks.sliding_window_view` (a strided view, no copy) and one
-  `np.einsum(..., optimize=True)` (BLAS through tensordot); no Python loop over pixels or groups.
+  convolution) and `conv2d_weight_grad(g, x)`. The three are one bilinear map seen from its three
+  sides, so each one's VJP is written in the other two and every derivative order stays available.
+  Forward and weight gradient are im2col + one GEMM per group: `np.pad`, one strided copy of a
+  `sliding_window_view` into channels-first columns, `@`; the input gradient is a GEMM and col2im,
+  a strided add per kernel tap. No Python loop over pixels, images or groups.
 * `max_pool2d(x)` (padding is -inf; the gradient goes to the *first* maximum of each window, as
   torch), `max_pool2d_grad(g, x)` (scatter of g to those argmaxes, via `np.bincount`) and
   `max_pool2d_select(c, x)` (gather of c at those argmaxes): the last two are each other's adjoint.
+  Both walk the kernel taps over whole (N, C, Ho, Wo) views, never copying the windows.
+* `batch_norm_train(x, w, b)`: normalisation by the batch statistics (one centring pass, a one-pass
+  variance, in-place scale and shift); its VJP recomputes them from x, as torch.
 
 The NumPy evaluation of every row *is* its emitted code (executed once compiled and memoised), so
 eager values and generated modules agree by construction. Emitted statements use "{out}" plus
@@ -72,11 +75,6 @@ def _window_line(dst, src, kernel, stride, dilation) -> str:
     return f"{dst} = np.lib.stride_tricks.sliding_window_view({src}, {extent!r}, axis=(2, 3)){step}"
 
 
-def _split_groups(name, groups) -> str:
-    """`name` (N, C, ...) viewed as (N, groups, C // groups, ...)."""
-    return f"{name}.reshape(({name}.shape[0], {groups}, -1) + {name}.shape[2:])"
-
-
 @functools.lru_cache(maxsize=512)
 def _compiled(op, n_operands, attrs):
     names = [f"_x{i}" for i in range(n_operands)]
@@ -103,79 +101,102 @@ def _float_dtype(*specs):
 
 
 # ----------------------------------------------------------------------------- conv2d rows
-def _conv_emit(names, kernel_size, stride, padding, dilation, groups):
-    x, w = names
+# Each conv kernel is im2col + one GEMM (one per group): `{out}_cols` holds every window channels
+# first, (C, kh, kw, N, Ho, Wo), written by ONE strided copy of a window view, so the GEMM's other
+# dimension is N*Ho*Wo and its result (O, N*Ho*Wo) needs one more, output-sized copy into NCHW.
+# Measured on resnet18's convs (benchmarks/conv_bench.py --layers): both copies are small next to the
+# GEMM; shifted GEMMs over a padded flat image lost to it (skinny GEMMs, a pass per tap to accumulate,
+# up to 4x wasted positions on 4x4 and 2x2 maps). Temporaries are deleted as soon as they are read.
+_CHANNELS_FIRST = "(1, 4, 5, 0, 2, 3)"  # window view (N, C, Ho, Wo, kh, kw) -> (C, kh, kw, N, Ho, Wo)
+
+
+def _matrix(name, groups, rows, cols) -> str:
+    """`name` as a (rows, cols) matrix, or a stack of `groups` of them (np.matmul pairs them up)."""
+    return f"{name}.reshape({rows}, {cols})" if groups == 1 else f"{name}.reshape({groups}, {rows}, {cols})"
+
+
+def _columns_lines(x, kernel_size, stride, padding, dilation):
+    """Statements setting {out}_cols, the im2col of x: (C, kh, kw, N, Ho, Wo), contiguous."""
     lines, src = _pad_lines(f"{O}_xp", x, padding)
-    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
-    if groups == 1:
-        lines.append(f"{O} = np.einsum('ncpqij,ocij->nopq', {O}_win, {w}, optimize=True)")
-    else:
-        lines.append(f"{O}_win = {_split_groups(f'{O}_win', groups)}")
-        lines.append(f"{O}_w = {w}.reshape(({groups}, -1) + {w}.shape[1:])")
-        lines.append(f"{O} = np.einsum('ngcpqij,gocij->ngopq', {O}_win, {O}_w, optimize=True)")
-        lines.append(f"{O} = {O}.reshape(({O}.shape[0], -1) + {O}.shape[3:])")
+    window = _window_line(f"{O}_cols", src, kernel_size, stride, dilation).split(" = ", 1)[1]
+    lines.append(f"{O}_cols = np.ascontiguousarray({window}.transpose{_CHANNELS_FIRST})")
+    if src != x:
+        lines.append(f"del {src}")
     return lines
 
 
-def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilation, groups):
-    """dL/dx of conv2d: correlate the zero-dilated, padded gradient with the flipped kernel.
+def _to_nchw_line(positions) -> str:
+    """{out}: (channels, N*Ho*Wo), or (groups, channels per group, N*Ho*Wo) -> contiguous NCHW."""
+    return f"{O} = np.ascontiguousarray({O}.reshape((-1,) + {positions}).transpose(1, 0, 2, 3))"
 
-    Per spatial dim (padded input length P = size + 2p, kernel extent e, output length m):
-    dx_padded[u] = sum_i g[(u - i d) / s] w[i]; with g dilated by s (length (m-1)s+1) and padded by
-    e-1 on both sides this is a stride-1 correlation with w reversed. Cropping the input padding p and
-    the r = (P - e) % s trailing positions no window reached turns the pads into (e-1-p, e-1-p+r);
-    a negative pad (p > e-1) is a crop instead.
-    """
-    g, w = names
-    lines, src = [], g
-    extent = _extent(kernel_size, dilation)
-    outs = out_size(input_size, kernel_size, stride, padding, dilation)
-    if tuple(stride) != (1, 1):
-        dilated = tuple((m - 1) * s + 1 for m, s in zip(outs, stride))
-        lines.append(f"{O}_gd = np.zeros({g}.shape[:2] + {dilated!r}, dtype={g}.dtype)")
-        lines.append(f"{O}_gd[:, :, ::{stride[0]}, ::{stride[1]}] = {g}")
-        src = f"{O}_gd"
-    else:
-        dilated = outs
-    lo = [e - 1 - p for e, p in zip(extent, padding)]
-    hi = [l + (size + 2 * p - e) % s
-          for l, size, p, e, s in zip(lo, input_size, padding, extent, stride)]
-    if any(v > 0 for v in lo + hi):
-        pads = ", ".join(f"({max(a, 0)}, {max(b, 0)})" for a, b in zip(lo, hi))
-        lines.append(f"{O}_gp = np.pad({src}, ((0, 0), (0, 0), {pads}))")
-        src = f"{O}_gp"
-    if any(v < 0 for v in lo + hi):
-        bounds = []
-        for length, a, b in zip(dilated, lo, hi):
-            length += max(a, 0) + max(b, 0)
-            bounds.append(f"{max(-a, 0)}:{length - max(-b, 0)}")
-        lines.append(f"{O}_gp = {src}[:, :, {bounds[0]}, {bounds[1]}]")
-        src = f"{O}_gp"
-    lines.append(_window_line(f"{O}_win", src, kernel_size, (1, 1), dilation))
-    if groups == 1:
-        lines.append(f"{O} = np.einsum('nopqij,ocij->ncpq', {O}_win, {w}[:, :, ::-1, ::-1], optimize=True)")
-    else:
-        lines.append(f"{O}_win = {_split_groups(f'{O}_win', groups)}")
-        lines.append(f"{O}_w = {w}[:, :, ::-1, ::-1].reshape(({groups}, -1) + {w}.shape[1:])")
-        lines.append(f"{O} = np.einsum('ngopqij,gocij->ngcpq', {O}_win, {O}_w, optimize=True)")
-        lines.append(f"{O} = {O}.reshape(({O}.shape[0], -1) + {O}.shape[3:])")
+
+def _conv_emit(names, kernel_size, stride, padding, dilation, groups):
+    x, w = names
+    lines = ["# conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)"]
+    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
+    lines.append(f"{O} = {_matrix(w, groups, '-1', f'{w}[0].size')} @ "
+                 f"{_matrix(f'{O}_cols', groups, f'{w}[0].size', '-1')}")
+    lines.append(_to_nchw_line(f"{O}_cols.shape[3:]"))
+    lines.append(f"del {O}_cols")
     return lines
 
 
 def _conv_weight_grad_emit(names, kernel_size, stride, padding, dilation, groups):
     g, x = names
-    lines, src = _pad_lines(f"{O}_xp", x, padding)
-    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
-    if groups == 1:
-        # tensordot's (o, c, i, j) result is C-contiguous like the weight (einsum's is a transposed view,
-        # and every consumer of the gradient then pays a cache-hostile transposing copy)
-        lines.append(f"{O} = np.tensordot({g}, {O}_win, axes=((0, 2, 3), (0, 2, 3)))")
-    else:
-        lines.append(f"{O}_win = {_split_groups(f'{O}_win', groups)}")
-        lines.append(f"{O}_g = {_split_groups(g, groups)}")
-        lines.append(f"{O} = np.einsum('ngopq,ngcpqij->gocij', {O}_g, {O}_win, optimize=True)")
-        lines.append(f"{O} = {O}.reshape((-1,) + {O}.shape[2:])")
+    lines = ["# conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T"]
+    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
+    lines.append(f"{O}_g = np.ascontiguousarray({g}.transpose(1, 0, 2, 3))")
+    # the (O, C*kh*kw) result is C-contiguous like the weight (a transposed one would make every
+    # consumer of the gradient pay a cache-hostile transposing copy)
+    lines.append(f"{O} = {_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')} @ "
+                 f"{_matrix(f'{O}_cols', groups, '-1', f'{O}_g[0].size')}.swapaxes(-1, -2)")
+    lines.append(f"{O} = {O}.reshape({g}.shape[1], -1, {kernel_size[0]}, {kernel_size[1]})")
+    lines.append(f"del {O}_cols, {O}_g")
     return lines
+
+
+def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilation, groups):
+    """dL/dx of conv2d, a transposed convolution: GEMM, then col2im (see `_input_grad_col2im`).
+
+    Measured on resnet18's layers at batch 1 and 16 (benchmarks/conv_bench.py --layers): col2im with
+    the batch innermost is as fast as correlating the padded g with the flipped kernel on 16x16
+    maps and up to 2.5x faster on smaller ones, where the correlation's flipped, transposed copy of
+    the whole weight costs more than the GEMM.
+    """
+    return _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
+
+
+def _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups):
+    """Columns (C*kh*kw, Ho*Wo*N) = W.T @ g, each tap's then added at its strided place (col2im).
+
+    The batch is the innermost axis of the columns and of the accumulator, so each strided add runs
+    over rows of N (times Wo at stride 1), not over a resnet's 2- or 4-wide rows. (Correlating a
+    zero-dilated g instead would spend s*s times the GEMM on zeros.)
+    """
+    g, w = names
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wd) = kernel_size, stride, padding, dilation, input_size
+    ho, wo = out_size(input_size, kernel_size, stride, padding, dilation)
+    lines = ["# conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)",
+             f"{O}_g = np.ascontiguousarray({g}.transpose(1, 2, 3, 0))",
+             f"{O}_cols = {_matrix(w, groups, '-1', f'{w}[0].size')}.swapaxes(-1, -2) @ "
+             f"{_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')}",
+             f"{O}_cols = {O}_cols.reshape((-1, {kh}, {kw}) + {O}_g.shape[1:])",
+             f"del {O}_g",
+             f"{O} = np.zeros(({O}_cols.shape[0], {h + 2 * ph}, {wd + 2 * pw}, {g}.shape[0]), "
+             f"dtype={O}_cols.dtype)",
+             f"for {O}_i in range({kh}):",
+             f"    for {O}_j in range({kw}):",
+             f"        {O}[:, {_tap_slice(f'{O}_i', dh, sh, ho)}, {_tap_slice(f'{O}_j', dw, sw, wo)}] "
+             f"+= {O}_cols[:, {O}_i, {O}_j]",
+             f"del {O}_cols",
+             f"{O} = np.ascontiguousarray({O}[:, {ph}:{ph + h}, {pw}:{pw + wd}].transpose(3, 0, 1, 2))"]
+    return lines
+
+
+def _tap_slice(tap, dilation, stride, length) -> str:
+    """The `length` positions, `stride` apart, that kernel tap `tap` (a loop variable) reaches."""
+    start = tap if dilation == 1 else f"{dilation} * {tap}"
+    return f"{start}:{start} + {stride * (length - 1) + 1}:{stride}"
 
 
 def _conv_vjp(F, g, out, x, w, kernel_size, **conv):
@@ -223,6 +244,7 @@ _CONV_EXAMPLES = (
     (((1, 2, 7, 6), (3, 2, 3, 2)), _cattrs(k=(3, 2), s=(2, 1), p=(1, 0))),
     (((1, 4, 7, 7), (4, 2, 3, 3)), _cattrs(s=(2, 2), p=(1, 1), d=(2, 1), groups=2)),
     (((1, 2, 6, 5), (2, 2, 2, 2)), _cattrs(k=(2, 2), s=(3, 2), p=(2, 1))),
+    (((1, 6, 2, 2), (3, 6, 3, 3)), _cattrs(p=(1, 1))),  # fewer positions than channels
 )
 
 
@@ -244,24 +266,57 @@ def _pool_attrs_shape(x, kernel_size, stride, padding, dilation):
     return (n, c) + out_size((h, w), kernel_size, stride, padding, dilation), dtype
 
 
+def _del_line(*names) -> str:
+    """`del` of the emitted temporaries among `names` (None: nothing to free)."""
+    return "del " + ", ".join(name for name in names if name)
+
+
+def _taps(kernel_size) -> str:
+    """The loop header over every kernel tap but the first, (0, 0), in row-major order."""
+    return f"for {O}_i, {O}_j in list(np.ndindex{tuple(kernel_size)!r})[1:]:"
+
+
 def _max_pool_emit(names, kernel_size, stride, padding, dilation):
     (x,) = names
     lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
     lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
-    lines.append(f"{O} = {O}_win.max(axis=(4, 5))")
-    return lines
+    # one np.maximum per kernel tap over whole (N, C, Ho, Wo) views: a reduction over the window's
+    # own two small axes would run NumPy's inner loop 3 elements at a time
+    return lines + [f"{O} = {O}_win[..., 0, 0].copy()",
+                    _taps(kernel_size),
+                    f"    np.maximum({O}, {O}_win[..., {O}_i, {O}_j], out={O})",
+                    _del_line(f"{O}_win", src if src != x else None)]
+
+
+def _times(factor) -> str:
+    return "" if factor == 1 else f" * {factor}"
 
 
 def _argmax_lines(x, kernel_size, stride, padding, dilation):
-    """Statements setting {out}_idx: flat index into the padded x of each window's first maximum."""
+    """Statements setting {out}_idx: flat index into the padded x of each window's first maximum.
+
+    Tap by tap in row-major order, a tap takes over where it is strictly larger (so the first of equal
+    maxima wins, as torch) or is the window's first NaN (NaN is the maximum, as np.argmax and torch).
+    """
+    (kh, kw), (dh, dw) = kernel_size, dilation
     lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
     lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
-    lines.append(f"{O}_arg = {O}_win.reshape({O}_win.shape[:4] + (-1,)).argmax(axis=4)")
-    lines.append(f"{O}_pos = np.arange({src}.size).reshape({src}.shape)")
-    lines.append(_window_line(f"{O}_pos", f"{O}_pos", kernel_size, stride, dilation))
-    lines.append(f"{O}_pos = {O}_pos.reshape({O}_pos.shape[:4] + (-1,))")
-    lines.append(f"{O}_idx = np.take_along_axis({O}_pos, {O}_arg[..., None], axis=4)[..., 0]")
-    return lines, src
+    tap_type = "np.uint8" if kh * kw <= 256 else "np.int64"
+    return lines + [
+        f"{O}_max = {O}_win[..., 0, 0].copy()",
+        f"{O}_arg = np.zeros({O}_max.shape, dtype={tap_type})  # which tap holds the first maximum",
+        f"for {O}_t, ({O}_i, {O}_j) in list(enumerate(np.ndindex({kh}, {kw})))[1:]:",
+        f"    {O}_next = np.maximum({O}_max, {O}_win[..., {O}_i, {O}_j])",
+        f"    {O}_new = ({O}_next != {O}_max) & ({O}_max == {O}_max)",
+        f"    np.maximum({O}_arg, {O}_new * {tap_type}({O}_t), out={O}_arg)  # taps come in increasing order",
+        f"    {O}_max = {O}_next",
+        f"    del {O}_next, {O}_new",
+        f"{O}_off = (np.arange({kh})[:, None]{_times(dh)} * {src}.shape[3] + np.arange({kw}){_times(dw)}).ravel()"
+        "  # of each tap from its window's corner",
+        _window_line(f"{O}_idx", f"np.arange({src}.size).reshape({src}.shape)", kernel_size, stride,
+                     dilation) + "[..., 0, 0]" + f" + {O}_off[{O}_arg]",
+        f"del {O}_win, {O}_max, {O}_arg, {O}_off",
+    ], src
 
 
 def _crop_text(padding) -> str:
@@ -274,18 +329,18 @@ def _max_pool_grad_emit(names, kernel_size, stride, padding, dilation):
     lines.append(f"{O} = np.bincount({O}_idx.ravel(), weights={g}.ravel(), minlength={src}.size)")
     crop = "" if padding == (0, 0) else f"[:, :, {_crop_text(padding)}]"
     lines.append(f"{O} = {O}.reshape({src}.shape){crop}.astype({g}.dtype)")
-    return lines
+    return lines + [_del_line(f"{O}_idx", src if src != x else None)]
 
 
 def _max_pool_select_emit(names, kernel_size, stride, padding, dilation):
     c, x = names
-    lines, _ = _argmax_lines(x, kernel_size, stride, padding, dilation)
+    lines, src = _argmax_lines(x, kernel_size, stride, padding, dilation)
     csrc = c
     if padding != (0, 0):
         pad, csrc = _pad_lines(f"{O}_cp", c, padding)
         lines += pad
     lines.append(f"{O} = {csrc}.reshape(-1)[{O}_idx]")
-    return lines
+    return lines + [_del_line(f"{O}_idx", *(name for name in (src, csrc) if name not in (x, c)))]
 
 
 def _pool_examples():
@@ -310,40 +365,40 @@ def _bn_channel(F, v, ndim: int):
     return F.reshape(v, (1, -1) + (1,) * (ndim - 2))
 
 
-def _bn_train_numpy(x, w, b, eps, ndim):
-    axes, shape = _bn_axes(x.ndim), (1, -1) + (1,) * (x.ndim - 2)
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * w.reshape(shape) + b.reshape(shape)
-
-
 def _bn_train_emit(names, eps, ndim):
     x, w, b = names
     axes, shape = _bn_axes(ndim), (1, -1) + (1,) * (ndim - 2)
+    dims = {3: "ncl", 4: "nchw", 5: "ncdhw"}.get(ndim, "nc" + "defghijklm"[:ndim - 2])  # einsum letters
     return [
-        f"{{out}}_mean = {x}.mean(axis={axes!r}, keepdims=True)",
-        f"{{out}}_var = {x}.var(axis={axes!r}, keepdims=True)",
-        f"{{out}} = ({x} - {{out}}_mean) / np.sqrt({{out}}_var + {eps!r}) * {w}.reshape({shape!r}) "
-        f"+ {b}.reshape({shape!r})",
+        "# batch norm (training): centre, biased variance in one pass, then scale and shift in place",
+        f"{O} = {x} - {x}.mean(axis={axes!r}, keepdims=True)",
+        f"{O}_var = np.einsum('{dims},{dims}->c', {O}, {O}).reshape({shape!r}) / {O}[:, 0].size",
+        f"{O} *= {w}.reshape({shape!r}) / np.sqrt({O}_var + {eps!r})",
+        f"{O} += {b}.reshape({shape!r})",
     ]
 
 
 def _bn_train_vjp(F, g, out, x, w, b, eps, ndim):
     # NOTE: as torch, only x is kept: the batch statistics are recomputed here, so batch norm saves
-    # one array per layer, not its intermediates.
+    # one array per layer, not its intermediates. With c = x - mean, s = 1/sqrt(var + eps) and n
+    # values per channel: dx = w s (g - sum(g)/n - c s^2 sum(g c)/n), dw = s sum(g c), db = sum(g).
+    # The per-channel factors are (C,) vectors, reshaped to broadcast only when applied, so the fused
+    # elementwise code multiplies each whole array once instead of once per factor.
     axes = _bn_axes(ndim)
-    centred = x - F.mean(x, axis=axes, keepdims=True)
-    invstd = 1.0 / F.sqrt(F.mean(centred * centred, axis=axes, keepdims=True) + eps)
-    xhat = centred * invstd
-    dxhat = g * _bn_channel(F, w, ndim)
-    dx = invstd * (dxhat - F.mean(dxhat, axis=axes, keepdims=True)
-                   - xhat * F.mean(dxhat * xhat, axis=axes, keepdims=True))
-    return dx, F.sum(g * xhat, axis=axes), F.sum(g, axis=axes)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    centred = x - _bn_channel(F, F.mean(x, axis=axes), ndim)
+    invstd = 1.0 / F.sqrt(F.mean(centred * centred, axis=axes) + eps)
+    sum_g, sum_gc = F.sum(g, axis=axes), F.sum(g * centred, axis=axes)
+    scale = w * invstd
+    dx = (_bn_channel(F, scale, ndim) * g
+          + _bn_channel(F, scale * invstd * invstd * sum_gc / -count, ndim) * centred
+          + _bn_channel(F, scale * sum_g / -count, ndim))
+    return dx, sum_gc * invstd, sum_g
 
 
 ROWS = [
     Structural(
-        "batch_norm_train", _bn_train_numpy, _bn_train_emit, _bn_train_vjp,
+        "batch_norm_train", _run_emitted("batch_norm_train"), _bn_train_emit, _bn_train_vjp,
         shape=lambda x, w, b, eps, ndim: x,
         examples=((((4, 3, 2, 2), (3,), (3,)), dict(eps=1e-5, ndim=4)),
                   (((6, 3), (3,), (3,)), dict(eps=1e-3, ndim=2))),
