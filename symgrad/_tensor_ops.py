@@ -26,6 +26,7 @@ from .tape import elementwise, result_dtype
 from .tape import operand as _operand
 from .tensor_core import Ref, Tensor, is_recording, record
 from .tensor_core import new_tensor as _new
+from .torch_dtype_rules import FIX, matmul_mismatch
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 # ============================================================================ arithmetic
@@ -77,6 +78,9 @@ def matmul(self, other):
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
                            f"{self.ndim}D and {getattr(other, 'ndim', 0)}D ({location_text(_caller())})")
     a, b = self._value, other._value
+    mismatch = matmul_mismatch(a.dtype, a.ndim, b.dtype, b.ndim)  # torch's matmul never promotes
+    if mismatch:
+        raise RuntimeError(f"{mismatch} ({location_text(_caller())}). {FIX}")
     if (a.shape[-1] != (b.shape[0] if b.ndim == 1 else b.shape[-2])):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_shape_text(a.shape)} and "
                            f"{_shape_text(b.shape)}) at {location_text(_caller())}")

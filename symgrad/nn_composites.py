@@ -78,9 +78,17 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def linear(x, w, b=None):
-    """As torch.nn.functional.linear: x @ w.T + b."""
-    out = ops.matmul(x, ops.transpose(w))
-    return out if b is None else out + b
+    """As torch.nn.functional.linear: x @ w.T + b, recorded as torch records it.
+
+    The input is flattened to 2-d rows (and the result viewed back); with a bias the product is one
+    `addmm` row, so gradients and torch's `AddmmBackward0` / `TBackward0` chain come from rows.
+    """
+    shape = ops.shape_of(x)
+    if ops.ndim_of(w) != 2 or len(shape) == 0:
+        return ops.matmul(x, ops.transpose(w)) if b is None else ops.matmul(x, ops.transpose(w)) + b
+    rows = x if len(shape) == 2 else ops.reshape(x, (-1, shape[-1]))
+    out = ops.matmul(rows, ops.transpose(w)) if b is None else bind("addmm", b, rows, ops.transpose(w))
+    return out if len(shape) == 2 else ops.reshape(out, tuple(shape[:-1]) + (ops.shape_of(w)[0],))
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -227,14 +235,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 # ----------------------------------------------------------------------------- activations
 def softmax(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) along `axis`; stable."""
-    e = ops.exp(x - ops.stop_gradient(ops.amax(x, axis=axis, keepdims=True)))
-    return e / ops.sum(e, axis=axis, keepdims=True)
+    """exp(x - max) / sum(exp(x - max)) along `axis`: one `softmax` row (as torch's kernel)."""
+    (x,) = common_float(x)
+    return bind("softmax", x, axis=int(axis) % max(ops.ndim_of(x), 1))
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along `axis`; stable."""
-    return x - ops.logsumexp(x, axis=axis, keepdims=True)
+    """x - logsumexp(x) along `axis`: one `log_softmax` row (as torch's kernel)."""
+    (x,) = common_float(x)
+    return bind("log_softmax", x, axis=int(axis) % max(ops.ndim_of(x), 1))
 
 
 def dropout(x, p, uniform):
@@ -265,7 +274,7 @@ def _known_targets(target, ignore_index, classes):
     safe = np.where(valid, target, 0)
     if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= classes):
         bad = int(safe[valid].max()) if safe[valid].max() >= classes else int(safe[valid].min())
-        raise IndexError(f"nll_loss: target {bad} is out of bounds for {classes} classes ({user_location()})")
+        raise IndexError(f"Target {bad} is out of bounds. (nll_loss: {classes} classes; {user_location()})")
     return safe, (None if valid.all() else valid)
 
 
@@ -309,7 +318,13 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     return nll_loss(log_softmax(logits, axis=axis), target, weight, ignore_index, reduction)
 
 
+def check_reduction(reduction: str, what: str) -> str:
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"{what}: {reduction!r} is not a valid value for reduction ('mean', 'sum', 'none') "
+                         f"({user_location()})")
+    return reduction
+
+
 def mse_loss(x, target, reduction="mean"):
-    """As torch.nn.functional.mse_loss."""
-    d = x - target
-    return reduce_loss(d * d, reduction, "mse_loss")
+    """As torch.nn.functional.mse_loss: one `mse_loss` row (input, target), as torch's kernel."""
+    return bind("mse_loss", x, target, reduction=check_reduction(reduction, "mse_loss"))

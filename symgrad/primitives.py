@@ -327,6 +327,14 @@ _STRUCTURAL = [
         ),
         torch_name=_matmul_name,
     ),
+    Structural(  # bias + mat1 @ mat2 (torch.addmm): the fused product of nn.Linear, as torch records it
+        "addmm", lambda b, m1, m2: b + m1 @ m2, lambda n: f"{n[0]} + {n[1]} @ {n[2]}",
+        lambda F, g, out, b, m1, m2: (F.unbroadcast(g, b.shape), F.matmul(g, F.swapaxes(m2, -1, -2)),
+                                      F.matmul(F.swapaxes(m1, -1, -2), g)),
+        shape=lambda b, m1, m2: ((m1[0][0], m2[0][1]), np.result_type(b[1], m1[1], m2[1]).name),
+        examples=((((5,), (3, 4), (4, 5)), {}), (((3, 5), (3, 4), (4, 5)), {}), (((1, 5), (2, 3), (3, 5)), {})),
+        torch_name="AddmmBackward0",
+    ),
     _reduction("sum", "sum", _sum_vjp, torch_name=_sum_name),
     _reduction("amax", "amax", _extremum_vjp),
     _reduction("amin", "amin", _extremum_vjp),
@@ -501,6 +509,10 @@ from . import linalg_rows, nn_ops  # noqa: E402 - they need only `rows`
 
 register(nn_ops.ROWS)
 register(linalg_rows.ROWS)
+
+from . import nn_fused_rows  # noqa: E402 - softmax, log_softmax, pointwise losses as torch fuses them
+
+register(nn_fused_rows.ROWS)
 
 
 def forward_expression(op, attrs, pattern):

@@ -19,10 +19,12 @@ from collections import namedtuple
 import numpy as np
 
 from . import linalg_ops, numpy_api, ops
+from .bind import bind
 from .factories import empty, full, ones, tensor, zeros
 from .grad_mode import is_grad_enabled
 from .tape import elementwise
 from .tensor_core import Tensor, new_tensor
+from .torch_dtype_rules import FIX, addmm_mismatch, matmul_mismatch
 
 _py_int = builtins.int
 _Sort = namedtuple("sort", ["values", "indices"])
@@ -243,7 +245,14 @@ def bmm(input, mat2):
     if tuple(mat2.shape[:2]) != (b, m):
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{b}, {m}] but got: "
                            f"[{mat2.shape[0]}, {mat2.shape[1]}].")
+    _refuse(matmul_mismatch(np.dtype(input.dtype), 3, np.dtype(mat2.dtype), 3))
     return named(ops.matmul(input, mat2), "BmmBackward0")
+
+
+def _refuse(mismatch) -> None:
+    """torch's matrix products never promote: its error text (`torch_dtype_rules`) and a fix."""
+    if mismatch:
+        raise RuntimeError(f"{mismatch}. {FIX}")
 
 
 def _scaled_sum(input, product, beta, alpha):
@@ -261,6 +270,10 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     if mat1.shape[1] != mat2.shape[0]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
+    if isinstance(input, Tensor):
+        _refuse(addmm_mismatch(np.dtype(input.dtype), np.dtype(mat1.dtype), np.dtype(mat2.dtype)))
+    if beta == 1 and alpha == 1:  # the `addmm` row: one node (self, mat1, mat2), as torch records it
+        return bind("addmm", input, mat1, mat2)
     return named(_scaled_sum(input, ops.matmul(mat1, mat2), beta, alpha), "AddmmBackward0")
 
 

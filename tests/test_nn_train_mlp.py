@@ -46,12 +46,24 @@ def _train(lib, model, opt, x, y, epochs, batch, seed):
 ])
 def test_mlp_on_spirals_reaches_torch_accuracy(make):
     x, y = spirals(100, classes=3, seed=0)
+    # NOTE: float64 for the whole run: in float32 the last-bit differences of any two BLAS / kernel
+    # orders (symgrad and torch agree to ~1e-7 per step) grow chaotically over 600 Adam steps, so the
+    # final float32 accuracies of two correct implementations can differ by several points.
+    acc_s, loss_s, acc_t, loss_t = _twin_runs(make, x.astype(np.float64), y, epochs=60, double=True)
+    assert acc_t > 0.9, "the schedule should learn the spirals"
+    assert abs(acc_s - acc_t) <= 0.02, (acc_s, acc_t)
+    np.testing.assert_allclose(loss_s, loss_t, rtol=1e-8, atol=1e-10)  # the same trajectory throughout
+    _, loss_s, _, loss_t = _twin_runs(make, x, y, epochs=10, double=False)  # float32: the same early on
+    np.testing.assert_allclose(loss_s[:50], loss_t[:50], rtol=1e-3, atol=1e-4)
+
+
+def _twin_runs(make, x, y, epochs, double):
     symgrad.manual_seed(0)
     sg = _model(symgrad)
     tm = _model(torch)
     tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in sg.state_dict().items()})
-    acc_s, loss_s = _train(symgrad, sg, make(symgrad, sg.parameters()), x, y, epochs=60, batch=32, seed=1)
-    acc_t, loss_t = _train(torch, tm, make(torch, tm.parameters()), x, y, epochs=60, batch=32, seed=1)
-    assert acc_t > 0.9, "the schedule should learn the spirals"
-    assert abs(acc_s - acc_t) <= 0.02, (acc_s, acc_t)
-    np.testing.assert_allclose(loss_s[:50], loss_t[:50], rtol=1e-3, atol=1e-4)  # same trajectory early on
+    if double:
+        sg, tm = sg.double(), tm.double()
+    acc_s, loss_s = _train(symgrad, sg, make(symgrad, sg.parameters()), x, y, epochs=epochs, batch=32, seed=1)
+    acc_t, loss_t = _train(torch, tm, make(torch, tm.parameters()), x, y, epochs=epochs, batch=32, seed=1)
+    return acc_s, loss_s, acc_t, loss_t

@@ -14,17 +14,16 @@ def forward(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_weig
     """forward pass: (*params, *state, *inputs) -> (*outputs, *saved values)"""
     # aot_models.py:24: h = self.hidden1(x).tanh()
     t7 = hidden1_weight.T
-    t8 = x @ t7
-    t9 = np.tanh(hidden1_bias + t8)
+    t8 = hidden1_bias + x @ t7
+    t9 = np.tanh(t8)
     # aot_models.py:25: h = self.hidden2(h).tanh()
     t10 = hidden2_weight.T
-    t11 = t9 @ t10
-    t12 = np.tanh(hidden2_bias + t11)
+    t11 = hidden2_bias + t9 @ t10
+    t12 = np.tanh(t11)
     # aot_models.py:26: return self.out(h)
     t13 = out_weight.T
-    t14 = t12 @ t13
-    t15 = out_bias + t14
-    return (t15, out_weight, t12, hidden2_weight, t9, hidden1_weight, x)
+    t14 = out_bias + t12 @ t13
+    return (t14, out_weight, t12, hidden2_weight, t9, hidden1_weight, x)
 
 
 def backward(out_weight, saved1, hidden2_weight, saved3, hidden1_weight, x, grad_output0):
@@ -56,68 +55,60 @@ def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_w
     """one sgd step: (*params, *state, *inputs, *optimiser state) -> (loss, *new params, *new state, *new optimiser state)"""
     # aot_models.py:24: h = self.hidden1(x).tanh()
     t7 = hidden1_weight.T
-    t8 = x @ t7
-    t9 = np.tanh(hidden1_bias + t8)
+    t8 = hidden1_bias + x @ t7
+    t9 = np.tanh(t8)
     # aot_models.py:25: h = self.hidden2(h).tanh()
     t10 = hidden2_weight.T
-    t11 = t9 @ t10
-    t12 = np.tanh(hidden2_bias + t11)
+    t11 = hidden2_bias + t9 @ t10
+    t12 = np.tanh(t11)
     # aot_models.py:26: return self.out(h)
     t13 = out_weight.T
-    t14 = t12 @ t13
-    t15 = out_bias + t14
-    t17 = t12.T
+    t14 = out_bias + t12 @ t13
+    t16 = t12.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t18 = t9.T
+    t17 = t9.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t19 = x.T
+    t18 = x.T
     # symgrad compile --loss cross_entropy
-    t20 = np.amax(t15, axis=1, keepdims=True)
-    t21 = t20
-    t22 = np.exp(t15 - t21)
-    t23 = np.sum(t22, axis=1, keepdims=True)
-    t24 = t15 - t21 - np.log(t23)
-    t26 = t24[const0, target]
-    t27 = -t26
-    t28 = np.sum(t27, axis=0)
-    t29 = (0.03125)*t28
-    t30 = np.full((32,), -0.03125, dtype=np.float64)
-    t31 = np.zeros((32, 3), dtype=t30.dtype)
-    np.add.at(t31, np.s_[const0, target], t30)
-    t32 = -t31
-    t33 = np.sum(t32, axis=1)
-    t34 = t33.reshape((32, 1))
-    t35 = t34/t23
-    t36 = np.broadcast_to(t35, (32, 3))
-    t37 = t22*t36 + t31
+    t19 = t14 - np.max(t14, axis=1, keepdims=True)
+    t19 = t19 - np.log(np.sum(np.exp(t19), axis=1, keepdims=True))
+    t21 = t19[const0, target]
+    t22 = -t21
+    t23 = np.sum(t22, axis=0)
+    t24 = (0.03125)*t23
+    t25 = np.full((32,), -0.03125, dtype=np.float64)
+    t26 = np.zeros((32, 3), dtype=t25.dtype)
+    np.add.at(t26, np.s_[const0, target], t25)
+    t27 = np.sum(t26, axis=1, keepdims=True)
+    t28 = t26 - t27*np.exp(t19)
     # aot_models.py:26: return self.out(h)
-    t38 = np.sum(t37, axis=0)
-    t39 = t37 @ out_weight
-    t40 = t17 @ t37
-    t41 = t40.T
+    t29 = np.sum(t28, axis=0)
+    t30 = t28 @ out_weight
+    t31 = t16 @ t28
+    t32 = t31.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t42 = t39*(1 - t12**2)
-    t43 = np.sum(t42, axis=0)
-    t44 = t42 @ hidden2_weight
-    t45 = t18 @ t42
-    t46 = t45.T
+    t33 = t30*(1 - t12**2)
+    t34 = np.sum(t33, axis=0)
+    t35 = t33 @ hidden2_weight
+    t36 = t17 @ t33
+    t37 = t36.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t47 = t44*(1 - t9**2)
-    t48 = np.sum(t47, axis=0)
-    t49 = t19 @ t47
-    t50 = t49.T
+    t38 = t35*(1 - t9**2)
+    t39 = np.sum(t38, axis=0)
+    t40 = t18 @ t38
+    t41 = t40.T
     # symgrad compile --train sgd: the optimiser step
-    t52 = step + 1
-    t54 = 0.9*hidden1_weight_momentum_buffer + t50
-    t55 = hidden1_weight - 0.1*t54
-    t57 = 0.9*hidden1_bias_momentum_buffer + t48
-    t58 = hidden1_bias - 0.1*t57
-    t60 = 0.9*hidden2_weight_momentum_buffer + t46
-    t61 = hidden2_weight - 0.1*t60
-    t63 = 0.9*hidden2_bias_momentum_buffer + t43
-    t64 = hidden2_bias - 0.1*t63
-    t66 = 0.9*out_weight_momentum_buffer + t41
-    t67 = out_weight - 0.1*t66
-    t69 = 0.9*out_bias_momentum_buffer + t38
-    t70 = out_bias - 0.1*t69
-    return (t29, t55, t58, t61, t64, t67, t70, t52, t54, t57, t60, t63, t66, t69)
+    t43 = step + 1
+    t45 = 0.9*hidden1_weight_momentum_buffer + t41
+    t46 = hidden1_weight - 0.1*t45
+    t48 = 0.9*hidden1_bias_momentum_buffer + t39
+    t49 = hidden1_bias - 0.1*t48
+    t51 = 0.9*hidden2_weight_momentum_buffer + t37
+    t52 = hidden2_weight - 0.1*t51
+    t54 = 0.9*hidden2_bias_momentum_buffer + t34
+    t55 = hidden2_bias - 0.1*t54
+    t57 = 0.9*out_weight_momentum_buffer + t32
+    t58 = out_weight - 0.1*t57
+    t60 = 0.9*out_bias_momentum_buffer + t29
+    t61 = out_bias - 0.1*t60
+    return (t24, t46, t49, t52, t55, t58, t61, t43, t45, t48, t51, t54, t57, t60)

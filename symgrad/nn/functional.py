@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import nn_composites as C
+from .. import nn_losses as L
 from .. import recording
+from .. import torch_dtype_rules as rules
 from ..factories import random_generator
 from ..grad_mode import no_grad
 from ..location import caller, location_text
 from ..tensor_core import Tensor, new_tensor
+from .functional_common import named, refuse_mixed
+from .functional_losses import legacy_reduction
 
 __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "linear", "relu",
@@ -34,42 +40,40 @@ __all__ = [
 ]
 
 
-def _named(result, name: str):
-    """Give the last recorded op of an eager result torch's grad_fn name for the whole composite."""
-    if isinstance(result, Tensor) and result.grad_fn is not None:
-        result.grad_fn._name = name
-    return result
+def _named(result, name):
+    return result if name is None else named(result, name)
 
 
-def _check_same_dtype(what: str, x, *others) -> None:
-    """torch refuses mixed float dtypes in conv/linear (NumPy code would promote)."""
-    if not isinstance(x, Tensor):
-        if any(isinstance(o, Tensor) for o in others if o is not None):
-            raise TypeError(f"expected the input to be a symgrad Tensor (the weights are), got "
-                            f"{type(x).__name__} ({location_text(caller())}); wrap it: symgrad.tensor(x)")
-        return
-    for other in others:
-        if isinstance(other, Tensor) and other._value.dtype != x._value.dtype:
-            raise RuntimeError(
-                f"{what}: input type ({x.dtype.name}) and weight/bias type ({other.dtype.name}) should be "
-                f"the same ({location_text(caller())}). Convert one of them, e.g. model.double() or x.float().")
+def _check_input_is_tensor(x, weight) -> None:
+    """A NumPy input to a layer whose weights are Tensors: say so (torch would raise a TypeError too)."""
+    if not isinstance(x, Tensor) and isinstance(weight, Tensor):
+        raise TypeError(f"expected the input to be a symgrad Tensor (the weights are), got "
+                        f"{type(x).__name__} ({location_text(caller())}); wrap it: symgrad.tensor(x)")
 
 
 # ============================================================================ convolution, linear
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """As torch.nn.functional.conv2d: input (N, C, H, W), weight (O, C // groups, kh, kw), bias (O,)."""
     C.check4d(input, "conv2d")
-    _check_same_dtype("conv2d", input, weight, bias)
-    return C.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    _check_input_is_tensor(input, weight)
+    refuse_mixed(rules.conv_mismatch, input, weight, bias)
+    return _named(C.conv2d(input, weight, bias, stride, padding, dilation, groups), "ConvolutionBackward0")
 
 
 def linear(input, weight, bias=None):
     """As torch.nn.functional.linear: input @ weight.T + bias."""
-    _check_same_dtype("linear", input, weight, bias)
+    _check_input_is_tensor(input, weight)
+    refuse_mixed(rules.linear_mismatch, input, weight, bias)
+    _check_in_features(input, weight)
+    unsafe = bias is None and isinstance(input, Tensor) and input.ndim > 2  # torch: mm, then an unsafe view
+    return _named(C.linear(input, weight, bias), "UnsafeViewBackward0" if unsafe else None)
+
+
+def _check_in_features(input, weight) -> None:
     if isinstance(input, Tensor) and input.shape[-1] != weight.shape[-1]:
-        raise RuntimeError(f"linear: input of shape {list(input.shape)} does not match weight of shape "
-                           f"{list(weight.shape)} (in_features {weight.shape[-1]}) ({location_text(caller())})")
-    return C.linear(input, weight, bias)
+        rows = "x".join(map(str, (int(np.prod(input.shape[:-1])), input.shape[-1])))
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows} and "
+                           f"{weight.shape[-1]}x{weight.shape[0]}) ({location_text(caller())})")
 
 
 # ============================================================================ pooling
@@ -157,22 +161,42 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 # ============================================================================ losses
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
     """As torch.nn.functional.nll_loss: input (N, C) or (N, C, d1, ...) log-probabilities, target class indices."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return _named(C.nll_loss(input, target, weight, ignore_index, reduction), "NllLossBackward0")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
-    """As torch.nn.functional.cross_entropy with class-index targets: nll_loss(log_softmax(input, 1))."""
-    if label_smoothing:
-        raise NotImplementedError(f"cross_entropy label_smoothing ({location_text(caller())})")
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """As torch.nn.functional.cross_entropy: class-index targets (nll_loss(log_softmax(input, 1))) or
+    class-probability targets (a float target of the input's shape); `label_smoothing` in [0, 1]."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing} "
+                           f"({location_text(caller())})")
     if isinstance(target, Tensor) and target.dtype.is_floating_point:
-        raise NotImplementedError(f"cross_entropy with class-probability (float) targets is not supported; "
-                                  f"pass integer class indices ({location_text(caller())})")
+        if target.shape != input.shape:
+            raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype} "
+                               f"(a float target holds class probabilities and must have the input's shape "
+                               f"{list(input.shape)}) ({location_text(caller())})")
+        return L.cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    if label_smoothing:
+        return L.cross_entropy_smoothed(input, target, weight, ignore_index, reduction, label_smoothing)
     return _named(C.cross_entropy(input, target, weight, ignore_index, reduction), "NllLossBackward0")
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """As torch.nn.functional.mse_loss."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
     return _named(C.mse_loss(input, target, reduction), "MseLossBackward0")
+
+
+# torch.nn.functional's other names, adapted in their own modules
+from .functional_layers import *  # noqa: E402, F403
+from .functional_layers import __all__ as _layers  # noqa: E402
+from .functional_losses import *  # noqa: E402, F403
+from .functional_losses import __all__ as _losses  # noqa: E402
+
+__all__ += [name for name in _layers + _losses if name not in ("dropout_callable", "legacy_reduction")]

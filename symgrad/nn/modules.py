@@ -163,8 +163,8 @@ class Conv2d(Module):
         return s
 
 
-class BatchNorm2d(Module):
-    """Batch normalisation over (N, H, W) per channel, with running statistics (torch's semantics).
+class BatchNorm(Module):
+    """Batch normalisation over every axis but the channel axis 1, with running statistics (torch's).
 
     Buffers `running_mean`, `running_var` (float, as the parameters) and `num_batches_tracked`
     (int64). In training the batch statistics normalise and the running ones are updated outside the
@@ -172,14 +172,14 @@ class BatchNorm2d(Module):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         check_device(device)
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(ones(num_features, dtype=dtype or float32))
-            self.bias = Parameter(zeros(num_features, dtype=dtype or float32))
+            self.register_parameter("bias", Parameter(zeros(num_features, dtype=dtype or float32)) if bias else None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -198,9 +198,12 @@ class BatchNorm2d(Module):
                 buf._value[...] = value
                 buf._version.value += 1
 
-    def forward(self, input):
+    def _check_input_dim(self, input) -> None:
         if isinstance(input, Tensor) and input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        self._check_input_dim(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked._value += 1
@@ -214,7 +217,19 @@ class BatchNorm2d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm2d(BatchNorm):
+    """Batch normalisation of (N, C, H, W) input per channel."""
+
+
+class BatchNorm1d(BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) input per channel."""
+
+    def _check_input_dim(self, input) -> None:
+        if isinstance(input, Tensor) and input.dim() not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
 
 
 class ReLU(Module):
@@ -306,37 +321,5 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-# ============================================================================ losses
-class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
-        super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
-        self.reduction = reduction
-
-
-class MSELoss(_Loss):
-    def forward(self, input, target):
-        return F.mse_loss(input, target, reduction=self.reduction)
-
-
-class NLLLoss(_Loss):
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
-
-    def forward(self, input, target):
-        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
-
-
-class CrossEntropyLoss(_Loss):
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
-        super().__init__(reduction)
-        self.register_buffer("weight", weight)
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
-                               self.label_smoothing)
+# The losses live in `losses.py` (re-exported here for the names this module always had).
+from .losses import CrossEntropyLoss, MSELoss, NLLLoss  # noqa: E402,F401
