@@ -17,12 +17,14 @@ Every node records the user's source line: the first stack frame outside this pa
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 
 import numpy as np
 
 from .ir import Graph, Node, dead_code_eliminated, make_attrs
-from .location import at_location, short_location, user_location  # noqa: F401 - re-exported
+from .location import PACKAGE_DIR, at_location, short_location, user_location  # noqa: F401 - re-exported
 from .primitives import PRIMITIVES
 
 _state = threading.local()
@@ -53,6 +55,7 @@ class Builder:
         self.inputs: list[int] = []
         self.const_inputs: list[int] = []
         self.guards: list[tuple[int, object]] = []
+        self.fatal: TraceError | None = None  # an error that code between us and the user may swallow
         self.differentiated: set[int] = set()  # nodes that depend on inputs being differentiated
 
     def add(self, node: Node, value=None) -> int:
@@ -161,8 +164,14 @@ def tracing(builder: Builder):
     stack.append(builder)
     try:
         yield builder
+    except BaseException:
+        if builder.fatal is not None:  # NumPy turned our error into its own: the user gets ours
+            raise builder.fatal from None
+        raise
     finally:
         stack.pop()
+    if builder.fatal is not None:
+        raise builder.fatal
 
 
 _DTYPE_NAMES: dict = {}
@@ -174,6 +183,17 @@ def dtype_name(dtype) -> str:
     if name is None:
         name = _DTYPE_NAMES[dtype] = np.dtype(dtype).name
     return name
+
+
+_NUMPY_DIR = os.path.dirname(np.__file__)
+
+
+def _numpy_internals_asking() -> bool:
+    """True when the first frame outside symgrad is NumPy's own Python code (not the user's)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_filename.startswith(_NUMPY_DIR)
 
 
 def _shape_text(shape) -> str:
@@ -378,6 +398,13 @@ class Tracer:
         return result
 
     def item(self):
+        if self.index in self.builder.differentiated and _numpy_internals_asking():
+            self.builder.fatal = TraceError(
+                f"NumPy's own code ({user_location()}) turned a differentiated traced value into a Python "
+                "number: this happens when a NumPy function gets a Python list of traced values (e.g. "
+                "np.mean([a, b])), which NumPy reduces as an object array and then converts. The gradient "
+                "would be wrong, so symgrad stops here: stack the values first, e.g. np.mean(np.stack([a, b])).")
+            raise self.builder.fatal
         result = self._concrete("`.item()` / `float()` / `int()`").item()
         self.builder.guard(self.index, result)
         if self.index in self.builder.differentiated:

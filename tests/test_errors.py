@@ -195,3 +195,15 @@ def test_python_number_from_a_non_differentiated_value_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", symgrad.GradientLostWarning)
         np.testing.assert_allclose(symgrad.grad(f)(np.arange(1.0, 4.0), np.array(2)), [2.0, 4.0, 0.0])
+
+
+def test_numpy_reducing_a_list_of_traced_values_is_an_error_not_a_wrong_gradient():
+    # np.mean([a, b]) reduces an object array inside NumPy and converts the result to a float, a
+    # conversion no dispatch hook sees: the gradient would silently drop that path, so it is an error.
+    def f(a, b):
+        return np.mean([a, b]) * a
+
+    _raises(symgrad.TraceError, symgrad.grad(f), np.array(1.0), np.array(2.0),
+            contains=("np.mean([a, b])", "np.stack"))
+    stacked = symgrad.grad(lambda a, b: np.mean(np.stack([a, b])) * a)(np.array(1.0), np.array(2.0))
+    assert float(stacked) == 2.0  # d/da (a + b) / 2 * a = a + b / 2
