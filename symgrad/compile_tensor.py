@@ -529,7 +529,8 @@ class CompiledTensorFunction:
                 t._version.value += 1
             else:  # a slot (`compile_step`): a gradient or an optimiser state entry
                 t.write(value, _owned(value, arrays, results))
-        out_tensors = [new_tensor(np.asarray(o), requires_grad=r) for o, (r, _) in zip(results[:n_out], variant.out_info)]
+        out_tensors = [new_tensor(np.asarray(o), requires_grad=r)
+                       for o, (r, _) in zip(results[:n_out], variant.out_info)]
         if any(r for r, _ in variant.out_info):
             refs = [operand_ref(leaves[obj] if kind == "arg" else obj) for kind, obj in variant.wrt_sources]
             diff = [t for t, (r, _) in zip(out_tensors, variant.out_info) if r]
