@@ -399,7 +399,8 @@ class CompiledStep(CompiledTensorFunction):
         return StepTrace(builder, state_names, self.optimizers)
 
     def _key(self, leaves, structure, modules):
-        parts = []
+        self.optimizers = reachable(self.fn, is_optimizer)  # per call: a rebound global names another
+        parts = [tuple(id(opt) for opt in self.optimizers)]
         for opt in self.optimizers:
             for group in opt.param_groups:
                 hyper = tuple((k, repr(v)) for k, v in sorted(group.items()) if k != "params")

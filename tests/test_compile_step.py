@@ -252,3 +252,30 @@ def test_batch_one_float64_gradients_exact_and_c_ordered(recompiles):
         np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-12, atol=1e-14)
         assert b.grad.numpy().flags.c_contiguous
     assert "runs eagerly" not in recompiles.text and ".T @" not in compiled.code.split("def forward")[1]
+
+
+def test_rebinding_the_optimizer_global_retraces():
+    global _OPT, _MODEL
+    _MODEL = _mlp(0)
+    _OPT = optim.SGD(_MODEL.parameters(), lr=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        _OPT.zero_grad()
+        loss = loss_fn(_MODEL(x), y)
+        loss.backward()
+        _OPT.step()
+        return loss
+
+    compiled = symgrad.compile(step)
+    data = _data((8, 6), 4)
+    for x, y in data[:3]:
+        compiled(x, y)
+    frozen = _OPT
+    _OPT = optim.SGD(_MODEL.parameters(), lr=0.0)  # a new optimiser under the same name: lr 0
+    before = [p.detach().numpy().copy() for p in _MODEL.parameters()]
+    for x, y in data[3:]:
+        compiled(x, y)
+    for p, b in zip(_MODEL.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), b)  # the new optimiser's lr=0 step, not the old
+    assert frozen is not _OPT
