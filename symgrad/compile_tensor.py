@@ -378,7 +378,7 @@ _SEQUENCE = __import__("itertools").count()
 
 def _owned(value, arrays, results) -> bool:
     """True when `value` is a fresh C-ordered array of the generated code's own, returned once, no
-    input's: a slot may adopt it instead of copying it."""
+    input's or constant's: a slot may adopt it instead of copying it."""
     return (isinstance(value, np.ndarray) and value.base is None and value.flags.c_contiguous
             and not any(value is a for a in arrays) and sum(value is r for r in results) == 1)
 
@@ -528,7 +528,7 @@ class CompiledTensorFunction:
                     np.copyto(t._value, value, casting="unsafe")
                 t._version.value += 1
             else:  # a slot (`compile_step`): a gradient or an optimiser state entry
-                t.write(value, _owned(value, arrays, results))
+                t.write(value, _owned(value, [*arrays, *variant.consts], results))
         out_tensors = [new_tensor(np.asarray(o), requires_grad=r)
                        for o, (r, _) in zip(results[:n_out], variant.out_info)]
         if any(r for r, _ in variant.out_info):

@@ -279,3 +279,23 @@ def test_rebinding_the_optimizer_global_retraces():
     for p, b in zip(_MODEL.parameters(), before):
         np.testing.assert_array_equal(p.detach().numpy(), b)  # the new optimiser's lr=0 step, not the old
     assert frozen is not _OPT
+
+
+def test_gradient_equal_to_a_constant_is_not_shared_with_the_module():
+    """d(sum(w * c))/dw is the constant c itself: the .grad written back is a copy, so changing it in
+    place (gradient clipping) cannot change the compiled step's constant."""
+    c = np.arange(1.0, 5.0)
+    w = symgrad.tensor(np.ones(4), requires_grad=True)
+
+    def step():
+        w.grad = None
+        loss = (w * symgrad.tensor(c)).sum()
+        loss.backward()
+        return loss
+
+    compiled = symgrad.compile(step)
+    for _ in range(4):
+        compiled()
+        np.testing.assert_array_equal(w.grad.numpy(), c)
+        w.grad.mul_(0.0)  # in place, as clip_grad_norm_ does
+    assert "def forward" in compiled.code
