@@ -36,6 +36,9 @@ def main(argv=None) -> int:
         from .mlp import run
 
         rows += run((1, 64) if args.quick else (1, 64, 512))
+        from .mlp import torch_shaped_rows
+
+        rows += torch_shaped_rows((1, 64))
     if "elementwise" in args.only:
         from .elementwise import run
 

@@ -28,6 +28,8 @@ def run(sizes=(10**3, 10**6)) -> list[Row]:
         for backend in ("numpy", "c"):
             g = symgrad.grad(f, argnums=(0, 1), backend=backend)
             rows.append(Row(name, f"symgrad ({backend})", median_seconds(lambda: g(x, y))))
+        composed = symgrad.compile(symgrad.grad(f, argnums=(0, 1)), backend="c")  # jit(grad(f)): C applies
+        rows.append(Row(name, 'symgrad compile(grad(f), backend="c")', median_seconds(lambda: composed(x, y))))
         rows += [_torch(name, x, y), _jax(name, x, y), _autograd(name, x, y)]
     return [r for r in rows if r is not None]
 

@@ -81,6 +81,67 @@ def gemms_only(params, x, n):
     _ = a2.T @ a3, a3 @ w3.T, a1.T @ a2, a2 @ w2.T, x.T @ a1
 
 
+def torch_shaped_rows(batches=(1, 64)) -> list[Row]:
+    """The same MLP written as PyTorch users write it (float32 `nn.Sequential`, `nn.CrossEntropyLoss`,
+    `optim.SGD` momentum), one step = zero_grad, forward, loss, backward, step: symgrad eager,
+    `compile(model)` with an eager optimiser, and `compile(step)` (the whole step generated)."""
+    rows = []
+    for batch in batches:
+        name = f"MLP step torch-shaped (float32), batch {batch}"
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(batch, SIZES[0])).astype(np.float32)
+        y = rng.integers(0, SIZES[-1], size=batch)
+        rows.append(Row(name, "symgrad eager", median_seconds(_torch_shaped_step(batch, x, y, "eager"))))
+        rows.append(Row(name, "symgrad compile(model)", median_seconds(_torch_shaped_step(batch, x, y, "model"))))
+        for backend in ("numpy", "c"):
+            rows.append(Row(name, f"symgrad compile(step) ({backend})",
+                            median_seconds(_torch_shaped_step(batch, x, y, "step", backend))))
+        torch = torch_or_none()
+        if torch is not None:
+            rows.append(Row(name, "torch", median_seconds(_torch_shaped_torch(torch, x, y))))
+    return rows
+
+
+def _torch_shaped_step(batch, x, y, mode, backend="numpy"):
+    import symgrad
+    from symgrad import nn, optim
+
+    symgrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    forward = symgrad.compile(model, backend=backend) if mode == "model" else model
+    xs, ys = symgrad.tensor(x), symgrad.tensor(y)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(forward(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = symgrad.compile(step, backend=backend) if mode == "step" else step
+    return lambda: run(xs, ys)
+
+
+def _torch_shaped_torch(torch, x, y):
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.tensor(x), torch.tensor(y)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def run(batches=(1, 64, 512)) -> list[Row]:
     rows = []
     for batch in batches:

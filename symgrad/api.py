@@ -510,16 +510,19 @@ class _Compiled(Specialised):
         return tensor.code if tensor is not None and tensor._last is not None else super().code
 
     def __call__(self, *args, **kwargs):
-        from .compile_tensor import CompiledTensorFunction, is_tensor_call
+        from . import compile_step
+        from .compile_tensor import is_tensor_call
 
         statics = getattr(self, "statics", None)
         if kwargs or statics:  # keywords and static arguments (calling.py)
             return (statics or calling.Statics(self.fn)).call(args, kwargs, None, lambda fn, _: compile(
                 fn, backend=self.backend))
 
-        if is_tensor_call(self.fn, args):  # Tensor code or an nn.Module: forward + backward modules
+        if getattr(self, "_step", None) is None:
+            self._step = compile_step.is_step(self.fn)  # a training step: whole-step compile
+        if self._step or is_tensor_call(self.fn, args):  # Tensor code or an nn.Module: generated modules
             if getattr(self, "_tensor", None) is None:
-                self._tensor = CompiledTensorFunction(self.fn, self.backend)
+                self._tensor = compile_step.compiled(self.fn, self.backend)
             return self._tensor(*args)
         if active_builder() is not None or any(isinstance(x, Tracer) for x in tree.flatten(args)[0]):
             return self.fn(*args)
@@ -593,7 +596,10 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     generate a whole training step as one module. `donate_argnums` (as in JAX): the arrays of
     these arguments may be overwritten by outputs of the same shape (an optimiser updating
     parameters in place); do not use them after the call. On symgrad Tensor code and
-    `nn.Module`s see `symgrad.tensor`.
+    `nn.Module`s see `symgrad.compile_tensor`; a torch-style training step (a function calling
+    `loss.backward()` and `optimizer.step()`) compiles whole, forward, backward and update in one
+    module (`symgrad.compile_step`). `backend="c"` applies to everything generated inside,
+    `grad(f)` included: `compile(grad(f), backend="c")` inlines the gradient.
     """
     donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
     if fn is None:

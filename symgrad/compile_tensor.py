@@ -24,7 +24,10 @@ Contract
   composes with eager ops before and after it. A saved input changed in place before `backward`
   raises, as eager symgrad does.
 * A call whose guards fail, or whose captured tensors changed shape/dtype/requires_grad, retraces;
-  variants are kept. `.backward()` inside a compiled function is not supported (clear error).
+  variants are kept. A function that calls `.backward()` or reaches an optimiser is a training
+  step: `compile_step.CompiledStep` (a subclass) generates forward, backward and update as one module.
+* Index arrays taken from a recorded Tensor (`np.asarray(target)` in a loss) stay that Tensor's
+  node, never a constant; `passes.transposed_products` makes weight gradients C-ordered.
 """
 
 from __future__ import annotations
@@ -49,19 +52,25 @@ _KIND = "tensor_compile"
 
 def is_tensor_call(fn, args) -> bool:
     """True when `fn` is an nn.Module-like object or an argument is a Tensor (api routes here)."""
-    if _is_module(fn):
+    if is_module(fn):
         return True
     return any(isinstance(x, Tensor) for x in tree.flatten(args)[0])
 
 
-def _is_module(obj) -> bool:
+def is_module(obj) -> bool:
     return callable(obj) and hasattr(obj, "named_parameters") and hasattr(obj, "training")
 
 
 def _modules_of(fn) -> list:
     """The nn.Modules `fn` works on: itself, or those in its closure / the globals it names."""
+    return reachable(fn, is_module)
+
+
+def reachable(fn, predicate) -> list:
+    """Objects satisfying `predicate`: `fn` itself, or those in its closure, the globals it names
+    and its `__self__`."""
     found = []
-    if _is_module(fn):
+    if predicate(fn):
         found.append(fn)
     else:
         plain = getattr(fn, "__func__", fn)
@@ -74,7 +83,7 @@ def _modules_of(fn) -> list:
         if getattr(fn, "__self__", None) is not None:
             values.append(fn.__self__)
         for v in values:
-            if _is_module(v) and all(v is not m for m in found):
+            if predicate(v) and all(v is not m for m in found):
                 found.append(v)
     return found
 
@@ -145,13 +154,15 @@ class TensorTrace:
         self.state_before: dict = {}  # id(state tensor) -> (tensor, version, copy of value)
         self._alive: list = []
         self.snapshots: dict = {}  # id(tensor) -> (tensor, value before the trace changed it)
+        self.slot_of: dict = {}  # id(tensor) -> a slot (`compile_step`): an input found by path each call
 
     # ---------------------------------------------------------------- registration
     def add_argument(self, t: Tensor, name: str, position: int) -> int:
         return self._input(t, name, ("arg", position))
 
-    def _input(self, t, name, source) -> int:
-        index = self.builder.input(name, t._value.shape, t._value.dtype, t._value).index
+    def _input(self, t, name, source, value=None) -> int:
+        value = t._value if value is None else value
+        index = self.builder.input(name, value.shape, value.dtype, value).index
         self.source_of[index] = source
         self.tensor_of[index] = t
         self.initial[id(t)] = (t, t._version.value, t._value)
@@ -190,10 +201,15 @@ class TensorTrace:
             self.tensor_of[index] = t
             self._register(t, index)
             return index
+        slot = self.slot_of.get(id(t))
+        if slot is not None:
+            return self._input(t, slot.name, ("slot", slot))
         if id(t) in self.state_names or t._requires_grad:
             count = sum(1 for kind, _ in self.source_of.values() if kind == "captured")
             return self._input(t, self.state_names.get(id(t), f"captured{count}"), ("captured", t))
-        index = self.builder.constant(t._value)  # a constant made outside (or inside) the function
+        index = self._passed_on(t._value)  # a wrapper of a recorded Tensor's own array (an index)
+        if index is None:
+            index = self.builder.constant(t._value)  # a constant made outside (or inside) the function
         self._register(t, index)
         return index
 
@@ -225,6 +241,8 @@ class TensorTrace:
         for x in operands:
             if isinstance(x, Tensor):
                 ids.append(self.node(x))
+            elif self._passed_on(x) is not None:  # a Tensor's own array (an index: np.asarray(target))
+                ids.append(self._passed_on(x))
             else:
                 ids.append(self.builder.constant(x))
         text = location_text(where) if isinstance(where, tuple) else (where or "")
@@ -232,6 +250,11 @@ class TensorTrace:
         index = self.builder.add(Node(op, tuple(ids), tuple(attrs), tuple(value.shape), value.dtype.name, text),
                                  value)
         self._register(out, index)
+
+    def _passed_on(self, x):
+        """The node whose recorded value is the very array `x`, or None."""
+        index = self.array_node.get(id(x)) if isinstance(x, np.ndarray) else None
+        return index if index is not None and self.builder.values[index] is x else None
 
     def on_write(self, target: Tensor, result: Tensor) -> None:
         """Called just before `target` takes `result`'s value in place (its version then goes up)."""
@@ -269,10 +292,10 @@ class TensorTrace:
 
     def on_backward(self, t) -> None:
         raise NotImplementedError(
-            f".backward() inside a function compiled with symgrad.compile ({location_text(caller())}) is "
-            "not supported: return the loss and call .backward() on the result (it runs the generated "
-            "backward module), then step the optimiser eagerly; or use `symgrad compile --train` for a "
-            "fully generated training step.")
+            f".backward() inside the forward of a compiled Module ({location_text(caller())}) is not "
+            "supported: compile a step function instead (`symgrad.compile(step)` where step calls "
+            "loss.backward() and optimizer.step(): the whole step is generated), or return the loss "
+            "and call .backward() on the result.")
 
     # ---------------------------------------------------------------- results
     def updates(self) -> list:
@@ -353,6 +376,13 @@ class CompiledCall:
 _SEQUENCE = __import__("itertools").count()
 
 
+def _owned(value, arrays, results) -> bool:
+    """True when `value` is a fresh C-ordered array of the generated code's own, returned once, no
+    input's or constant's: a slot may adopt it instead of copying it."""
+    return (isinstance(value, np.ndarray) and value.base is None and value.flags.c_contiguous
+            and not any(value is a for a in arrays) and sum(value is r for r in results) == 1)
+
+
 class _Output:
     """grad_fn of one output Tensor of a compiled call (torch shows CompiledFunctionBackward)."""
 
@@ -381,6 +411,8 @@ class _Output:
 class _TensorVariant:
     """One traced specialisation: its module, constants, input sources, state updates, outputs."""
 
+    eager = False  # True: a stand-in that runs the function eagerly (`compile_step.EagerStep`)
+
     def __init__(self, name, module, consts, sources, updates, out_info, wrt_sources, out_structure):
         self.name = name
         self.module = module
@@ -406,10 +438,9 @@ class CompiledTensorFunction:
     def __init__(self, fn, backend="numpy"):
         self.fn = fn
         self.backend = check_backend(backend)
-        source_fn = type(fn).forward if _is_module(fn) and hasattr(type(fn), "forward") else fn
-        self.variants = VariantCache(f"compile of {qualified_name(source_fn)}")
+        self.variants = VariantCache(f"compile of {qualified_name(self._source_fn())}")
         self._last = None
-        if not _is_module(fn):
+        if not is_module(fn):
             functools.update_wrapper(self, fn, updated=())
 
     @property
@@ -429,6 +460,8 @@ class CompiledTensorFunction:
         key = self._key(leaves, structure, modules)
         cause = None
         for variant in self.variants.get(key):
+            if variant.eager:  # a step with a side effect compile cannot capture (`compile_step`)
+                return self.fn(*args)
             if not variant.matches():
                 cause = "a captured parameter or buffer changed shape, dtype or requires_grad"
                 continue
@@ -440,10 +473,15 @@ class CompiledTensorFunction:
                     logs.guards.info("%s: %s", self.variants.what, cause)
                     continue
                 raise
-        variant = self._build(args, leaves, modules)
+        variant, result = self._build(args, leaves, modules)
         self.variants.add(key, variant, variant.graph, cause)
-        draws, self._first_draws = self._first_draws, None
-        return self._run(variant, leaves, draws)  # the trace's random numbers: one stream, as eager
+        return result
+
+    def _new_trace(self, builder, state_names):
+        return TensorTrace(builder, state_names)
+
+    def _record(self, trace, call_args):
+        return run_recorded(trace, self.fn, *call_args)
 
     def _key(self, leaves, structure, modules):
         grad_on = is_grad_enabled()
@@ -469,6 +507,8 @@ class CompiledTensorFunction:
                 arrays.append(x._value if isinstance(x, Tensor) else x)
             elif kind == "captured":
                 arrays.append(obj._value)
+            elif kind == "slot":
+                arrays.append(obj.get()._value)
             else:
                 given = next(draws, None)
                 if given is not None:
@@ -483,8 +523,12 @@ class CompiledTensorFunction:
         self._last = variant
         n_out, n_upd = len(variant.out_info), len(variant.updates)
         for t, value in zip(variant.updates, results[n_out:n_out + n_upd]):
-            np.copyto(t._value, value, casting="unsafe")
-            t._version.value += 1
+            if isinstance(t, Tensor):
+                if value is not t._value:  # else written in place by the generated code (donated)
+                    np.copyto(t._value, value, casting="unsafe")
+                t._version.value += 1
+            else:  # a slot (`compile_step`): a gradient or an optimiser state entry
+                t.write(value, _owned(value, [*arrays, *variant.consts], results))
         out_tensors = [new_tensor(np.asarray(o), requires_grad=r)
                        for o, (r, _) in zip(results[:n_out], variant.out_info)]
         if any(r for r, _ in variant.out_info):
@@ -498,23 +542,37 @@ class CompiledTensorFunction:
         structure, static = variant.out_structure
         return tree.unflatten(structure, [next(it) if s is None else s for s in static])
 
+    def _donated(self, sources, targets) -> tuple:
+        """Forward inputs whose arrays the generated code may overwrite (none: a forward keeps them)."""
+        return ()
+
     # ---------------------------------------------------------------- the trace
     def _build(self, args, leaves, modules):
-        from . import derive
-        from .passes import split
+        """(variant, result of this call): trace, generate, then run the generated forward."""
+        trace, call_args = self._begin(args, leaves, modules)
+        out = self._record(trace, call_args)
+        variant = self._variant(trace, out)
+        trace.restore()
+        draws = [trace.builder.values[i] for i, (kind, _) in zip(trace.builder.inputs, variant.sources)
+                 if kind == "draw"]
+        return variant, self._run(variant, leaves, draws)  # the trace's random numbers: one stream, as eager
 
+    def _source_fn(self):
         fn = self.fn
-        is_module = _is_module(fn)
-        source_fn = type(fn).forward if is_module and hasattr(type(fn), "forward") else fn
+        return type(fn).forward if is_module(fn) and hasattr(type(fn), "forward") else fn
+
+    def _begin(self, args, leaves, modules):
+        """(the recorder with arguments and module state registered, the arguments to call with)."""
+        fn, source_fn = self.fn, self._source_fn()
+        module_call = is_module(fn)
         state_names = {}
         for mod in modules:
             prefix = "" if mod is fn or len(modules) == 1 else _identifier(type(mod).__name__) + "_"
             for name, t in named_state(mod):
                 state_names.setdefault(id(t), prefix + _identifier(name))
         builder = Builder(qualified_name(source_fn))
-        trace = TensorTrace(builder, state_names)
-        grad_on = is_grad_enabled()
-        names = parameter_names(source_fn, len(args) + (1 if is_module else 0))[1 if is_module else 0:]
+        trace = self._new_trace(builder, state_names)
+        names = parameter_names(source_fn, len(args) + (1 if module_call else 0))[1 if module_call else 0:]
         arg_names = []
         for name, arg in zip(names, args):
             arg_names += tree.leaf_paths(arg, name)
@@ -528,7 +586,15 @@ class CompiledTensorFunction:
         call_args = tree.unflatten(tree.flatten(args)[1], call_leaves)
         for mod in modules:
             trace.add_state([t for _, t in named_state(mod)])
-        out = run_recorded(trace, fn, *call_args)
+        return trace, call_args
+
+    def _variant(self, trace, out):
+        """The generated variant for a finished recording (`out`: what the function returned)."""
+        from . import derive
+        from .passes import split, transposed_products
+
+        source_fn, builder = self._source_fn(), trace.builder
+        grad_on = is_grad_enabled() and not getattr(trace, "took_backward", False)
         out_leaves, out_structure = tree.flatten(out)
         tensor_outs = [o for o in out_leaves if isinstance(o, Tensor)]
         out_static = [None if isinstance(o, Tensor) else o for o in out_leaves]
@@ -560,15 +626,17 @@ class CompiledTensorFunction:
                                               [f"grad_output{k}" for k in diff_outs], values=builder.values)
             ct_ids = set(whole.inputs[len(builder.inputs) + len(builder.const_inputs):])
             fwd, bwd, _ = split(whole, n_fwd, ct_ids)
-            return [function_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)"),
+            fwd, bwd = transposed_products(fwd), transposed_products(bwd)
+            return [function_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)",
+                                  donated=donated),
                     function_spec("backward", bwd, "backward pass: (*saved values, *output gradients) -> "
                                                    "gradients of the inputs that require grad")]
 
+        donated = self._donated(sources, [t for t, _ in updates])
         module = load_module(source_fn, _KIND, forward, make_specs, self.backend, wrt=list(wrt_nodes),
-                         diff=list(diff_outs), sources=[kind for kind, _ in sources])
+                             diff=list(diff_outs), sources=[kind for kind, _ in sources], donated=donated,
+                             passes="transposed_products")
         consts = [builder.values[i] for i in builder.const_inputs]
-        trace.restore()
-        self._first_draws = [builder.values[i] for i, (kind, _) in zip(builder.inputs, sources) if kind == "draw"]
         variant = _TensorVariant(qualified_name(source_fn), module, consts, sources, [t for t, _ in updates],
                                  out_info, [trace.source_of[i] for i in wrt_nodes], (out_structure, out_static))
         variant.graph = forward  # for explaining the next variant

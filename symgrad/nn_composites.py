@@ -267,6 +267,16 @@ def reduce_loss(loss, reduction: str, what: str, total=None):
                      f"({user_location()})")
 
 
+def _recorded_and_valid(target, ignore_index, classes) -> bool:
+    """True when a recorder (`symgrad.compile`) follows Tensor `target` and every class index is in range
+    and not ignored: the target then stays an operand (its values are a guard, not constants)."""
+    from .recording import active
+
+    if active() is None or not hasattr(target, "_version"):
+        return False
+    return bool(((target >= 0) & (target < classes) & (target != ignore_index)).all())
+
+
 def _known_targets(target, ignore_index, classes):
     """(safe target, validity mask or None) of a target with known values, checked."""
     target = np.asarray(target)
@@ -296,7 +306,7 @@ def nll_loss(logp, target, weight=None, ignore_index=-100, reduction="mean"):
         raise ShapeError(f"nll_loss: expected target of {n} class indices, got shape "
                          f"{list(ops.shape_of(target))} ({user_location()})")
     valid = None
-    if interpreter_of((target,)) != "trace":
+    if interpreter_of((target,)) != "trace" and not _recorded_and_valid(target, ignore_index, classes):
         target, valid = _known_targets(target, ignore_index, classes)
     loss = -ops.getitem(logp, (np.arange(n), target))
     w = None if weight is None else ops.getitem(weight, (target,))

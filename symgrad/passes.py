@@ -130,3 +130,46 @@ def fuse_elementwise(graph: Graph, max_operands: int = 8) -> Graph:
             node = Node("expr", operands, make_attrs(expr=expression), node.shape, node.dtype, node.where)
         new_nodes.append(node)
     return dead_code_eliminated(Graph(tuple(new_nodes), graph.inputs, graph.outputs, graph.name, graph.guards))
+
+
+def transposed_products(graph: Graph) -> Graph:
+    """`(A @ B).T` of 2-D operands rewritten as `B.T @ A.T` (and `X.T.T` as `X`); a 2-D product
+    over a length-1 axis (an outer product: a weight gradient at batch 1) as a broadcast `A * B`.
+
+    The reverse sweep writes a weight gradient as `(x.T @ g).T`: a transposed (Fortran-order) view
+    that every later elementwise use (the optimiser's update) reads with strides. `g.T @ x` makes the
+    same values in C order. Each element of an outer product is one multiplication either way, so
+    the broadcast is exact, and it skips matmul's slow path for such shapes.
+    """
+    nodes, new, index = graph.nodes, [], {}
+
+    def transposed(j):
+        node = new[j]
+        if node.op == "transpose" and node.attr("axes") == (1, 0):
+            return node.inputs[0]
+        new.append(Node("transpose", (j,), make_attrs(axes=(1, 0)), node.shape[::-1], node.dtype, node.where))
+        return len(new) - 1
+
+    for i, node in enumerate(nodes):
+        source = nodes[node.inputs[0]] if node.inputs else None
+        if (node.op == "transpose" and node.attr("axes") == (1, 0) and source.op == "matmul"
+                and all(nodes[j].ndim == 2 for j in source.inputs)):
+            a, b = (index[j] for j in source.inputs)
+            new.append(_product(new, (transposed(b), transposed(a)), node))
+        elif node.op == "matmul" and all(nodes[j].ndim == 2 for j in node.inputs):
+            new.append(_product(new, tuple(index[j] for j in node.inputs), node))
+        else:
+            new.append(Node(node.op, tuple(index[j] for j in node.inputs), node.attrs, node.shape, node.dtype,
+                            node.where))
+        index[i] = len(new) - 1
+    return dead_code_eliminated(Graph(tuple(new), tuple(index[i] for i in graph.inputs),
+                                      tuple(index[i] for i in graph.outputs), graph.name,
+                                      tuple((index[i], v) for i, v in graph.guards)))
+
+
+def _product(new: list, operands: tuple, node: Node) -> Node:
+    """`operands[0] @ operands[1]` (positions in `new`), as a broadcast product when the shared axis is 1."""
+    a, b = (new[j] for j in operands)
+    if a.shape[1] == 1 and a.dtype == b.dtype == node.dtype:
+        return Node("mul", operands, (), node.shape, node.dtype, node.where)
+    return Node("matmul", operands, (), node.shape, node.dtype, node.where)

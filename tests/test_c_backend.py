@@ -76,15 +76,17 @@ def test_donated_buffers_give_the_same_results(backend):
     assert "out=" in step.code or "o0=" in step.code
 
 
-def test_no_donation_when_a_guard_could_retrace():
+def test_donation_only_after_the_last_guard():
     def step(params, flag):
         if np.sum(flag) > 0:
             return [p * 2 for p in params]
         return [p * 3 for p in params]
 
     compiled = symgrad.compile(step, donate_argnums=(0,))
-    params = [np.ones(4)]
-    out = compiled(params, np.ones(2))
+    out = compiled([np.ones(4)], np.ones(2))
     np.testing.assert_allclose(out[0], 2 * np.ones(4))
-    assert "out=" not in compiled.code
-    np.testing.assert_allclose(params[0], np.ones(4))  # not overwritten: a guard failure retraces from it
+    code = compiled.code
+    assert code.index("raise GuardFailed") < code.index("out=")  # inputs intact until every guard held
+    params = [np.ones(4)]
+    out = compiled(params, -np.ones(2))  # the guard fails before any write: retraced from intact inputs
+    np.testing.assert_allclose(out[0], 3 * np.ones(4))

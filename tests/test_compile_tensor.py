@@ -192,13 +192,18 @@ def test_dropout_fresh_mask_each_call_and_same_stream_as_eager():
     np.testing.assert_allclose(model(x).detach().numpy(), b, rtol=1e-13)
 
 
-def test_backward_inside_compiled_function_is_a_clear_error():
+def test_backward_inside_compiled_function_accumulates_as_eager():
+    """`.backward()` inside compile is captured (symgrad/compile_step.py): .grad accumulates as eager."""
     x = sg.randn(3, dtype=sg.float64, requires_grad=True)
+    y = x.detach().clone().requires_grad_(True)
 
     def step(x):
-        loss = (x ** 2).sum()
+        loss = (x ** 3).sum()
         loss.backward()
         return loss
 
-    with pytest.raises(NotImplementedError, match="backward"):
-        sg.compile(step)(x)
+    compiled = sg.compile(step)
+    for _ in range(4):
+        np.testing.assert_allclose(compiled(y).detach().numpy(), step(x).detach().numpy(), rtol=1e-13)
+        np.testing.assert_allclose(y.grad.numpy(), x.grad.numpy(), rtol=1e-13)
+    assert "def forward" in compiled.code

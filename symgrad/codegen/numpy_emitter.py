@@ -186,12 +186,14 @@ class _Donations:
     """Donated input buffers (`donate_argnums`) that a same-shape elementwise result may overwrite.
 
     A buffer is handed out once, to a node that runs after every other reader of the input and is
-    not itself an output. Functions with guards donate nothing (a retrace needs the inputs intact).
+    not itself an output, and after every guard (a retrace needs the inputs intact: nodes are
+    emitted in order, each guard's test right after its node).
     """
 
     def __init__(self, graph: Graph, donated: tuple):
         self.graph = graph
-        self.free = [] if graph.guards else [graph.inputs[k] for k in donated]
+        self.free = [graph.inputs[k] for k in donated]
+        self.after_guards = max((i for i, _ in graph.guards), default=-1)
         self.last_use = {}
         for i, node in enumerate(graph.nodes):
             for j in node.inputs:
@@ -206,6 +208,8 @@ class _Donations:
         """
         node = self.graph.nodes[i]
         readers = readers or {i}
+        if min(readers) <= self.after_guards:
+            return None
         for d in sorted(self.free, key=lambda d: d not in prefer):
             buffer = self.graph.nodes[d]
             if (buffer.shape, buffer.dtype) == (node.shape, node.dtype) and d not in self.outputs \
