@@ -318,6 +318,28 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
     runs fused elementwise clusters as compiled C loops. Keyword arguments are traced, never
     differentiated; `static_argnums` / `static_argnames` name hashable Python values (a mode string)
     that select a specialisation instead of being traced.
+
+    Args:
+        fn: the function (NumPy code on arrays, nested lists/tuples/dicts of arrays allowed).
+        argnums: which positional argument(s) to differentiate; a tuple gives a tuple of gradients.
+        has_aux: `fn` returns `(loss, aux)`; the call then returns `(gradient, aux)`.
+        backend: `"numpy"` or `"c"`.
+        static_argnums: positional arguments taken as Python constants (one module per value).
+        static_argnames: keyword arguments taken as Python constants.
+
+    Returns:
+        A function with `fn`'s arguments returning the gradient(s), each shaped as its argument.
+
+    Raises:
+        TypeError: `fn` returns a non-scalar, or a differentiated argument is not real floating-point.
+        ValueError: `argnums` is out of range for the call, or `backend` is unknown.
+        symgrad.TraceError: `fn` does something symgrad cannot trace (the message names its
+            `file:line`).
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.grad(lambda x, y: np.sum(x * y), argnums=(0, 1))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    (array([3., 4.]), array([1., 2.]))
     """
     if fn is None:
         return lambda f: grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
@@ -328,7 +350,25 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
 def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    backend: str = "numpy", static_argnums: int | Sequence[int] = (),
                    static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
-    """(fn(*args), gradient) in one generated module (as jax.value_and_grad); arguments as `grad`."""
+    """(fn(*args), gradient) in one generated module (as jax.value_and_grad); arguments as `grad`.
+
+    Args:
+        fn, argnums, has_aux, backend, static_argnums, static_argnames: as `grad`.
+
+    Returns:
+        A function returning `(value, gradient)`, or `((value, aux), gradient)` with `has_aux`.
+
+    Raises:
+        TypeError: `fn` returns a non-scalar, or a differentiated argument is not real floating-point.
+        ValueError: `argnums` is out of range for the call, or `backend` is unknown.
+        symgrad.TraceError: `fn` does something symgrad cannot trace (the message names its
+            `file:line`).
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.value_and_grad(lambda x: np.sum(np.sin(x)))(np.zeros(2))
+    (array(0.), array([1., 1.]))
+    """
     if fn is None:
         return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
                                         static_argnums=static_argnums, static_argnames=static_argnames)
@@ -437,7 +477,28 @@ def _vjp_function(backward, saved, primals, leaves, out_structure, ct_specs):
 
 
 def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[Any, Callable[..., Any]]:
-    """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp)."""
+    """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp).
+
+    Args:
+        fn: the function; its output may be an array of any shape (or a tree of arrays).
+        *primals: the arguments at which to linearise `fn`.
+        backend: `"numpy"` or `"c"`.
+
+    Returns:
+        `(out, vjp_fn)`: `out = fn(*primals)`; `vjp_fn(cotangent)`, with a cotangent shaped as `out`,
+        returns a tuple of one gradient per primal.
+
+    Raises:
+        TypeError: a primal is not real floating-point.
+        ValueError: `backend` is unknown.
+        symgrad.TraceError: `fn` does something symgrad cannot trace.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> out, vjp_fn = symgrad.vjp(lambda x: x ** 2, np.array([1.0, 3.0]))
+    >>> out, vjp_fn(np.array([1.0, 10.0]))
+    (array([1., 9.]), (array([ 2., 60.]),))
+    """
     transforms = _VJP_CACHE.get(fn)
     if transforms is None:
         transforms = {}
@@ -455,7 +516,26 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # ----------------------------------------------------------------------------- jacobian / hessian
 def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
-    """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev)."""
+    """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev).
+
+    Args:
+        fn: the function.
+        argnums: which positional argument(s); a tuple gives a tuple of Jacobians.
+        has_aux: accepted for jax's signature.
+
+    Returns:
+        A function with `fn`'s arguments returning the Jacobian(s).
+
+    Raises:
+        TypeError: a differentiated argument is not real floating-point.
+        ValueError: `argnums` is out of range for the call.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.jacobian(lambda x: np.cumsum(x))(np.array([1.0, 2.0]))
+    array([[1., 0.],
+           [1., 1.]])
+    """
     transform = VJPTransform(fn)  # one variant cache for every call
 
     @functools.wraps(fn)
@@ -496,7 +576,25 @@ jacrev = jacobian
 
 
 def hessian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """Hessian of scalar `fn`: the Jacobian of its gradient."""
+    """Hessian of scalar `fn`: the Jacobian of its gradient (as jax.hessian).
+
+    Args:
+        fn: a scalar-valued function.
+        argnums: which positional argument(s).
+
+    Returns:
+        A function with `fn`'s arguments returning the matrix of second derivatives, shaped
+        arg.shape + arg.shape.
+
+    Raises:
+        TypeError: `fn` returns a non-scalar, or an argument is not real floating-point.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.hessian(lambda x: x[0] * x[1] ** 2)(np.array([1.0, 2.0]))
+    array([[0., 4.],
+           [4., 2.]])
+    """
     return jacobian(grad(fn, argnums=argnums), argnums=argnums)
 
 
@@ -594,6 +692,28 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     these arguments may be overwritten by outputs of the same shape (an optimiser updating
     parameters in place); do not use them after the call. On symgrad Tensor code and
     `nn.Module`s see `symgrad.tensor`.
+
+    Args:
+        fn: the function or `nn.Module`; usable as a decorator (`@symgrad.compile`).
+        backend: `"numpy"` or `"c"`.
+        donate_argnums: positional arguments whose arrays may be reused for outputs.
+        static_argnums: positional arguments taken as Python constants.
+        static_argnames: keyword arguments taken as Python constants.
+
+    Returns:
+        A callable with `fn`'s signature; `.code` is the source of its last generated module.
+
+    Raises:
+        ValueError: `backend` is unknown.
+        symgrad.TraceError: `fn` does something symgrad cannot trace.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> @symgrad.compile
+    ... def step(w, x):
+    ...     return w - 0.5 * symgrad.grad(lambda w: np.sum((w * x) ** 2))(w)
+    >>> step(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([0., 0.])
     """
     donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
     if fn is None:
@@ -606,7 +726,24 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
 
 
 def trace(fn: Callable[..., Any], *args: Any) -> Graph:
-    """The forward IR Graph of `fn(*args)` (print it to read it)."""
+    """The forward IR Graph of `fn(*args)` (print it to read it).
+
+    Args:
+        fn: the function.
+        *args: example arguments (their shapes and dtypes specialise the graph).
+
+    Returns:
+        A `symgrad.ir.Graph`; `str(graph)` lists one node per line.
+
+    Raises:
+        symgrad.TraceError: `fn` does something symgrad cannot trace.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> print(symgrad.trace(lambda x: np.sum(x * x), np.ones(3)))      # doctest: +ELLIPSIS
+    graph <lambda>(%0: float64[3]):
+    ...
+    """
     builder = Builder(_name(fn))
     with tracing(builder):
         traced_args, _ = _trace_leaves(fn, args, builder)
@@ -620,6 +757,22 @@ def show_code(fn: Callable[..., Any], *args: Any) -> str:
 
     For a function made by `grad`, `value_and_grad` or `compile`, its own module; for a plain
     function, the forward and backward (vjp) module of all its floating-point arguments.
+
+    Args:
+        fn: a function, or one made by `grad`, `value_and_grad` or `compile`.
+        *args: example arguments.
+
+    Returns:
+        The generated source, a `str` (highlighted when displayed in Jupyter).
+
+    Raises:
+        symgrad.TraceError: `fn` does something symgrad cannot trace.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> code = symgrad.show_code(lambda x: np.sum(np.tanh(x)), np.ones(2))
+    >>> "import numpy" in code
+    True
     """
     from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
 
