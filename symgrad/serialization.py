@@ -119,7 +119,27 @@ def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, weights_
     """Read an object written by `symgrad.save` (see the module docstring for the errors).
 
     `map_location` and `weights_only` are accepted for PyTorch compatibility (everything is on the
-    CPU, and nothing is ever unpickled). Raises ValueError for a truncated, corrupted or foreign file.
+    CPU, and nothing is ever unpickled).
+
+    Args:
+        path: a file name or a binary file object.
+        map_location: accepted for torch's signature (everything loads on the CPU).
+        weights_only: accepted for torch's signature (nothing is unpickled either way).
+
+    Returns:
+        The saved object: tensors, arrays, numbers, strings and nested dicts/lists/tuples of them.
+
+    Raises:
+        ValueError: the file is truncated, corrupted, or not written by `symgrad.save`.
+        FileNotFoundError: `path` does not exist.
+
+    Example:
+    >>> import io, symgrad
+    >>> buffer = io.BytesIO()
+    >>> symgrad.save({"w": symgrad.ones(2), "step": 3}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> symgrad.load(buffer)
+    {'w': tensor([1., 1.]), 'step': 3}
     """
     arrays, meta = _read(path)
     if meta is None:

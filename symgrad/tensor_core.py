@@ -585,6 +585,19 @@ def is_recording(*operands) -> _py_bool:
 
 
 def is_tensor(obj) -> _py_bool:
+    """True when `obj` is a symgrad Tensor (torch.is_tensor).
+
+    Args:
+        obj: any object.
+
+    Returns:
+        A bool.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.is_tensor(symgrad.ones(1)), symgrad.is_tensor(np.ones(1))
+    (True, False)
+    """
     return isinstance(obj, Tensor)
 
 
