@@ -163,7 +163,21 @@ def _zero(*args, **kwargs) -> int:
 
 accelerator = SimpleNamespace(is_available=_no_accelerator, device_count=_zero,
                               current_accelerator=lambda check_available=False: None)
+accelerator.__doc__ = """torch.accelerator's queries, answered for a CPU-only library.
+
+`is_available()` and `device_count()` say False and 0; `current_accelerator()` returns None.
+
+>>> import symgrad
+>>> symgrad.accelerator.is_available(), symgrad.accelerator.device_count()
+(False, 0)
+"""
 backends = SimpleNamespace(mps=SimpleNamespace(is_available=_no_accelerator, is_built=_no_accelerator),
                            cuda=SimpleNamespace(is_built=_no_accelerator),
                            cudnn=SimpleNamespace(is_available=_no_accelerator, enabled=False, deterministic=False,
                                                  benchmark=False))
+backends.__doc__ = """torch.backends' flags that torch code checks: MPS, CUDA and cuDNN, all unavailable.
+
+>>> import symgrad
+>>> symgrad.backends.mps.is_available(), symgrad.backends.cudnn.enabled
+(False, False)
+"""

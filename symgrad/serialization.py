@@ -40,9 +40,16 @@ _FORMAT, _VERSION, _META = "symgrad.save", 1, "__symgrad__"
 def save(obj: Any, path: str | os.PathLike | IO[bytes]) -> None:
     """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given).
 
-    Raises TypeError naming the part of `obj` that cannot be saved, and OSError when the file cannot
-    be written (no partial file is left under `path`).
+    Args:
+        obj: tensors, NumPy arrays, numbers, strings, None and nested dicts/lists/tuples of them (a
+            `state_dict()`, a checkpoint dict).
+        path: a file name or a writable binary file object.
 
+    Raises:
+        TypeError: naming the part of `obj` that cannot be saved.
+        OSError: the file cannot be written (no partial file is left under `path`).
+
+    Example:
     >>> import os, tempfile, symgrad
     >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
     >>> symgrad.save({"w": symgrad.ones(2, requires_grad=True), "step": 3}, path)
