@@ -314,29 +314,16 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
          static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
     """Gradient of scalar-valued `fn` with respect to the arguments `argnums` (as jax.grad).
 
-    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. backend="c"
-    runs fused elementwise clusters as compiled C loops. Keyword arguments are traced, never
-    differentiated; `static_argnums` / `static_argnames` name hashable Python values (a mode string)
-    that select a specialisation instead of being traced.
+    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. Keyword arguments are
+    traced, never differentiated. Args: `fn`: NumPy code on arrays (or trees of arrays); `argnums`: the
+    argument(s) differentiated (a tuple gives a tuple of gradients); `has_aux`: `fn` returns `(loss,
+    aux)`, the call `(gradient, aux)`; `backend`: "numpy", or "c" (fused elementwise clusters as C
+    loops); `static_argnums` / `static_argnames`: hashable values (a mode string) that specialise.
 
-    Args:
-        fn: the function (NumPy code on arrays, nested lists/tuples/dicts of arrays allowed).
-        argnums: which positional argument(s) to differentiate; a tuple gives a tuple of gradients.
-        has_aux: `fn` returns `(loss, aux)`; the call then returns `(gradient, aux)`.
-        backend: `"numpy"` or `"c"`.
-        static_argnums: positional arguments taken as Python constants (one module per value).
-        static_argnames: keyword arguments taken as Python constants.
+    Returns a function of `fn`'s arguments giving the gradient(s), each shaped as its argument. Raises
+    TypeError (`fn` returns a non-scalar, or a differentiated argument is not real floating-point),
+    ValueError (`argnums` out of range, an unknown `backend`), symgrad.TraceError (untraceable code).
 
-    Returns:
-        A function with `fn`'s arguments returning the gradient(s), each shaped as its argument.
-
-    Raises:
-        TypeError: `fn` returns a non-scalar, or a differentiated argument is not real floating-point.
-        ValueError: `argnums` is out of range for the call, or `backend` is unknown.
-        symgrad.TraceError: `fn` does something symgrad cannot trace (the message names its
-            `file:line`).
-
-    Example:
     >>> import numpy as np, symgrad
     >>> symgrad.grad(lambda x, y: np.sum(x * y), argnums=(0, 1))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
     (array([3., 4.]), array([1., 2.]))
@@ -350,21 +337,10 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
 def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    backend: str = "numpy", static_argnums: int | Sequence[int] = (),
                    static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
-    """(fn(*args), gradient) in one generated module (as jax.value_and_grad); arguments as `grad`.
+    """(fn(*args), gradient) in one generated module (as jax.value_and_grad).
 
-    Args:
-        fn, argnums, has_aux, backend, static_argnums, static_argnames: as `grad`.
+    Args and Raises as `grad`. Returns `(value, gradient)`, or `((value, aux), gradient)` with `has_aux`.
 
-    Returns:
-        A function returning `(value, gradient)`, or `((value, aux), gradient)` with `has_aux`.
-
-    Raises:
-        TypeError: `fn` returns a non-scalar, or a differentiated argument is not real floating-point.
-        ValueError: `argnums` is out of range for the call, or `backend` is unknown.
-        symgrad.TraceError: `fn` does something symgrad cannot trace (the message names its
-            `file:line`).
-
-    Example:
     >>> import numpy as np, symgrad
     >>> symgrad.value_and_grad(lambda x: np.sum(np.sin(x)))(np.zeros(2))
     (array(0.), array([1., 1.]))
@@ -479,21 +455,10 @@ def _vjp_function(backward, saved, primals, leaves, out_structure, ct_specs):
 def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[Any, Callable[..., Any]]:
     """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp).
 
-    Args:
-        fn: the function; its output may be an array of any shape (or a tree of arrays).
-        *primals: the arguments at which to linearise `fn`.
-        backend: `"numpy"` or `"c"`.
+    Args: fn: the function (any output shape); *primals: where to linearise it; backend: "numpy" or "c".
+    Returns `(out, vjp_fn)`; `vjp_fn(cotangent shaped as out)` gives a tuple of gradients, one per
+    primal. Raises TypeError (a primal not real floating-point), symgrad.TraceError (untraceable code).
 
-    Returns:
-        `(out, vjp_fn)`: `out = fn(*primals)`; `vjp_fn(cotangent)`, with a cotangent shaped as `out`,
-        returns a tuple of one gradient per primal.
-
-    Raises:
-        TypeError: a primal is not real floating-point.
-        ValueError: `backend` is unknown.
-        symgrad.TraceError: `fn` does something symgrad cannot trace.
-
-    Example:
     >>> import numpy as np, symgrad
     >>> out, vjp_fn = symgrad.vjp(lambda x: x ** 2, np.array([1.0, 3.0]))
     >>> out, vjp_fn(np.array([1.0, 10.0]))
@@ -518,19 +483,9 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev).
 
-    Args:
-        fn: the function.
-        argnums: which positional argument(s); a tuple gives a tuple of Jacobians.
-        has_aux: accepted for jax's signature.
+    Args: fn; argnums: the argument(s) (a tuple gives a tuple of Jacobians); has_aux: jax's signature.
+    Raises TypeError (an argument not real floating-point), ValueError (`argnums` out of range).
 
-    Returns:
-        A function with `fn`'s arguments returning the Jacobian(s).
-
-    Raises:
-        TypeError: a differentiated argument is not real floating-point.
-        ValueError: `argnums` is out of range for the call.
-
-    Example:
     >>> import numpy as np, symgrad
     >>> symgrad.jacobian(lambda x: np.cumsum(x))(np.array([1.0, 2.0]))
     array([[1., 0.],
@@ -576,20 +531,10 @@ jacrev = jacobian
 
 
 def hessian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """Hessian of scalar `fn`: the Jacobian of its gradient (as jax.hessian).
+    """Hessian of scalar `fn`: the Jacobian of its gradient, shaped arg.shape + arg.shape.
 
-    Args:
-        fn: a scalar-valued function.
-        argnums: which positional argument(s).
+    Args: fn, argnums as `jacobian`. Returns a function of `fn`'s arguments. Raises as `grad`.
 
-    Returns:
-        A function with `fn`'s arguments returning the matrix of second derivatives, shaped
-        arg.shape + arg.shape.
-
-    Raises:
-        TypeError: `fn` returns a non-scalar, or an argument is not real floating-point.
-
-    Example:
     >>> import numpy as np, symgrad
     >>> symgrad.hessian(lambda x: x[0] * x[1] ** 2)(np.array([1.0, 2.0]))
     array([[0., 4.],
@@ -688,26 +633,17 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     """Compile `fn` into generated code, specialised per input signature.
 
     On NumPy code this is a forward-only compiled function (as jax.jit); call `grad` inside it to
-    generate a whole training step as one module. `donate_argnums` (as in JAX): the arrays of
-    these arguments may be overwritten by outputs of the same shape (an optimiser updating
-    parameters in place); do not use them after the call. On symgrad Tensor code and
-    `nn.Module`s see `symgrad.tensor`.
+    generate a whole training step as one module. On symgrad Tensor code and `nn.Module`s see
+    `symgrad.tensor`. `.code` is the source of the last generated module.
 
     Args:
-        fn: the function or `nn.Module`; usable as a decorator (`@symgrad.compile`).
-        backend: `"numpy"` or `"c"`.
-        donate_argnums: positional arguments whose arrays may be reused for outputs.
-        static_argnums: positional arguments taken as Python constants.
-        static_argnames: keyword arguments taken as Python constants.
+        fn: a function or an nn.Module (also as a decorator); backend: "numpy" or "c";
+        donate_argnums: (as in JAX) arguments whose arrays may be overwritten by outputs of the same
+            shape (an optimiser updating parameters in place): do not use them after the call;
+        static_argnums / static_argnames: arguments taken as Python constants.
 
-    Returns:
-        A callable with `fn`'s signature; `.code` is the source of its last generated module.
+    Raises ValueError (unknown backend) and symgrad.TraceError (untraceable code) as `grad`.
 
-    Raises:
-        ValueError: `backend` is unknown.
-        symgrad.TraceError: `fn` does something symgrad cannot trace.
-
-    Example:
     >>> import numpy as np, symgrad
     >>> @symgrad.compile
     ... def step(w, x):
@@ -726,19 +662,10 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
 
 
 def trace(fn: Callable[..., Any], *args: Any) -> Graph:
-    """The forward IR Graph of `fn(*args)` (print it to read it).
+    """The forward IR Graph of `fn(*args)` (print it to read it). Args: fn; *args: example inputs.
 
-    Args:
-        fn: the function.
-        *args: example arguments (their shapes and dtypes specialise the graph).
+    Raises symgrad.TraceError for code symgrad cannot trace (naming its `file:line`).
 
-    Returns:
-        A `symgrad.ir.Graph`; `str(graph)` lists one node per line.
-
-    Raises:
-        symgrad.TraceError: `fn` does something symgrad cannot trace.
-
-    Example:
     >>> import numpy as np, symgrad
     >>> print(symgrad.trace(lambda x: np.sum(x * x), np.ones(3)))      # doctest: +ELLIPSIS
     graph <lambda>(%0: float64[3]):
@@ -753,25 +680,14 @@ def trace(fn: Callable[..., Any], *args: Any) -> Graph:
 
 
 def show_code(fn: Callable[..., Any], *args: Any) -> str:
-    """Source of the module generated for `fn(*args)`.
+    """Source of the module generated for `fn(*args)` (a str, highlighted in Jupyter).
 
     For a function made by `grad`, `value_and_grad` or `compile`, its own module; for a plain
-    function, the forward and backward (vjp) module of all its floating-point arguments.
+    function, the forward and backward (vjp) module of all its floating-point arguments. Args: fn;
+    *args: example inputs. Raises as `trace`.
 
-    Args:
-        fn: a function, or one made by `grad`, `value_and_grad` or `compile`.
-        *args: example arguments.
-
-    Returns:
-        The generated source, a `str` (highlighted when displayed in Jupyter).
-
-    Raises:
-        symgrad.TraceError: `fn` does something symgrad cannot trace.
-
-    Example:
     >>> import numpy as np, symgrad
-    >>> code = symgrad.show_code(lambda x: np.sum(np.tanh(x)), np.ones(2))
-    >>> "import numpy" in code
+    >>> "import numpy" in symgrad.show_code(lambda x: np.sum(np.tanh(x)), np.ones(2))
     True
     """
     from .display import GeneratedCode  # a str, highlighted when shown in Jupyter

@@ -46,4 +46,4 @@ def test_core_name_documents_arguments_and_an_example(name):
     takes_arguments = bool(inspect.signature(getattr(symgrad, name)).parameters) if callable(getattr(symgrad, name)) \
         else False
     if takes_arguments:
-        assert "Args:" in doc, f"symgrad.{name}'s docstring does not describe its arguments"
+        assert "Args" in doc, f"symgrad.{name}'s docstring does not describe its arguments"
