@@ -577,6 +577,26 @@ _TORCH_ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh":
 
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradient of this tensor into the `.grad` of the leaves it depends on
+    (torch.Tensor.backward).
+
+    Args:
+        gradient: d(something)/d(self), shaped as self; may be omitted for a one-element tensor.
+        retain_graph: keep the graph for another `backward()`; defaults to `create_graph`.
+        create_graph: record the backward pass itself, for higher derivatives.
+        inputs: only accumulate into these leaves.
+
+    Raises:
+        RuntimeError: self does not require grad; `gradient` is missing for a non-scalar; the graph
+            was already freed by an earlier `backward()`; a saved value was changed in place.
+
+    Example:
+    >>> import symgrad
+    >>> x = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x ** 3).backward(symgrad.ones(2))
+    >>> x.grad
+    tensor([ 3., 12.])
+    """
     from . import _autograd
 
     trace = active_recorder()

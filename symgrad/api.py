@@ -314,10 +314,19 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
          static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
     """Gradient of scalar-valued `fn` with respect to the arguments `argnums` (as jax.grad).
 
-    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. backend="c"
-    runs fused elementwise clusters as compiled C loops. Keyword arguments are traced, never
-    differentiated; `static_argnums` / `static_argnames` name hashable Python values (a mode string)
-    that select a specialisation instead of being traced.
+    Usable as a decorator: `@symgrad.grad` or `@symgrad.grad(argnums=(0, 1))`. Keyword arguments are
+    traced, never differentiated. Args: `fn`: NumPy code on arrays (or trees of arrays); `argnums`: the
+    argument(s) differentiated (a tuple gives a tuple of gradients); `has_aux`: `fn` returns `(loss,
+    aux)`, the call `(gradient, aux)`; `backend`: "numpy", or "c" (fused elementwise clusters as C
+    loops); `static_argnums` / `static_argnames`: hashable values (a mode string) that specialise.
+
+    Returns a function of `fn`'s arguments giving the gradient(s), each shaped as its argument. Raises
+    TypeError (`fn` returns a non-scalar, or a differentiated argument is not real floating-point),
+    ValueError (`argnums` out of range, an unknown `backend`), symgrad.TraceError (untraceable code).
+
+    >>> import numpy as np, symgrad
+    >>> symgrad.grad(lambda x, y: np.sum(x * y), argnums=(0, 1))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    (array([3., 4.]), array([1., 2.]))
     """
     if fn is None:
         return lambda f: grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
@@ -328,7 +337,14 @@ def grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0,
 def value_and_grad(fn: Callable[..., Any] | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    backend: str = "numpy", static_argnums: int | Sequence[int] = (),
                    static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
-    """(fn(*args), gradient) in one generated module (as jax.value_and_grad); arguments as `grad`."""
+    """(fn(*args), gradient) in one generated module (as jax.value_and_grad).
+
+    Args and Raises as `grad`. Returns `(value, gradient)`, or `((value, aux), gradient)` with `has_aux`.
+
+    >>> import numpy as np, symgrad
+    >>> symgrad.value_and_grad(lambda x: np.sum(np.sin(x)))(np.zeros(2))
+    (array(0.), array([1., 1.]))
+    """
     if fn is None:
         return lambda f: value_and_grad(f, argnums=argnums, has_aux=has_aux, backend=backend,
                                         static_argnums=static_argnums, static_argnames=static_argnames)
@@ -437,7 +453,17 @@ def _vjp_function(backward, saved, primals, leaves, out_structure, ct_specs):
 
 
 def vjp(fn: Callable[..., Any], *primals: Any, backend: str = "numpy") -> tuple[Any, Callable[..., Any]]:
-    """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp)."""
+    """(fn(*primals), vjp_fn) where vjp_fn(cotangent) returns one gradient per primal (as jax.vjp).
+
+    Args: fn: the function (any output shape); *primals: where to linearise it; backend: "numpy" or "c".
+    Returns `(out, vjp_fn)`; `vjp_fn(cotangent shaped as out)` gives a tuple of gradients, one per
+    primal. Raises TypeError (a primal not real floating-point), symgrad.TraceError (untraceable code).
+
+    >>> import numpy as np, symgrad
+    >>> out, vjp_fn = symgrad.vjp(lambda x: x ** 2, np.array([1.0, 3.0]))
+    >>> out, vjp_fn(np.array([1.0, 10.0]))
+    (array([1., 9.]), (array([ 2., 60.]),))
+    """
     transforms = _VJP_CACHE.get(fn)
     if transforms is None:
         transforms = {}
@@ -455,7 +481,16 @@ _VJP_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # ----------------------------------------------------------------------------- jacobian / hessian
 def jacobian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
-    """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev)."""
+    """Jacobian of `fn` by reverse mode: shape out.shape + arg.shape (as jax.jacrev).
+
+    Args: fn; argnums: the argument(s) (a tuple gives a tuple of Jacobians); has_aux: jax's signature.
+    Raises TypeError (an argument not real floating-point), ValueError (`argnums` out of range).
+
+    >>> import numpy as np, symgrad
+    >>> symgrad.jacobian(lambda x: np.cumsum(x))(np.array([1.0, 2.0]))
+    array([[1., 0.],
+           [1., 1.]])
+    """
     transform = VJPTransform(fn)  # one variant cache for every call
 
     @functools.wraps(fn)
@@ -496,7 +531,15 @@ jacrev = jacobian
 
 
 def hessian(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """Hessian of scalar `fn`: the Jacobian of its gradient."""
+    """Hessian of scalar `fn`: the Jacobian of its gradient, shaped arg.shape + arg.shape.
+
+    Args: fn, argnums as `jacobian`. Returns a function of `fn`'s arguments. Raises as `grad`.
+
+    >>> import numpy as np, symgrad
+    >>> symgrad.hessian(lambda x: x[0] * x[1] ** 2)(np.array([1.0, 2.0]))
+    array([[0., 4.],
+           [4., 2.]])
+    """
     return jacobian(grad(fn, argnums=argnums), argnums=argnums)
 
 
@@ -592,14 +635,22 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
             static_argnames: str | Sequence[str] = ()) -> Callable[..., Any]:
     """Compile `fn` into generated code, specialised per input signature.
 
-    On NumPy code this is a forward-only compiled function (as jax.jit); call `grad` inside it to
-    generate a whole training step as one module. `donate_argnums` (as in JAX): the arrays of
-    these arguments may be overwritten by outputs of the same shape (an optimiser updating
-    parameters in place); do not use them after the call. On symgrad Tensor code and
-    `nn.Module`s see `symgrad.compile_tensor`; a torch-style training step (a function calling
-    `loss.backward()` and `optimizer.step()`) compiles whole, forward, backward and update in one
-    module (`symgrad.compile_step`). `backend="c"` applies to everything generated inside,
-    `grad(f)` included: `compile(grad(f), backend="c")` inlines the gradient.
+    NumPy code: a forward-only compiled function (as jax.jit; call `grad` inside for a training step).
+    Tensor code / `nn.Module`s: `symgrad.compile_tensor`; a torch-style step (`loss.backward()`,
+    `optimizer.step()`) compiles whole, forward, backward and update (`symgrad.compile_step`).
+    `backend="c"` applies to all generated inside, `grad(f)` included. `.code`: the last module.
+
+    Args: fn (a function or nn.Module; also a decorator); backend: "numpy" or "c"; donate_argnums:
+    (as JAX) arguments whose arrays outputs of the same shape may overwrite (in-place optimiser
+    updates; do not use them after the call); static_argnums / static_argnames: Python constants.
+    Raises ValueError (unknown backend) and symgrad.TraceError (untraceable code) as `grad`.
+
+    >>> import numpy as np, symgrad
+    >>> @symgrad.compile
+    ... def step(w, x):
+    ...     return w - 0.5 * symgrad.grad(lambda w: np.sum((w * x) ** 2))(w)
+    >>> step(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([0., 0.])
     """
     donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
     if fn is None:
@@ -612,7 +663,15 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
 
 
 def trace(fn: Callable[..., Any], *args: Any) -> Graph:
-    """The forward IR Graph of `fn(*args)` (print it to read it)."""
+    """The forward IR Graph of `fn(*args)` (print it to read it). Args: fn; *args: example inputs.
+
+    Raises symgrad.TraceError for code symgrad cannot trace (naming its `file:line`).
+
+    >>> import numpy as np, symgrad
+    >>> print(symgrad.trace(lambda x: np.sum(x * x), np.ones(3)))      # doctest: +ELLIPSIS
+    graph <lambda>(%0: float64[3]):
+    ...
+    """
     builder = Builder(_name(fn))
     with tracing(builder):
         traced_args, _ = _trace_leaves(fn, args, builder)
@@ -622,10 +681,15 @@ def trace(fn: Callable[..., Any], *args: Any) -> Graph:
 
 
 def show_code(fn: Callable[..., Any], *args: Any) -> str:
-    """Source of the module generated for `fn(*args)`.
+    """Source of the module generated for `fn(*args)` (a str, highlighted in Jupyter).
 
     For a function made by `grad`, `value_and_grad` or `compile`, its own module; for a plain
-    function, the forward and backward (vjp) module of all its floating-point arguments.
+    function, the forward and backward (vjp) module of all its floating-point arguments. Args: fn;
+    *args: example inputs. Raises as `trace`.
+
+    >>> import numpy as np, symgrad
+    >>> "import numpy" in symgrad.show_code(lambda x: np.sum(np.tanh(x)), np.ones(2))
+    True
     """
     from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
 

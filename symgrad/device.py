@@ -28,7 +28,24 @@ DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "idee
 
 
 class device:
-    """A device description (torch.device): `type` and optional `index`."""
+    """A device description (torch.device): `type` and optional `index`.
+
+    symgrad computes on the CPU; other devices can be named (as in torch code that checks them) but
+    creating or moving tensors there raises `DeviceUnavailableError`.
+
+    Args:
+        type: a device type (`"cpu"`, `"cuda"`, ...), a string with an index (`"cuda:0"`), or a device.
+        index: the device index.
+
+    Raises:
+        RuntimeError: an unknown device type or a malformed string.
+        ValueError: an index both in the string and in `index`.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.device("cpu"), str(symgrad.device("cuda:1"))
+    (device(type='cpu'), 'cuda:1')
+    """
 
     __slots__ = ("type", "index")
 
@@ -104,11 +121,35 @@ def check_device(where_to) -> None:
 
 
 def set_default_device(where_to) -> None:
-    """Only the CPU is accepted (torch.set_default_device); None resets it (to the CPU)."""
+    """Only the CPU is accepted (torch.set_default_device); None resets it (to the CPU).
+
+    Args:
+        where_to: `"cpu"`, a CPU `symgrad.device`, or None.
+
+    Raises:
+        DeviceUnavailableError: any other device (a RuntimeError).
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.set_default_device("cpu")
+    >>> symgrad.set_default_device("cuda")         # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    symgrad.device.DeviceUnavailableError: Torch not compiled with CUDA enabled: ...
+    """
     check_device(where_to)
 
 
 def get_default_device() -> device:
+    """The device new tensors are made on (torch.get_default_device): always the CPU.
+
+    Returns:
+        `symgrad.device("cpu")`.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.get_default_device()
+    device(type='cpu')
+    """
     return CPU
 
 
@@ -122,7 +163,21 @@ def _zero(*args, **kwargs) -> int:
 
 accelerator = SimpleNamespace(is_available=_no_accelerator, device_count=_zero,
                               current_accelerator=lambda check_available=False: None)
+accelerator.__doc__ = """torch.accelerator's queries, answered for a CPU-only library.
+
+`is_available()` and `device_count()` say False and 0; `current_accelerator()` returns None.
+
+>>> import symgrad
+>>> symgrad.accelerator.is_available(), symgrad.accelerator.device_count()
+(False, 0)
+"""
 backends = SimpleNamespace(mps=SimpleNamespace(is_available=_no_accelerator, is_built=_no_accelerator),
                            cuda=SimpleNamespace(is_built=_no_accelerator),
                            cudnn=SimpleNamespace(is_available=_no_accelerator, enabled=False, deterministic=False,
                                                  benchmark=False))
+backends.__doc__ = """torch.backends' flags that torch code checks: MPS, CUDA and cuDNN, all unavailable.
+
+>>> import symgrad
+>>> symgrad.backends.mps.is_available(), symgrad.backends.cudnn.enabled
+(False, False)
+"""

@@ -138,6 +138,12 @@ def _abort_on_uncaught(world: _World):
 
 
 def is_initialized() -> bool:
+    """True once `init_process_group` has joined the MPI job, until `destroy_process_group`.
+
+    >>> import symgrad.distributed as dist
+    >>> dist.is_initialized()
+    False
+    """
     return _world is not None
 
 
@@ -157,14 +163,26 @@ def destroy_process_group(group=None) -> None:
 
 
 def get_rank(group=None) -> int:
+    """This process's rank, 0 .. world size - 1 (torch.distributed.get_rank; `group` is accepted for
+    torch's signature). Raises ValueError before `init_process_group`, with torch's message.
+
+    >>> import symgrad.distributed as dist
+    >>> dist.get_rank()
+    Traceback (most recent call last):
+    ValueError: Default process group has not been initialized, please make sure to call init_process_group.
+    """
     return _require().rank
 
 
 def get_world_size(group=None) -> int:
+    """The number of ranks in the job (torch.distributed.get_world_size). Raises ValueError before
+    `init_process_group`, as `get_rank`."""
     return _require().size
 
 
 def get_backend(group=None) -> str:
+    """The process group's backend: always "mpi" (torch.distributed.get_backend). Raises ValueError
+    before `init_process_group`, as `get_rank`."""
     _require()
     return "mpi"
 

@@ -11,6 +11,17 @@ _py_bool = builtins.bool
 
 
 def is_grad_enabled() -> _py_bool:
+    """Whether operations on tensors are recorded for `backward()` in this thread (torch.is_grad_enabled).
+
+    Returns:
+        A bool: False inside `no_grad()`.
+
+    Example:
+    >>> import symgrad
+    >>> with symgrad.no_grad():
+    ...     symgrad.is_grad_enabled()
+    False
+    """
     return getattr(_state, "grad", True)
 
 
@@ -37,14 +48,51 @@ class _GradMode:
 
 
 class no_grad(_GradMode):
+    """Context manager and decorator turning gradient recording off (torch.no_grad): results of
+    operations inside have `requires_grad=False`, as for evaluation or parameter updates.
+
+    Example:
+    >>> import symgrad
+    >>> w = symgrad.ones(2, requires_grad=True)
+    >>> with symgrad.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
     enabled = False
 
 
 class enable_grad(_GradMode):
+    """Context manager and decorator turning gradient recording back on inside `no_grad` (torch.enable_grad).
+
+    Example:
+    >>> import symgrad
+    >>> w = symgrad.ones(2, requires_grad=True)
+    >>> with symgrad.no_grad(), symgrad.enable_grad():
+    ...     (w * 2).requires_grad
+    True
+    """
+
     enabled = True
 
 
 class set_grad_enabled(_GradMode):
+    """Set gradient recording on or off (torch.set_grad_enabled): applied at once when called, and
+    restored on leaving when used as a context manager or decorator.
+
+    Args:
+        mode: True to record, False not to.
+
+    Example:
+    >>> import symgrad
+    >>> with symgrad.set_grad_enabled(False):
+    ...     symgrad.is_grad_enabled()
+    False
+    >>> symgrad.is_grad_enabled()
+    True
+    """
+
     def __init__(self, mode: _py_bool):
         self.enabled = _py_bool(mode)
         self._previous = is_grad_enabled()

@@ -271,7 +271,19 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def stop_gradient(x):
-    """x's value, with no gradient flowing back (a constant of the backward pass)."""
+    """x's value, with no gradient flowing back (a constant of the backward pass; jax.lax.stop_gradient).
+
+    Args:
+        x: an array (or a traced value inside `grad`/`compile`).
+
+    Returns:
+        `x`'s value, treated as a constant when differentiating.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.grad(lambda x: np.sum(x * symgrad.stop_gradient(x)))(np.array([3.0]))
+    array([3.])
+    """
     return bind("stop_gradient", x)
 
 

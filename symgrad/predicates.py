@@ -56,17 +56,67 @@ def _close(fn, input, other, rtol, atol, equal_nan) -> np.ndarray:
 
 
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """Elementwise |input - other| <= atol + rtol * |other| (a bool tensor)."""
+    """Elementwise |input - other| <= atol + rtol * |other| (torch.isclose).
+
+    Args:
+        input, other: tensors of broadcastable shapes.
+        rtol: the relative tolerance.
+        atol: the absolute tolerance (>= 0).
+        equal_nan: count NaN as equal to NaN.
+
+    Returns:
+        A bool `Tensor` of the broadcast shape.
+
+    Raises:
+        TypeError: an argument is not a Tensor.
+        RuntimeError: the shapes do not broadcast, or a tolerance is negative.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.isclose(symgrad.tensor([1.0, 2.0]), symgrad.tensor([1.0, 2.1]))
+    tensor([ True, False])
+    """
     return from_numpy(_close("isclose", input, other, rtol, atol, equal_nan))
 
 
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
-    """True when every element is close (see isclose)."""
+    """True when every element is close (torch.allclose; see `isclose`).
+
+    Args:
+        input, other, rtol, atol, equal_nan: as `isclose`.
+
+    Returns:
+        A Python bool.
+
+    Raises:
+        TypeError: an argument is not a Tensor.
+        RuntimeError: the shapes do not broadcast, or a tolerance is negative.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.allclose(symgrad.tensor([1.0]), symgrad.tensor([1.0 + 1e-7]))
+    True
+    """
     return bool(_close("allclose", input, other, rtol, atol, equal_nan).all())
 
 
 def equal(input, other) -> bool:
-    """True when both tensors have the same size and the same values."""
+    """True when both tensors have the same size and the same values (torch.equal).
+
+    Args:
+        input, other: tensors.
+
+    Returns:
+        A Python bool.
+
+    Raises:
+        TypeError: an argument is not a Tensor.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.equal(symgrad.ones(2), symgrad.ones(2)), symgrad.equal(symgrad.ones(2), symgrad.ones(3))
+    (True, False)
+    """
     _require_tensor("equal", "input", 1, input)
     _require_tensor("equal", "other", 2, other)
     return input._value.shape == other._value.shape and bool(np.array_equal(input._value, other._value))
@@ -81,7 +131,22 @@ def _elementwise(name: str, test):
         return from_numpy(np.asarray(test(value)))
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"torch.{name}: a bool tensor, elementwise."
+    fn.__doc__ = f"""torch.{name}: a bool tensor, elementwise (integer and bool tensors are always finite).
+
+    Args:
+        input: a Tensor.
+
+    Returns:
+        A bool `Tensor` of `input`'s shape.
+
+    Raises:
+        TypeError: `input` is not a Tensor.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.{name}(symgrad.tensor([1.0, float("inf"), float("nan")])).tolist()
+    {[bool(test(v)) for v in (1.0, np.inf, np.nan)]}
+    """
     return fn
 
 
@@ -90,11 +155,36 @@ isnan, isinf, isfinite = (_elementwise("isnan", np.isnan), _elementwise("isinf",
 
 
 def get_default_dtype():
+    """The dtype of floating-point tensors made without `dtype=` (torch.get_default_dtype): float32.
+
+    Returns:
+        `symgrad.float32`.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.get_default_dtype()
+    symgrad.float32
+    """
     return float32
 
 
 def set_default_dtype(d) -> None:
-    """Only float32 (already the default) is accepted: see the module docstring."""
+    """Only float32 (already the default) is accepted (torch.set_default_dtype): see the module docstring.
+
+    Args:
+        d: a floating-point dtype.
+
+    Raises:
+        TypeError: `d` is not a floating-point dtype.
+        NotImplementedError: `d` is not float32.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.set_default_dtype(symgrad.float32)
+    >>> symgrad.set_default_dtype(symgrad.float64)      # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    NotImplementedError: symgrad.set_default_dtype(symgrad.float64): ...
+    """
     if d is bool_ or getattr(d, "is_floating_point", False) is False:
         raise TypeError("only floating-point types are supported as the default type")
     if d != float32:

@@ -45,7 +45,21 @@ def _as_seed(seed) -> int:
 
 
 class Generator:
-    """A seeded random stream (torch.Generator), CPU only."""
+    """A seeded random stream (torch.Generator), CPU only; pass it as `generator=` to the draws.
+
+    Args:
+        device: only `"cpu"` is accepted.
+
+    Raises:
+        RuntimeError: `device` is not the CPU.
+
+    Example:
+    >>> import symgrad
+    >>> g = symgrad.Generator().manual_seed(3)
+    >>> a = symgrad.rand(2, generator=g)
+    >>> bool((symgrad.rand(2, generator=g.manual_seed(3)) == a).all()), g.initial_seed()
+    (True, 3)
+    """
 
     def __init__(self, device="cpu"):
         check_device(device)
@@ -77,6 +91,7 @@ class Generator:
 
     def get_state(self):
         """The stream's exact position: a uint8 tensor for `set_state`."""
+        self.initial_seed()  # NOTE: a never-seeded global stream is seeded first (its seed is part of the state)
         state = self.numpy_rng().bit_generator.state
         raw = (state["state"]["state"].to_bytes(16, "little") + state["state"]["inc"].to_bytes(16, "little")
                + bytes([state["has_uint32"]]) + int(state["uinteger"]).to_bytes(4, "little")
@@ -132,28 +147,117 @@ default_generator = _GlobalGenerator()
 
 
 def manual_seed(seed) -> Generator:
-    """Seed the global stream (torch.manual_seed); returns `default_generator`."""
+    """Seed the global stream (torch.manual_seed); the draws differ from torch's for the same seed.
+
+    Args:
+        seed: an integer in [-2**63, 2**64) (negative ones wrap, as torch).
+
+    Returns:
+        `symgrad.default_generator`.
+
+    Raises:
+        ValueError: `seed` is out of range.
+
+    Example:
+    >>> import symgrad
+    >>> symgrad.manual_seed(0) is symgrad.default_generator
+    True
+    >>> symgrad.initial_seed()
+    0
+    """
     return default_generator.manual_seed(seed)
 
 
 def seed() -> int:
+    """Seed the global stream from the operating system's entropy (torch.seed).
+
+    Returns:
+        The seed chosen (an int).
+
+    Example:
+    >>> import symgrad
+    >>> s = symgrad.seed()
+    >>> symgrad.initial_seed() == s
+    True
+    """
     return default_generator.seed()
 
 
 def initial_seed() -> int:
+    """The seed the global stream was last seeded with (torch.initial_seed).
+
+    Returns:
+        An int; a fresh random seed is fixed (and returned) when the stream was never seeded.
+
+    Example:
+    >>> import symgrad
+    >>> _ = symgrad.manual_seed(42)
+    >>> symgrad.initial_seed()
+    42
+    """
     return default_generator.initial_seed()
 
 
 def get_rng_state():
+    """The global stream's exact position (torch.get_rng_state), for `set_rng_state`.
+
+    Returns:
+        A uint8 `Tensor`.
+
+    Example:
+    >>> import symgrad
+    >>> state = symgrad.get_rng_state()
+    >>> a = symgrad.rand(3)
+    >>> symgrad.set_rng_state(state)
+    >>> bool((symgrad.rand(3) == a).all())
+    True
+    """
     return default_generator.get_state()
 
 
 def set_rng_state(new_state) -> None:
+    """Restore the global stream to a position from `get_rng_state` (torch.set_rng_state).
+
+    Args:
+        new_state: a uint8 `Tensor` from `symgrad.get_rng_state()` or `Generator.get_state()`.
+
+    Raises:
+        TypeError: `new_state` is not a uint8 Tensor.
+        RuntimeError: `new_state` has the wrong size.
+
+    Example:
+    >>> import symgrad
+    >>> state = symgrad.get_rng_state()
+    >>> first = symgrad.randn(2)
+    >>> symgrad.set_rng_state(state)
+    >>> bool((symgrad.randn(2) == first).all())
+    True
+    """
     default_generator.set_state(new_state)
 
 
 def randperm(n, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
-    """A random permutation of 0..n-1 (torch.randperm; int64 unless `dtype` is given)."""
+    """A random permutation of 0..n-1 (torch.randperm).
+
+    Args:
+        n: the length.
+        generator: a `symgrad.Generator`; the global stream when None.
+        dtype: the element type; int64 when None.
+        layout, pin_memory: accepted for torch's signature.
+        device: only `"cpu"` (or None) is accepted.
+        requires_grad: make the result a leaf that records operations (float dtypes only).
+
+    Returns:
+        A 1-D `Tensor` holding each of 0..n-1 once.
+
+    Raises:
+        RuntimeError: `n` is negative, or `device` is not the CPU.
+
+    Example:
+    >>> import symgrad
+    >>> sorted(symgrad.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
     check_device(device)
     n = int(n)
     if n < 0:

@@ -40,9 +40,16 @@ _FORMAT, _VERSION, _META = "symgrad.save", 1, "__symgrad__"
 def save(obj: Any, path: str | os.PathLike | IO[bytes]) -> None:
     """Write `obj` (see the module docstring) to `path` as an .npz file (the name is kept as given).
 
-    Raises TypeError naming the part of `obj` that cannot be saved, and OSError when the file cannot
-    be written (no partial file is left under `path`).
+    Args:
+        obj: tensors, NumPy arrays, numbers, strings, None and nested dicts/lists/tuples of them (a
+            `state_dict()`, a checkpoint dict).
+        path: a file name or a writable binary file object.
 
+    Raises:
+        TypeError: naming the part of `obj` that cannot be saved.
+        OSError: the file cannot be written (no partial file is left under `path`).
+
+    Example:
     >>> import os, tempfile, symgrad
     >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
     >>> symgrad.save({"w": symgrad.ones(2, requires_grad=True), "step": 3}, path)
@@ -119,7 +126,27 @@ def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, weights_
     """Read an object written by `symgrad.save` (see the module docstring for the errors).
 
     `map_location` and `weights_only` are accepted for PyTorch compatibility (everything is on the
-    CPU, and nothing is ever unpickled). Raises ValueError for a truncated, corrupted or foreign file.
+    CPU, and nothing is ever unpickled).
+
+    Args:
+        path: a file name or a binary file object.
+        map_location: accepted for torch's signature (everything loads on the CPU).
+        weights_only: accepted for torch's signature (nothing is unpickled either way).
+
+    Returns:
+        The saved object: tensors, arrays, numbers, strings and nested dicts/lists/tuples of them.
+
+    Raises:
+        ValueError: the file is truncated, corrupted, or not written by `symgrad.save`.
+        FileNotFoundError: `path` does not exist.
+
+    Example:
+    >>> import io, symgrad
+    >>> buffer = io.BytesIO()
+    >>> symgrad.save({"w": symgrad.ones(2), "step": 3}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> symgrad.load(buffer)
+    {'w': tensor([1., 1.]), 'step': 3}
     """
     arrays, meta = _read(path)
     if meta is None:

@@ -171,7 +171,19 @@ class AccumulateGrad:
 
 # ============================================================================ Tensor
 class Tensor:
-    """An n-dimensional array that records the operations done on it (see the module docstring)."""
+    """An n-dimensional array that records the operations done on it (torch.Tensor; see the module docstring).
+
+    Make one with `symgrad.tensor(data, dtype=..., requires_grad=...)` or a factory (`zeros`, `randn`,
+    ...). Operations on tensors that require grad build a graph; `backward()` fills the leaves' `.grad`.
+
+    Example:
+    >>> import symgrad
+    >>> w = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> loss = (w ** 2).sum()
+    >>> loss.backward()
+    >>> w.grad
+    tensor([2., 4.])
+    """
 
     __slots__ = ("_value", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_has_views",
                  "_post_accumulate_hooks", "__weakref__")
@@ -271,6 +283,22 @@ class Tensor:
         self._requires_grad = _py_bool(flag)
 
     def requires_grad_(self, requires_grad=True) -> "Tensor":
+        """Set `requires_grad` in place and return self (torch.Tensor.requires_grad_).
+
+        Args:
+            requires_grad: record operations on this leaf for `backward()`.
+
+        Returns:
+            This tensor.
+
+        Raises:
+            RuntimeError: `self` is not a leaf, or its dtype is not floating point.
+
+        Example:
+        >>> import symgrad
+        >>> symgrad.zeros(2).requires_grad_()
+        tensor([0., 0.], requires_grad=True)
+        """
         self.requires_grad = requires_grad
         return self
 
@@ -307,6 +335,19 @@ class Tensor:
 
     # ------------------------------------------------------------------ conversion
     def item(self):
+        """The value of a one-element tensor as a Python number (torch.Tensor.item).
+
+        Returns:
+            A float, int or bool.
+
+        Raises:
+            RuntimeError: the tensor has more than one element.
+
+        Example:
+        >>> import symgrad
+        >>> symgrad.tensor([2.5]).item()
+        2.5
+        """
         if self._value.size != 1:
             raise RuntimeError(f"a Tensor with {self._value.size} elements cannot be converted to Scalar")
         trace = recording.active()
@@ -315,9 +356,32 @@ class Tensor:
         return self._value.item()
 
     def tolist(self):
+        """The values as (nested) Python lists of numbers (torch.Tensor.tolist).
+
+        Example:
+        >>> import symgrad
+        >>> symgrad.arange(4).reshape(2, 2).tolist()
+        [[0, 1], [2, 3]]
+        """
         return self._value.tolist()
 
     def numpy(self, *, force=False) -> np.ndarray:
+        """The NumPy array holding the values, sharing memory (torch.Tensor.numpy).
+
+        Args:
+            force: allow it on a tensor that requires grad.
+
+        Returns:
+            A `numpy.ndarray` (no copy).
+
+        Raises:
+            RuntimeError: the tensor requires grad and `force` is False (call `.detach().numpy()`).
+
+        Example:
+        >>> import symgrad
+        >>> symgrad.ones(2, dtype=symgrad.float64).numpy()
+        array([1., 1.])
+        """
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
@@ -373,16 +437,37 @@ class Tensor:
 
     # ------------------------------------------------------------------ graph control
     def detach(self) -> "Tensor":
+        """A tensor with the same values and memory, outside the graph (torch.Tensor.detach).
+
+        Returns:
+            A new leaf with `requires_grad=False`.
+
+        Example:
+        >>> import symgrad
+        >>> w = symgrad.ones(2, requires_grad=True)
+        >>> (w * 3).detach()
+        tensor([3., 3.])
+        """
         # NOTE: as torch, shares memory and the version counter (an in-place change through it is
         # seen by backward's saved-value check) but is no autograd view of a leaf.
         return _new(self._value, False, counter=self._version)
 
     def detach_(self) -> "Tensor":
+        """Detach this tensor from the graph in place and return it (torch.Tensor.detach_).
+
+        Example:
+        >>> import symgrad
+        >>> y = symgrad.ones(2, requires_grad=True) * 2
+        >>> y.detach_().requires_grad, y.grad_fn is None
+        (False, True)
+        """
         self._grad_fn = None
         self._requires_grad = False
         return self
 
     def retain_grad(self):
+        """torch's request to keep a non-leaf's `.grad`: a no-op on a leaf; NotImplementedError on a
+        non-leaf (not supported yet: make it a leaf with `y.detach().requires_grad_()`)."""
         if self._grad_fn is None:
             return
         raise NotImplementedError(
@@ -585,6 +670,19 @@ def is_recording(*operands) -> _py_bool:
 
 
 def is_tensor(obj) -> _py_bool:
+    """True when `obj` is a symgrad Tensor (torch.is_tensor).
+
+    Args:
+        obj: any object.
+
+    Returns:
+        A bool.
+
+    Example:
+    >>> import numpy as np, symgrad
+    >>> symgrad.is_tensor(symgrad.ones(1)), symgrad.is_tensor(np.ones(1))
+    (True, False)
+    """
     return isinstance(obj, Tensor)
 
 

@@ -400,7 +400,16 @@ def with_out(name: str, function):
         return out
 
     call.__name__ = call.__qualname__ = name
+    if not (function.__doc__ or "").strip():
+        call.__doc__ = _torch_reference_doc(name)
     return call
+
+
+def _torch_reference_doc(name: str) -> str:
+    """The docstring of a Tensor function that has none of its own: torch's contract, by name."""
+    return (f"`symgrad.{name}`: torch.{name} on symgrad Tensors (also the method `Tensor.{name}` where torch "
+            f"has one), with torch's arguments, `out=`, result dtype and error texts; differentiable where "
+            f"torch's is. Reference: https://pytorch.org/docs/stable/generated/torch.{name}.html")
 
 
 def _kind(t) -> str:

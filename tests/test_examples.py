@@ -96,3 +96,57 @@ def test_example_runs_as_a_script(name, tmp_path):
                                             "SYMGRAD_CACHE_DIR": str(tmp_path / "cache"), "OPENBLAS_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
+
+
+# ---------------------------------------------------------------- the torch-shaped and ahead-of-time flows
+def test_torch_flow_learns_the_moons():
+    result = _load("torch_flow").main(epochs=8, verbose=False)
+    assert result["accuracy"] >= 0.95 and result["loss"] < 0.5 * result["first_loss"]
+    assert result["lr"] == pytest.approx(0.01 * 0.5)  # StepLR(step_size=5, gamma=0.5) after 8 epochs
+    model, x = result["model"], result["test_set"].tensors[0]
+    assert model.training  # evaluate() restores train mode
+    with symgrad.no_grad():
+        assert not model(x).requires_grad
+
+
+def test_torch_flow_is_a_pytorch_program():
+    """The same file with `import torch` instead of symgrad runs and learns (torch is only an oracle here)."""
+    torch = pytest.importorskip("torch")
+    source = (ROOT / "examples" / "torch_flow.py").read_text()
+    source = (source.replace("import symgrad as torch\n", "import torch\n")
+              .replace("from symgrad import nn\n", "from torch import nn\n")
+              .replace("from symgrad.utils.data import", "from torch.utils.data import"))
+    assert "symgrad" not in source.split('"""', 2)[2]
+    namespace = {"__name__": "torch_flow_with_torch"}
+    exec(compile(source, "torch_flow_with_torch.py", "exec"), namespace)
+    torch.set_num_threads(1)
+    assert namespace["main"](epochs=8, verbose=False)["accuracy"] >= 0.95
+
+
+def test_aot_flow_package_trains_as_symgrad_does(tmp_path):
+    module = _load("aot_flow")
+    steps = 40
+    result = module.main(steps=steps, verbose=False, out_dir=tmp_path)
+    assert result["files"] == ["README.md", "__init__.py", "model.py", "params.npz"]
+    assert result["accuracy"] >= 0.95
+    assert np.mean(result["losses"][-10:]) < 0.3 * result["losses"][0]
+    # the package (trained in a process without symgrad) follows symgrad's eager SGD step for step
+    model = module.classifier()
+    optimizer = symgrad.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    eager_losses = []
+    for step in range(steps):
+        x, target = module.blobs(seed=step)
+        optimizer.zero_grad()
+        loss = symgrad.nn.functional.cross_entropy(model(symgrad.tensor(x)), symgrad.tensor(target))
+        loss.backward()
+        optimizer.step()
+        eager_losses.append(loss.item())
+    np.testing.assert_allclose(result["losses"], eager_losses, rtol=1e-9, atol=1e-12)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(result["params"][name.replace(".", "_")], p.detach().numpy(), rtol=1e-9,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["torch_flow", "aot_flow"])
+def test_flow_runs_as_a_script(name, tmp_path):
+    test_example_runs_as_a_script(name, tmp_path)

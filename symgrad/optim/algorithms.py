@@ -72,7 +72,20 @@ def _bump_state(p, state: dict, *keys) -> None:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, nesterov and weight decay (torch's rule)."""
+    """Stochastic gradient descent with momentum, dampening, nesterov and weight decay (torch's rule).
+
+    Args: params (Tensors or groups); lr; momentum; dampening; weight_decay (L2); nesterov; maximize;
+    foreach, differentiable, fused: accepted for torch's signature. Raises ValueError for a negative
+    hyper-parameter, or nesterov without momentum. Use: see `symgrad.optim.Optimizer`.
+
+    >>> import symgrad
+    >>> w = symgrad.ones(1, requires_grad=True)
+    >>> opt = symgrad.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.zero_grad(); (2 * w).sum().backward(); opt.step()
+    >>> w
+    tensor([0.4200], requires_grad=True)
+    """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
@@ -96,7 +109,19 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (and, with `decoupled_weight_decay=True`, AdamW) with torch's bias-corrected update."""
+    """Adam (and, with `decoupled_weight_decay=True`, AdamW) with torch's bias-corrected update.
+
+    Args: params; lr; betas: the running averages' coefficients; eps; weight_decay; amsgrad; maximize;
+    decoupled_weight_decay (AdamW); foreach, capturable, differentiable, fused: torch's signature.
+    Raises ValueError for an invalid hyper-parameter. Use: see `symgrad.optim.Optimizer`.
+
+    >>> import symgrad
+    >>> w = symgrad.ones(2, requires_grad=True)
+    >>> opt = symgrad.optim.Adam([w], lr=0.1)
+    >>> opt.zero_grad(); (w * symgrad.tensor([1.0, -1.0])).sum().backward(); opt.step()
+    >>> w          # the first Adam step moves each weight by lr against its gradient's sign
+    tensor([0.9000, 1.1000], requires_grad=True)
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  maximize=False, foreach=None, capturable=False, differentiable=False, fused=None,

@@ -28,7 +28,13 @@ def _lrs(optimizer) -> list:
 
 
 class LRScheduler:
-    """Base class: `initial_lr`, `base_lrs`, `last_epoch`, step / get_last_lr / state dicts."""
+    """Base class: `initial_lr`, `base_lrs`, `last_epoch`, step / get_last_lr / state dicts.
+
+    Args: optimizer: the `symgrad.optim` optimiser whose groups' `lr` it sets; last_epoch: -1 to start,
+    or the epoch to resume from (then each group needs an `initial_lr`). Raises TypeError when
+    `optimizer` is not an Optimizer, KeyError when resuming without `initial_lr`. Call
+    `optimizer.step()` then `scheduler.step()` once per epoch.
+    """
 
     _is_initial = False
 
@@ -57,18 +63,23 @@ class LRScheduler:
             self._is_initial = False
 
     def state_dict(self) -> dict:
+        """The scheduler's state (everything but the optimizer), for `load_state_dict`."""
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state from `state_dict()`."""
         self.__dict__.update(state_dict)
 
     def get_last_lr(self) -> list:
+        """The rates the last `step()` set, one per parameter group."""
         return self._last_lr
 
     def get_lr(self) -> list:
+        """The rates of the current epoch (each scheduler's rule)."""
         raise NotImplementedError
 
     def step(self, epoch=None) -> None:
+        """Advance one epoch and set the optimiser's rates (torch warns about the same misuses)."""
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
                           "later, you should call them in the opposite order: `optimizer.step()` before "
@@ -98,7 +109,19 @@ _LRScheduler = LRScheduler  # torch's older public name
 
 
 class LambdaLR(LRScheduler):
-    """lr = initial_lr * lr_lambda(epoch), one lambda per group or one for all."""
+    """lr = initial_lr * lr_lambda(epoch), one lambda per group or one for all.
+
+    Args: optimizer; lr_lambda: a function of the epoch (or one per group); last_epoch.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1 / (1 + epoch))
+    >>> lrs = []
+    >>> for _ in range(3):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.5, 0.3333, 0.25]
+    """
 
     def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
         self.optimizer = optimizer
@@ -129,7 +152,19 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """Multiply the rate by `gamma` every `step_size` epochs."""
+    """Multiply the rate by `gamma` every `step_size` epochs.
+
+    Args: optimizer; step_size: epochs between decays; gamma: the factor; last_epoch.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [1.0, 0.5, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         self.step_size, self.gamma = step_size, gamma
@@ -145,7 +180,19 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """Multiply the rate by `gamma` at each milestone epoch."""
+    """Multiply the rate by `gamma` at each milestone epoch.
+
+    Args: optimizer; milestones: increasing epochs; gamma: the factor; last_epoch.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.1, 0.1, 0.01, 0.01]
+    """
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
         self.milestones, self.gamma = Counter(milestones), gamma
@@ -162,7 +209,11 @@ class MultiStepLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
-    """Scale the rate linearly from `start_factor` to `end_factor` over `total_iters` epochs."""
+    """Scale the rate linearly from `start_factor` to `end_factor` over `total_iters` epochs.
+
+    Args: optimizer; start_factor; end_factor; total_iters; last_epoch. Raises ValueError for factors
+    outside (0, 1] (start) or [0, 1] (end).
+    """
 
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
                  last_epoch: int = -1):
@@ -189,7 +240,19 @@ class LinearLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the rate by `gamma` every epoch."""
+    """Multiply the rate by `gamma` every epoch.
+
+    Args: optimizer; gamma: the factor per epoch; last_epoch.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(3):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.5, 0.25, 0.125]
+    """
 
     def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
         self.gamma = gamma
@@ -205,7 +268,19 @@ class ExponentialLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """Cosine annealing from the initial rate to `eta_min` over `T_max` epochs (torch's recursive form)."""
+    """Cosine annealing from the initial rate to `eta_min` over `T_max` epochs (torch's recursive form).
+
+    Args: optimizer; T_max: the epochs of the half cosine; eta_min: the lowest rate; last_epoch.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2)
+    >>> lrs = []
+    >>> for _ in range(2):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.5, 0.0]
+    """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
         self.T_max, self.eta_min = T_max, eta_min
@@ -229,7 +304,11 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
-    """Cosine annealing restarted every `T_i` epochs, `T_i` growing by `T_mult` (SGDR)."""
+    """Cosine annealing restarted every `T_i` epochs, `T_i` growing by `T_mult` (SGDR).
+
+    Args: optimizer; T_0: the first period; T_mult: its growth factor; eta_min; last_epoch. Raises
+    ValueError for T_0 < 1 or T_mult < 1.
+    """
 
     def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1):
         if T_0 <= 0 or not isinstance(T_0, int):
@@ -279,7 +358,13 @@ def _per_group(name: str, optimizer, value) -> list:
 
 
 class OneCycleLR(LRScheduler):
-    """The 1cycle policy: warm up to `max_lr`, anneal far below the start; momentum cycles inversely."""
+    """The 1cycle policy: warm up to `max_lr`, anneal far below the start; momentum cycles inversely.
+
+    Args: optimizer; max_lr; total_steps, or epochs and steps_per_epoch; pct_start; anneal_strategy
+    ("cos" or "linear"); cycle_momentum, base_momentum, max_momentum; div_factor; final_div_factor;
+    three_phase; last_epoch. Step it after every batch. Raises ValueError when the step count is missing
+    or exceeded.
+    """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
@@ -372,7 +457,11 @@ def _phases(pct_start, total_steps, three_phase) -> list:
 
 
 class SequentialLR(LRScheduler):
-    """Run `schedulers` one after the other, switching at the `milestones` epochs."""
+    """Run `schedulers` one after the other, switching at the `milestones` epochs.
+
+    Args: optimizer; schedulers: built on the same optimizer; milestones: the switching epochs (one
+    fewer than schedulers); last_epoch. Raises ValueError for mismatched milestones or optimizers.
+    """
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
         name = type(self).__name__
@@ -427,7 +516,19 @@ class SequentialLR(LRScheduler):
 
 
 class ReduceLROnPlateau(LRScheduler):
-    """Multiply the rates by `factor` when the metric given to `step` has not improved for `patience` epochs."""
+    """Multiply the rates by `factor` when the metric given to `step` has not improved for `patience` epochs.
+
+    Args: optimizer; mode ("min"/"max"); factor; patience; threshold; threshold_mode; cooldown; min_lr;
+    eps. Call `step(metric)` once per epoch. Raises ValueError for factor >= 1 or an unknown mode.
+
+    >>> import symgrad
+    >>> opt = symgrad.optim.SGD([symgrad.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = symgrad.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    >>> for loss in [1.0, 1.0, 1.0, 1.0]:
+    ...     sched.step(loss)
+    >>> sched.get_last_lr()
+    [0.5]
+    """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):

@@ -40,7 +40,26 @@ required = _Required()
 
 
 class Optimizer:
-    """Base class: parameter groups, per-parameter state, zero_grad, state_dict (torch.optim.Optimizer)."""
+    """Base class: parameter groups, per-parameter state, zero_grad, state_dict (torch.optim.Optimizer).
+
+    Args:
+        params: an iterable of Tensors, or of dicts (parameter groups: `{"params": [...], "lr": ...}`).
+        defaults: the hyper-parameters of groups that do not set them.
+
+    Raises:
+        TypeError: `params` is a single Tensor, or holds something other than Tensors.
+        ValueError: `params` is empty.
+
+    Example (SGD is a subclass; every optimiser is used this way):
+    >>> import symgrad
+    >>> w = symgrad.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = symgrad.optim.SGD([w], lr=0.5)
+    >>> opt.zero_grad()
+    >>> (w ** 2).sum().backward()
+    >>> opt.step()
+    >>> w
+    tensor([0., 0.], requires_grad=True)
+    """
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
@@ -65,6 +84,9 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
     def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters (torch.optim.Optimizer.add_param_group): a dict with "params" and
+        any hyper-parameters differing from the defaults. Raises TypeError for a non-dict or a
+        non-Tensor parameter, ValueError for a parameter already in another group."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         params = param_group["params"]
@@ -94,9 +116,11 @@ class Optimizer:
             raise ValueError(f"Invalid learning rate: {group['lr']}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter (to None by default, as torch)."""
         zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
+        """Update the parameters from their `.grad` (each algorithm's rule); `closure` re-evaluates the loss."""
         loss = None
         self._opt_called = True  # read by lr_scheduler's "step before optimizer.step()" warning
         if closure is not None:

@@ -32,7 +32,14 @@ def _array_to_tensor(array: np.ndarray):
 
 
 def default_collate(batch):
-    """Stack a list of samples into one batch (see the module docstring)."""
+    """Stack a list of samples into one batch (see the module docstring).
+
+    >>> import symgrad
+    >>> from symgrad.utils.data import default_collate
+    >>> default_collate([(symgrad.tensor([1.0, 2.0]), 0), (symgrad.tensor([3.0, 4.0]), 1)])
+    [tensor([[1., 2.],
+            [3., 4.]]), tensor([0, 1])]
+    """
     elem = batch[0]
     if isinstance(elem, Tensor):
         return stack(list(batch), 0)

@@ -25,7 +25,21 @@ def get_worker_info():
 
 
 class DataLoader:
-    """Iterate over `dataset` in (shuffled, collated) batches (see the module docstring)."""
+    """Iterate over `dataset` in (shuffled, collated) batches (torch's DataLoader; see the module docstring).
+
+    Args: dataset (map-style or iterable); batch_size (None: no batching); shuffle; sampler;
+    batch_sampler; collate_fn (default: `default_collate`, stacking samples into tensors); drop_last;
+    generator: the `symgrad.Generator` that shuffles; num_workers, pin_memory, timeout, worker_init_fn,
+    prefetch_factor, persistent_workers and the rest: torch's signature (loading runs in the main
+    process). Raises ValueError for contradicting options (as torch: `shuffle` with a `sampler`,
+    negative `num_workers`, ...).
+
+    >>> import symgrad
+    >>> from symgrad.utils.data import DataLoader, TensorDataset
+    >>> ds = TensorDataset(symgrad.arange(6.0).reshape(3, 2), symgrad.tensor([0, 1, 0]))
+    >>> [tuple(y.tolist() for y in batch) for batch in DataLoader(ds, batch_size=2)]
+    [([[0.0, 1.0], [2.0, 3.0]], [0, 1]), ([[4.0, 5.0]], [0])]
+    """
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,

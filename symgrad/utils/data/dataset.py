@@ -42,7 +42,17 @@ class IterableDataset(Dataset):
 
 
 class TensorDataset(Dataset):
-    """Samples are the tensors' rows: `dataset[i] == tuple(t[i] for t in tensors)`."""
+    """Samples are the tensors' rows: `dataset[i] == tuple(t[i] for t in tensors)` (torch's TensorDataset).
+
+    Args: *tensors: tensors with the same first dimension. Raises AssertionError ("Size mismatch
+    between tensors") when they differ, as torch.
+
+    >>> import symgrad
+    >>> from symgrad.utils.data import TensorDataset
+    >>> ds = TensorDataset(symgrad.arange(6.0).reshape(3, 2), symgrad.tensor([0, 1, 0]))
+    >>> len(ds), ds[1]
+    (3, (tensor([2., 3.]), tensor(1)))
+    """
 
     def __init__(self, *tensors: Tensor):
         if not all(tensors[0].size(0) == t.size(0) for t in tensors):
@@ -57,7 +67,12 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of `dataset` at `indices`, in that order."""
+    """The samples of `dataset` at `indices`, in that order (torch's Subset).
+
+    >>> from symgrad.utils.data import Subset
+    >>> list(Subset(["a", "b", "c"], [2, 0]))
+    ['c', 'a']
+    """
 
     def __init__(self, dataset, indices):
         self.dataset, self.indices = dataset, indices
@@ -131,7 +146,18 @@ def _lengths(lengths, total: int) -> list:
 
 
 def random_split(dataset, lengths, generator=default_generator) -> list:
-    """Split `dataset` into non-overlapping random Subsets of the given lengths (or fractions)."""
+    """Split `dataset` into non-overlapping random Subsets of the given lengths (or fractions).
+
+    Args: dataset; lengths: integers summing to `len(dataset)`, or fractions summing to 1;
+    generator: a `symgrad.Generator` (the global stream by default). Returns a list of `Subset`s.
+    Raises ValueError when the lengths do not add up.
+
+    >>> import symgrad
+    >>> from symgrad.utils.data import random_split
+    >>> train, test = random_split(range(5), [3, 2], generator=symgrad.Generator().manual_seed(0))
+    >>> len(train), len(test), sorted(list(train) + list(test))
+    (3, 2, [0, 1, 2, 3, 4])
+    """
     lengths = _lengths(lengths, len(dataset))
     if sum(lengths) != len(dataset):
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
