@@ -639,7 +639,6 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     Tensor code / `nn.Module`s: `symgrad.compile_tensor`; a torch-style step (`loss.backward()`,
     `optimizer.step()`) compiles whole, forward, backward and update (`symgrad.compile_step`).
     `backend="c"` applies to all generated inside, `grad(f)` included. `.code`: the last module.
-
     Args: fn (a function or nn.Module; also a decorator); backend: "numpy" or "c"; donate_argnums:
     (as JAX) arguments whose arrays outputs of the same shape may overwrite (in-place optimiser
     updates; do not use them after the call); static_argnums / static_argnames: Python constants.
