@@ -402,23 +402,28 @@ ROWS = [
         shape=lambda x, w, b, eps, ndim: x,
         examples=((((4, 3, 2, 2), (3,), (3,)), dict(eps=1e-5, ndim=4)),
                   (((6, 3), (3,), (3,)), dict(eps=1e-3, ndim=2))),
+        torch_name="NativeBatchNormBackward0",
     ),
     Structural(
         "conv2d", _run_emitted("conv2d"), _conv_emit, _conv_vjp, shape=_conv_shape,
         examples=_CONV_EXAMPLES,
+        torch_name="ConvolutionBackward0",
     ),
     Structural(
         "conv2d_input_grad", _run_emitted("conv2d_input_grad"), _conv_input_grad_emit,
         _conv_input_grad_vjp, shape=_conv_input_grad_shape, examples=_grad_examples("input"),
+        torch_name="ConvolutionBackwardBackward0",
     ),
     Structural(
         "conv2d_weight_grad", _run_emitted("conv2d_weight_grad"), _conv_weight_grad_emit,
         _conv_weight_grad_vjp, shape=_conv_weight_grad_shape, examples=_grad_examples("weight"),
+        torch_name="ConvolutionBackwardBackward0",
     ),
     Structural(
         "max_pool2d", _run_emitted("max_pool2d"), _max_pool_emit,
         lambda F, g, out, x, **a: (_max_pool_grad(F, g, x, **a),),
         shape=_pool_attrs_shape, examples=_pool_examples(),
+        torch_name="MaxPool2DWithIndicesBackward0",
     ),
     Structural(
         "max_pool2d_grad", _run_emitted("max_pool2d_grad"), _max_pool_grad_emit,
@@ -426,12 +431,14 @@ ROWS = [
         lambda F, c, out, g, x, **a: (_max_pool_select(F, c, x, **a), None),
         shape=lambda g, x, **a: (x[0], g[1]),
         examples=_with_x(_pool_examples(), lambda xs, a: _pool_attrs_shape((xs, "float64"), **a)[0]),
+        torch_name="MaxPool2DWithIndicesBackwardBackward0",
     ),
     Structural(
         "max_pool2d_select", _run_emitted("max_pool2d_select"), _max_pool_select_emit,
         lambda F, h, out, c, x, **a: (_max_pool_grad(F, h, x, **a), None),
         shape=lambda c, x, **a: (_pool_attrs_shape(x, **a)[0], c[1]),
         examples=_with_x(_pool_examples(), lambda xs, a: xs),
+        torch_name="MaxPool2DWithIndicesBackward0",
     ),
 ]
 

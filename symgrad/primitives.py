@@ -193,7 +193,9 @@ def _prod_vjp(F, g, out, x, axis, keepdims):
 
 
 def _sum_name(out_shape, operand_shapes, attrs):
-    whole = len(tuple(attrs.get("axis", ()))) == len(operand_shapes[0]) and not attrs.get("keepdims")
+    axis = attrs.get("axis")
+    whole = axis is None or (bool(operand_shapes) and len(tuple(axis)) == len(operand_shapes[0])
+                             and not attrs.get("keepdims"))
     return "SumBackward0" if whole else "SumBackward1"
 
 

@@ -8,7 +8,7 @@ Contract
   - an eager `symgrad.Tensor` (or a tuple of them) with a recorded graph (duck-typed through its
     `grad_fn`; `params` maps names to the leaf tensors, as torchviz's `make_dot(y, params=...)`).
 * What is drawn: one grey box per *backward function* of a recorded op (`MulBackward0`,
-  `PowBackward0`, ...; the names come from the one table `BACKWARD_NAMES`, or from the Tensor's own
+  `PowBackward0`, ...; the names come from the rows of the primitive table (`torch_name`), or from the Tensor's own
   `grad_fn.name()`), the leaves that require grad in light blue (parameter name and shape) each
   feeding an `AccumulateGrad` box, the values each backward function saves for the backward pass in
   orange (found by asking `derive.node_vjp` which forward values the op's vector-Jacobian product
@@ -35,61 +35,14 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["BACKWARD_NAMES", "Rendered", "backward_name", "make_dot", "render", "to_dot"]
+from .primitives import torch_name
+
+__all__ = ["Rendered", "backward_name", "make_dot", "render", "to_dot"]
 
 # ----------------------------------------------------------------------------- names
-# IR op -> PyTorch's name of its backward function. A callable entry receives (node, operand nodes).
-def _sum_name(node, operands):
-    axes = node.attr("axis")
-    whole = axes is None or (operands and len(tuple(axes)) == operands[0].ndim and not node.attr("keepdims"))
-    return "SumBackward0" if whole else "SumBackward1"
-
-
-def _matmul_name(node, operands):
-    dims = tuple(o.ndim for o in operands)
-    return {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0"}.get(dims, "MatmulBackward0")
-
-
-def _transpose_name(node, operands):
-    return "TBackward0" if node.ndim == 2 and tuple(node.attr("axes") or (1, 0)) == (1, 0) else "PermuteBackward0"
-
-
-BACKWARD_NAMES = {
-    "add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
-    "neg": "NegBackward0", "pow": "PowBackward0", "square": "PowBackward0",
-    "reciprocal": "ReciprocalBackward0", "exp": "ExpBackward0", "expm1": "Expm1Backward0",
-    "log": "LogBackward0", "log1p": "Log1PBackward0", "sqrt": "SqrtBackward0",
-    "sin": "SinBackward0", "cos": "CosBackward0", "tan": "TanBackward0", "sinh": "SinhBackward0",
-    "cosh": "CoshBackward0", "tanh": "TanhBackward0", "arcsin": "AsinBackward0",
-    "arccos": "AcosBackward0", "arctan": "AtanBackward0", "arcsinh": "AsinhBackward0",
-    "arccosh": "AcoshBackward0", "arctanh": "AtanhBackward0", "arctan2": "Atan2Backward0",
-    "abs": "AbsBackward0", "sign": "SignBackward0", "relu": "ReluBackward0",
-    "sigmoid": "SigmoidBackward0", "softplus": "SoftplusBackward0", "erf": "ErfBackward0",
-    "logaddexp": "LogaddexpBackward0", "maximum": "MaximumBackward0", "minimum": "MinimumBackward0",
-    "clip": "ClampBackward1", "where": "WhereBackward0", "floor": "FloorBackward0",
-    "ceil": "CeilBackward0", "cast": "ToCopyBackward0", "stop_gradient": "DetachBackward0",
-    "sum": _sum_name, "prod": "ProdBackward0", "amax": "AmaxBackward0", "amin": "AminBackward0",
-    "cumsum": "CumsumBackward0", "matmul": _matmul_name, "einsum": "EinsumBackward0",
-    "reshape": "ViewBackward0", "transpose": _transpose_name, "broadcast_to": "ExpandBackward0",
-    "getitem": "IndexBackward0", "scatter_add": "IndexPutBackward0", "concatenate": "CatBackward0",
-    "pad": "ConstantPadNdBackward0", "fill": "FillBackward0",
-    "conv2d": "ConvolutionBackward0", "conv2d_input_grad": "ConvolutionBackwardBackward0",
-    "conv2d_weight_grad": "ConvolutionBackwardBackward0",
-    "max_pool2d": "MaxPool2DWithIndicesBackward0",
-    "max_pool2d_grad": "MaxPool2DWithIndicesBackwardBackward0",
-    "max_pool2d_select": "MaxPool2DWithIndicesBackward0",
-    "expr": "FusedBackward",
-}
-
-
 def backward_name(node, operands=()) -> str:
-    """PyTorch's name for the backward function of IR `node` (operand nodes help pick a variant)."""
-    entry = BACKWARD_NAMES.get(node.op)
-    if callable(entry):
-        return entry(node, list(operands))
-    if entry is not None:
-        return entry
-    return "".join(part.capitalize() for part in node.op.split("_")) + "Backward0"
+    """PyTorch's name for the backward function of IR `node`: the row's `torch_name` (primitives)."""
+    return torch_name(node.op, node.shape, [o.shape for o in operands], dict(node.attrs))
 
 
 _ROLES = {"matmul": ["self", "mat2"], "where": ["condition", "self", "other"], "clip": ["self", "min", "max"]}
