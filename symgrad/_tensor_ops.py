@@ -22,7 +22,7 @@ from .location import caller as _caller
 from .location import location_text
 from .primitives import PRIMITIVES, index_value
 from .recording import active as active_recorder
-from .tape import elementwise, result_dtype
+from .tape import elementwise, named, result_dtype
 from .tape import operand as _operand
 from .tensor_core import Ref, Tensor, is_recording, record
 from .tensor_core import new_tensor as _new
@@ -182,7 +182,7 @@ def mean(self, dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {x.dtype.name.capitalize()}")
     name = "MeanBackward0" if dim is None else "MeanBackward1"
-    return _named(_ops.mean(x, _dims(dim, x.ndim), keepdims=keepdim), name)
+    return named(_ops.mean(x, _dims(dim, x.ndim), keepdims=keepdim), name)
 
 
 def _correction(dim, unbiased, correction):
@@ -194,19 +194,12 @@ def _correction(dim, unbiased, correction):
 
 def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, ddof = _correction(dim, unbiased, correction)
-    return _named(_ops.var(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "VarBackward0")
+    return named(_ops.var(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "VarBackward0")
 
 
 def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, ddof = _correction(dim, unbiased, correction)
-    return _named(_ops.std(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "StdBackward0")
-
-
-def _named(result, name):
-    """Torch's grad_fn name for a composite: its last recorded op carries it."""
-    if result._grad_fn is not None:
-        result._grad_fn._name = name
-    return result
+    return named(_ops.std(self, _dims(dim, self.ndim), ddof=ddof, keepdims=keepdim), "StdBackward0")
 
 
 _MinMax = namedtuple("return_types", ["values", "indices"])
@@ -299,16 +292,16 @@ def any(self, dim=None, keepdim=False):
 
 def softmax(self, dim, dtype=None):
     x = self if dtype is None else self.type(dtype)
-    return _named(nn_composites.softmax(x, _dims(dim, x.ndim)[0]), "SoftmaxBackward0")
+    return named(nn_composites.softmax(x, _dims(dim, x.ndim)[0]), "SoftmaxBackward0")
 
 
 def log_softmax(self, dim, dtype=None):
     x = self if dtype is None else self.type(dtype)
-    return _named(nn_composites.log_softmax(x, _dims(dim, x.ndim)[0]), "LogSoftmaxBackward0")
+    return named(nn_composites.log_softmax(x, _dims(dim, x.ndim)[0]), "LogSoftmaxBackward0")
 
 
 def logsumexp(self, dim, keepdim=False):
-    return _named(_ops.logsumexp(self, _dims(dim, self.ndim), keepdims=keepdim), "LogsumexpBackward0")
+    return named(_ops.logsumexp(self, _dims(dim, self.ndim), keepdims=keepdim), "LogsumexpBackward0")
 
 
 # ============================================================================ shapes

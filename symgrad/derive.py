@@ -22,8 +22,7 @@ import numpy as np
 
 from . import ops
 from .ir import Graph, Node, dead_code_eliminated
-from .primitives import PRIMITIVES
-from .primitives import forward_expression as primitive_expression
+from .primitives import PRIMITIVES, forward_expression
 from .trace import Builder, Tracer, at_location, tracing
 
 
@@ -204,11 +203,6 @@ def _literal_cotangent(builder, g, shape):
     if node.op == "fill" and node.shape == tuple(shape):
         return Tracer(builder, builder.constant(np.dtype(node.dtype).type(node.attr("value"))))
     return None
-
-
-def forward_expression(op, attrs, pattern):
-    """SymPy expression of an elementwise node (it lives in `primitives`; kept for old callers)."""
-    return primitive_expression(op, attrs, pattern)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -138,6 +138,15 @@ def apply_row(op: str, operands, attrs: dict, name: str | None = None, view_of=N
     return record(label, op, operands, value, tuple(sorted(attrs.items())), where=caller(), view_of=view_of)
 
 
+def named(result, name: str):
+    """Give a composite's result torch's grad_fn name: its last recorded op carries it (an opaque
+    node, a compiled call or a custom Function, keeps its own). Non-Tensor results pass through."""
+    fn = result.grad_fn if isinstance(result, Tensor) else None
+    if fn is not None and not getattr(fn, "opaque", False):
+        fn._name = name
+    return result
+
+
 def apply_op(op: str, *operands, name: str | None = None, **attrs) -> Tensor:
     """Run primitive `op` of the table eagerly on Tensors / scalars and record it (for extensions)."""
     return apply_row(op, operands, attrs, name=name)

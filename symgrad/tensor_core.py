@@ -102,15 +102,6 @@ def zero_grads(params, set_to_none: bool = True) -> None:
             p._grad._version.value += 1
 
 
-def _caller():
-    """(filename, line) of the op's user frame (kept as a name: many modules record it)."""
-    return caller()
-
-
-def _where_text(where) -> str:
-    return location_text(where)
-
-
 # Ops whose torch backward saves no tensor: walking them again after the graph was freed is allowed.
 SAVES_NOTHING = frozenset({
     "AddBackward0", "SubBackward0", "NegBackward0", "ViewBackward0", "ExpandBackward0",
@@ -471,7 +462,7 @@ class Tensor:
         if self._grad_fn is None:
             return
         raise NotImplementedError(
-            f"retain_grad() on a non-leaf tensor is not supported by symgrad yet ({_where_text(_caller())}). "
+            f"retain_grad() on a non-leaf tensor is not supported by symgrad yet ({location_text(caller())}). "
             "Make the value a leaf instead: y = y.detach().requires_grad_() and continue from it.")
 
     def register_post_accumulate_grad_hook(self, hook):
@@ -652,17 +643,17 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
         out = _new(value, requires)
     if requires:
         fn = GradFn(name, op, attrs, tuple(operand_ref(x) for x in operands), None,
-                    where if where is not None else _caller())
+                    where if where is not None else caller())
         fn.out = Ref("fn", fn, value, out._version)
         out._grad_fn = fn
     trace = recording.active()
     if trace is not None:  # a recorder (symgrad.compile) is told: the op also becomes an IR node
-        trace.on_record(out, op, operands, attrs, where if where is not None else _caller())
+        trace.on_record(out, op, operands, attrs, where if where is not None else caller())
     return out
 
 
 def _unary_record(op, x, value, name, **attrs):
-    return record(name, op, (x,), value, tuple(sorted(attrs.items())), where=_caller())
+    return record(name, op, (x,), value, tuple(sorted(attrs.items())), where=caller())
 
 
 def is_recording(*operands) -> _py_bool:

@@ -22,21 +22,13 @@ from . import linalg_ops, numpy_api, ops
 from .bind import bind
 from .factories import empty, full, ones, tensor, zeros
 from .grad_mode import is_grad_enabled
-from .tape import elementwise
+from .tape import elementwise, named
 from .tensor_core import Tensor, new_tensor
 from .torch_dtype_rules import FIX, addmm_mismatch, matmul_mismatch
 
 _py_int = builtins.int
 _Sort = namedtuple("sort", ["values", "indices"])
 _Topk = namedtuple("topk", ["values", "indices"])
-
-
-def named(result: Tensor, name: str) -> Tensor:
-    """Torch's grad_fn name on the result of a composite (its last recorded op)."""
-    fn = result.grad_fn
-    if fn is not None and not getattr(fn, "opaque", False):
-        fn._name = name
-    return result
 
 
 def dim_index(dim, ndim: int) -> int:

@@ -17,9 +17,9 @@ from collections import namedtuple
 import numpy as np
 
 from . import linalg_ops, numpy_api, ops
-from .tape import elementwise
+from .tape import elementwise, named
 from .tensor_core import Tensor, new_tensor
-from .tensor_functions import dim_index, gather, named, scatter_add
+from .tensor_functions import dim_index, gather, scatter_add
 
 _Slogdet = namedtuple("slogdet", ["sign", "logabsdet"])
 

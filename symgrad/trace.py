@@ -38,9 +38,6 @@ class TraceError(Exception):
     """A problem in the user's function found while tracing it; the message names their line."""
 
 
-where_text = short_location  # the name other modules use
-
-
 class Builder:
     """A graph under construction. `values[i]` is node i's concrete value, or None if unknown."""
 
@@ -71,10 +68,6 @@ class Builder:
         if node.dtype.startswith("float") and any(i in self.differentiated for i in node.inputs):
             self.differentiated.add(index)
         return index
-
-    def knows(self, index: int) -> bool:
-        """Whether node `index`'s value is known or can be computed (lazily recorded)."""
-        return self.values[index] is not None or index in self.pending
 
     def value_of(self, index: int):
         """Node `index`'s value, evaluating the lazily recorded nodes it depends on (once each)."""
@@ -218,7 +211,7 @@ def apply(op: str, operands, **attrs) -> "Tracer":
     values = [builder.values[i] for i in ids]
     nodes = [builder.nodes[i] for i in ids]
     where = user_location()
-    known = all(v is not None or i in builder.pending for v, i in zip(values, ids))
+    known = all(v is not None or i in builder.pending for v, i in zip(values, ids))  # now or lazily
     deferred = known and builder.lazy and (prim.elementwise or prim.shape is not None)
     if known and not deferred:
         value = np.asarray(_evaluate(prim, op, [builder.value_of(i) for i in ids], attrs))

@@ -16,7 +16,7 @@ import warnings
 
 from . import logs
 from .ir import Graph
-from .trace import where_text
+from .location import short_location as where_text
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _limit: list[int | None] = [None]
