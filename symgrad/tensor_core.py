@@ -48,8 +48,6 @@ from .dtypes import (
 from .grad_mode import is_grad_enabled
 from .location import caller, location_text
 
-_np_dtype, _wrap_dtype = to_numpy_dtype, wrap_dtype  # the short names used inside this module
-
 _state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _Size = builtins.int | tuple[builtins.int, ...] | list[builtins.int]  # annotations: torch's `*size`
@@ -223,7 +221,7 @@ class Tensor:
 
     @property
     def dtype(self) -> dtype:
-        return _wrap_dtype(self._value.dtype)
+        return wrap_dtype(self._value.dtype)
 
     @property
     def ndim(self) -> int:
@@ -318,7 +316,7 @@ class Tensor:
     def data(self) -> "Tensor":
         # NOTE: as torch, `.data` shares memory but not the version counter, and is no autograd view:
         # `p.data[...] = v` and `p.data.mul_(2)` are allowed on a leaf that requires grad.
-        return _new(self._value, False)
+        return new_tensor(self._value, False)
 
     @data.setter
     def data(self, other):
@@ -441,7 +439,7 @@ class Tensor:
         """
         # NOTE: as torch, shares memory and the version counter (an in-place change through it is
         # seen by backward's saved-value check) but is no autograd view of a leaf.
-        return _new(self._value, False, counter=self._version)
+        return new_tensor(self._value, False, counter=self._version)
 
     def detach_(self) -> "Tensor":
         """Detach this tensor from the graph in place and return it (torch.Tensor.detach_).
@@ -507,7 +505,7 @@ class Tensor:
     def type(self, dtype=None):
         if dtype is None:
             return f"symgrad.{_LEGACY_TYPE_NAMES.get(self._value.dtype.name, 'Float')}Tensor"
-        target = _np_dtype(dtype)
+        target = to_numpy_dtype(dtype)
         if target == self._value.dtype:
             return self
         return _unary_record("cast", self, self._value.astype(target), "ToCopyBackward0", dtype=target.name)
@@ -550,7 +548,6 @@ def new_tensor(array, requires_grad=False, grad_fn=None, counter=None, base=None
     return init_tensor(Tensor.__new__(Tensor), array, requires_grad, grad_fn, counter, base)
 
 
-_new = new_tensor  # the short name used inside this module
 
 
 def check_can_require_grad(np_dtype):
@@ -562,7 +559,7 @@ def _view_result(array, source: Tensor, requires_grad) -> Tensor:
     """A tensor sharing `source`'s memory and version counter (a view, or `detach()`)."""
     base = source._base if source._base is not None else source
     base._has_views = True
-    return _new(array, requires_grad, counter=source._version, base=base)
+    return new_tensor(array, requires_grad, counter=source._version, base=base)
 
 
 # ============================================================================ creation
@@ -593,7 +590,7 @@ def as_array(data, dtype_) -> np.ndarray:
         data = data._value
     elif isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in _flat(data)):
         data = _nested_values(data)
-    target = _np_dtype(dtype_) if dtype_ is not None else infer_dtype(data)
+    target = to_numpy_dtype(dtype_) if dtype_ is not None else infer_dtype(data)
     return np.array(data, dtype=target, copy=True)
 
 
@@ -640,7 +637,7 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
     if view_of is not None and np.may_share_memory(value, view_of._value):
         out = _view_result(value, view_of, requires)
     else:
-        out = _new(value, requires)
+        out = new_tensor(value, requires)
     if requires:
         fn = GradFn(name, op, attrs, tuple(operand_ref(x) for x in operands), None,
                     where if where is not None else caller())
