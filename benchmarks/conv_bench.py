@@ -24,8 +24,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import symgrad  # noqa: E402
-from symgrad.nn_composites import conv2d  # noqa: E402
-from symgrad.primitives import PRIMITIVES  # noqa: E402
+from symgrad.composites.nn_composites import conv2d  # noqa: E402
+from symgrad.core.primitives import PRIMITIVES  # noqa: E402
 
 SHAPES = dict(x=(16, 64, 16, 16), w=(64, 64, 3, 3))
 

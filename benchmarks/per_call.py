@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import symgrad
-from symgrad.demo import mlp_loss
+from symgrad.tools.demo import mlp_loss
 
 from .common import autograd_or_none, median_seconds
 

@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 t0 = time.perf_counter()
 import symgrad  # noqa: E402
-from symgrad.demo import mlp_loss  # noqa: E402 - the demo's softmax cross-entropy of a tanh MLP
+from symgrad.tools.demo import mlp_loss  # noqa: E402 - the demo's softmax cross-entropy of a tanh MLP
 
 t_import = time.perf_counter() - t0
 rng = np.random.default_rng(0)
@@ -26,4 +26,4 @@ t1 = time.perf_counter()
 g(params, x, y)
 t2 = time.perf_counter()
 print(f"import {t_import:.3f}s first call {t1 - t0:.3f}s second call {(t2 - t1) * 1e3:.2f}ms "
-      f"stats {symgrad.cache.stats} sympy_loaded={'sympy' in sys.modules}")
+      f"stats {symgrad.compiler.cache.stats} sympy_loaded={'sympy' in sys.modules}")

@@ -2,7 +2,7 @@
 
 1. `symgrad compile examples/aot_flow.py:classifier --input x:float64[64,2] --input target:int64[64]
    --train sgd --lr 0.2 --momentum 0.9 --loss cross_entropy --out <folder>` (here through
-   `symgrad.cli.main`, the same command) writes a package: `model.py` (the generated forward, backward and
+   `symgrad.tools.cli.main`, the same command) writes a package: `model.py` (the generated forward, backward and
    SGD update, NumPy only), `__init__.py` (`train_step`, `load_params`, `load_state`, `forward`), and
    `params.npz` (the seeded initial weights).
 2. A fresh Python process, in which `import symgrad` fails, imports that package and trains it on two
@@ -51,7 +51,7 @@ def blobs(seed, n=BATCH):
 
 def compile_package(out: Path) -> Path:
     """Step 1: the `symgrad compile` command, run in this process."""
-    from symgrad.cli import main as symgrad_cli
+    from symgrad.tools.cli import main as symgrad_cli
 
     status = symgrad_cli(["compile", f"{__file__}:classifier", "--input", f"x:float64[{BATCH},2]",
                           "--input", f"target:int64[{BATCH}]", "--train", "sgd", "--lr", "0.2", "--momentum", "0.9",

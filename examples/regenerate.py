@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import symgrad
-from symgrad.demo import mlp_loss
+from symgrad.tools.demo import mlp_loss
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"
 
@@ -49,8 +49,8 @@ def packages() -> dict[str, bytes]:
     """'folder/file' -> bytes of every file of every package in generated/ (as `symgrad compile` writes)."""
     import os
 
-    from symgrad import aot
-    from symgrad.cli import load_target, parse_input
+    from symgrad.tools import aot
+    from symgrad.tools.cli import load_target, parse_input
 
     files = {}
     cwd = os.getcwd()

@@ -34,31 +34,21 @@ graph Q(%0: float64[2], %1: float64[2]):
 `symgrad.show_math(Q, a, b)` prints the formulas SymPy derived (9·a²·ḡ and −2·b·ḡ here).
 """
 
-from . import (
-    numpy_api,
-    viz,  # noqa: F401 - light: Graphviz and SymPy are used only when drawing
-)
-from ._version import __version__
-from .api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
-from .ops import stop_gradient
-from .outside import FrozenRandomWarning
-from .trace import GradientLostWarning, TraceError, Tracer
-from .variants import RecompileWarning
+from symgrad._version import __version__
+from symgrad.api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
+from symgrad.compiler.outside import FrozenRandomWarning
+from symgrad.compiler.variants import RecompileWarning
+from symgrad.composites.ops import stop_gradient
+from symgrad.interpret.trace import GradientLostWarning, TraceError, Tracer
+from symgrad.numpy_frontend import numpy_api
+from symgrad.tools import viz  # noqa: F401 - symgrad.tools.viz.to_dot; light: Graphviz and SymPy load only when drawing
 
 numpy_api.install_methods(Tracer)
 
 # Eager Tensor (PyTorch's autograd semantics): symgrad.tensor, Tensor, no_grad, float64, exp, ...
-from . import (  # noqa: E402  # noqa: E402
-    _tensor_ops,
-    dtypes,
-    factories,
-    grad_mode,
-    tensor_core,
-    tensor_functions,
-    tensor_functions_more,
-    tensor_protocols,
-)
-from .tape import apply_op  # noqa: E402
+from symgrad.interpret import dtypes, factories, grad_mode, tensor_core  # noqa: E402
+from symgrad.interpret.tape import apply_op  # noqa: E402
+from symgrad.torch_frontend import _tensor_ops, tensor_functions, tensor_functions_more, tensor_protocols  # noqa: E402
 
 _tensor_ops.install()
 tensor_functions.install(tensor_core.Tensor)
@@ -76,15 +66,15 @@ from typing import TYPE_CHECKING  # noqa: E402
 if TYPE_CHECKING:  # what the two updates above add, as type checkers (mypy, pyright) can see it
     from typing import Any
 
-    from .dtypes import *  # noqa: F403
-    from .factories import *  # noqa: F403
-    from .grad_mode import *  # noqa: F403
-    from .tensor_core import *  # noqa: F403
+    from symgrad.interpret.dtypes import *  # noqa: F403
+    from symgrad.interpret.factories import *  # noqa: F403
+    from symgrad.interpret.grad_mode import *  # noqa: F403
+    from symgrad.interpret.tensor_core import *  # noqa: F403
 
     def __getattr__(name: str) -> Any: ...  # the Tensor functions of _tensor_ops.FUNCTIONS (exp, cat, ...)
 
 # PyTorch-shaped layers, optimisers, models and state-dict files (NumPy only; torch is never imported).
-from . import (  # noqa: E402
+from symgrad import (  # noqa: E402
     autograd,
     cuda,
     data,
@@ -93,9 +83,8 @@ from . import (  # noqa: E402
     optim,
     utils,
 )
-from .device import accelerator, backends, device, get_default_device, set_default_device  # noqa: E402
-from .predicates import allclose, equal, get_default_dtype, isclose, isfinite, isinf, isnan, set_default_dtype  # noqa: E402
-from .random import (  # noqa: E402
+from symgrad.interpret.device import accelerator, backends, device, get_default_device, set_default_device  # noqa: E402
+from symgrad.random import (  # noqa: E402
     Generator,
     default_generator,
     get_rng_state,
@@ -105,8 +94,18 @@ from .random import (  # noqa: E402
     seed,
     set_rng_state,
 )
-from .serialization import load, save  # noqa: E402
-from .show_math import show_math  # noqa: E402
+from symgrad.serialization import load, save  # noqa: E402
+from symgrad.tools.show_math import show_math  # noqa: E402
+from symgrad.torch_frontend.predicates import (  # noqa: E402
+    allclose,
+    equal,
+    get_default_dtype,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    set_default_dtype,
+)
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",

@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from . import calling, derive, logs, ops, recording, tree
-from .ir import Graph
-from .outside import DrawLog, outside_objects, rebound
-from .passes import split
-from .pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
-from .trace import Builder, Tracer, active_builder, tracing, user_location
-from .variants import VariantCache
-
-_name = qualified_name
+from symgrad.compiler import calling, derive
+from symgrad.compiler.outside import DrawLog, outside_objects, rebound
+from symgrad.compiler.pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
+from symgrad.compiler.variants import VariantCache
+from symgrad.composites import ops
+from symgrad.core import logs, recording, tree
+from symgrad.core.ir import Graph
+from symgrad.core.passes import split
+from symgrad.interpret.trace import Builder, Tracer, active_builder, tracing, user_location
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -46,7 +46,7 @@ def _normalise_argnums(argnums, nargs, fn):
     nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
     for a in nums:
         if not -nargs <= a < nargs:
-            raise ValueError(f"argnums={argnums!r} is out of range: {_name(fn)} was called with {nargs} "
+            raise ValueError(f"argnums={argnums!r} is out of range: {qualified_name(fn)} was called with {nargs} "
                              f"positional argument(s) at {user_location()}")
     return single, tuple(a % nargs for a in nums)
 
@@ -93,7 +93,7 @@ class Specialised:
     def __init__(self, fn, backend: str = "numpy"):
         self.fn = fn
         self.backend = check_backend(backend)
-        self.variants = VariantCache(f"{self.kind} of {_name(fn)}")
+        self.variants = VariantCache(f"{self.kind} of {qualified_name(fn)}")
         self._fast: dict = {}  # structure of a recording -> variant (memo of the digest lookup)
         self._last = None
         functools.update_wrapper(self, fn, updated=())
@@ -101,7 +101,7 @@ class Specialised:
     @property
     def code(self) -> str:
         if self._last is None:
-            raise RuntimeError(f"{_name(self.fn)} has not been called yet: call it (or use "
+            raise RuntimeError(f"{qualified_name(self.fn)} has not been called yet: call it (or use "
                                "symgrad.show_code(f, *args)) to generate its code")
         return self._last.module.__source__
 
@@ -154,7 +154,7 @@ def _trace_leaves(fn, args, builder: Builder, flat=None):
         paths = _leaf_paths(structure, name)
         tracers = []
         for path, leaf in zip(paths, leaves):
-            array = _as_array(leaf, f"argument {name!r} of {_name(fn)}")
+            array = _as_array(leaf, f"argument {name!r} of {qualified_name(fn)}")
             tracers.append(builder.input(path, array.shape, array.dtype, array))
         leaf_tracers.append(tracers)
         traced_args.append(tree.unflatten(structure, tracers))
@@ -166,7 +166,7 @@ def _check_float(leaves, fn, argnum, kind):
         dtype = leaf.dtype if isinstance(leaf, Tracer) else np.asarray(leaf).dtype
         if np.dtype(dtype).kind != "f":
             raise TypeError(
-                f"{kind} requires real floating-point inputs: argument {argnum} of {_name(fn)} has dtype "
+                f"{kind} requires real floating-point inputs: argument {argnum} of {qualified_name(fn)} has dtype "
                 f"{dtype} (called at {user_location()}). Differentiate with respect to a float array "
                 "(e.g. x.astype(np.float64)) or leave it out of argnums.")
 
@@ -176,12 +176,12 @@ def _scalar_output(out, fn, kind):
         out = np.asarray(out)
     if not calling.is_scalar_like(out.shape):
         where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
-        raise TypeError(f"{kind} requires {_name(fn)} to return a scalar, but it returned shape "
+        raise TypeError(f"{kind} requires {qualified_name(fn)} to return a scalar, but it returned shape "
                         f"{tuple(out.shape)}{where}. Reduce it (e.g. .sum()), or use symgrad.vjp / "
                         "symgrad.jacobian for non-scalar outputs.")
     if np.dtype(out.dtype).kind != "f":
         where = f" (computed at {out.node.where})" if isinstance(out, Tracer) and out.node.where else ""
-        raise TypeError(f"{kind} requires {_name(fn)} to return a float scalar, but it returned dtype "
+        raise TypeError(f"{kind} requires {qualified_name(fn)} to return a float scalar, but it returned dtype "
                         f"{out.dtype}{where}, which has no gradient. Return a float expression (e.g. "
                         "cast with .astype(np.float64) before reducing).")
 
@@ -239,7 +239,7 @@ class _GradTransform(Specialised):
         aux = None
         if self.has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError(f"has_aux=True requires {_name(self.fn)} to return a pair (output, aux)")
+                raise TypeError(f"has_aux=True requires {qualified_name(self.fn)} to return a pair (output, aux)")
             out, aux = out
         out = calling.traced_output(out)
         _scalar_output(out, self.fn, self.kind)
@@ -247,7 +247,7 @@ class _GradTransform(Specialised):
             lost = [builder.nodes[i].where for i, v in builder.guards if not isinstance(v, bool)]
             if lost:
                 raise TypeError(
-                    f"{_name(self.fn)} returned a plain number, not a traced value: the value computed at "
+                    f"{qualified_name(self.fn)} returned a plain number, not a traced value: the value computed at "
                     f"{lost[0]} was converted to a Python number (float(), int() or .item()), which "
                     "loses its gradient. Return the array expression itself.")
         return _lift_output(builder, out), aux
@@ -260,7 +260,7 @@ class _GradTransform(Specialised):
 
     def _record(self, args, nums, flat):
         """Run the function afresh on a recorder: (builder, output, wrt, aux node ids, aux statics)."""
-        builder = Builder(_name(self.fn), lazy=True)
+        builder = Builder(qualified_name(self.fn), lazy=True)
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(self.fn, args, builder, flat)
             builder.differentiate(t for a in nums for t in leaf_tracers[a])
@@ -277,7 +277,7 @@ class _GradTransform(Specialised):
             whole = derive.gradient_graph(recorded, [w.index for w in wrt], values=values)  # value, *aux, *grads
             value, aux, grads = whole.outputs[0], whole.outputs[1:1 + len(aux_ids)], whole.outputs[1 + len(aux_ids):]
             graph = dataclasses.replace(whole, outputs=(value, *grads, *aux))
-            return [function_spec(self.kind, graph, f"{self.kind} of {_name(self.fn)}: returns "
+            return [function_spec(self.kind, graph, f"{self.kind} of {qualified_name(self.fn)}: returns "
                                   "(value, *gradients, *aux)")]
 
         module = load_module(self.fn, self.kind, forward, make_specs, self.backend, wrt=[w.index for w in wrt])
@@ -379,7 +379,7 @@ class VJPTransform(Specialised):
         return out, _vjp_function(variant.module.backward, saved, primals, leaves, out_structure, ct_specs)
 
     def _record(self, fn, primals):
-        builder = Builder(_name(fn), lazy=True)
+        builder = Builder(qualified_name(fn), lazy=True)
         with tracing(builder):
             traced_args, leaf_tracers = _trace_leaves(fn, primals, builder)
             builder.differentiate(t for ts in leaf_tracers for t in ts if t.dtype.kind == "f")
@@ -549,12 +549,12 @@ class _Compiled(Specialised):
 
     @property
     def code(self) -> str:
-        tensor = getattr(self, "_tensor", None)  # Tensor code: symgrad.compile_tensor
+        tensor = getattr(self, "_tensor", None)  # Tensor code: torch_frontend.compile_tensor
         return tensor.code if tensor is not None and tensor._last is not None else super().code
 
     def __call__(self, *args, **kwargs):
-        from . import compile_step
-        from .compile_tensor import is_tensor_call
+        from symgrad.torch_frontend import compile_step
+        from symgrad.torch_frontend.compile_tensor import is_tensor_call
 
         statics = getattr(self, "statics", None)
         if kwargs or statics:  # keywords and static arguments (calling.py)
@@ -601,7 +601,7 @@ class _Compiled(Specialised):
 
     def _build(self, args):
         outside = outside_objects(self.fn)  # read before tracing: what the trace will have used
-        builder = Builder(_name(self.fn))
+        builder = Builder(qualified_name(self.fn))
         draws = DrawLog()
         with recording.watch_numpy_random(draws, self.fn), tracing(builder):
             traced_args, _ = _trace_leaves(self.fn, args, builder)
@@ -636,8 +636,8 @@ def compile(fn: Callable[..., Any] | None = None, *, backend: str = "numpy",
     """Compile `fn` into generated code, specialised per input signature.
 
     NumPy code: a forward-only compiled function (as jax.jit; call `grad` inside for a training step).
-    Tensor code / `nn.Module`s: `symgrad.compile_tensor`; a torch-style step (`loss.backward()`,
-    `optimizer.step()`) compiles whole, forward, backward and update (`symgrad.compile_step`).
+    Tensor code / `nn.Module`s: `torch_frontend.compile_tensor`; a torch-style step (`loss.backward()`,
+    `optimizer.step()`) compiles whole, forward, backward and update (`torch_frontend.compile_step`).
     `backend="c"` applies to all generated inside, `grad(f)` included. `.code`: the last module.
     Args: fn (a function or nn.Module; also a decorator); backend: "numpy" or "c"; donate_argnums:
     (as JAX) arguments whose arrays outputs of the same shape may overwrite (in-place optimiser
@@ -671,7 +671,7 @@ def trace(fn: Callable[..., Any], *args: Any) -> Graph:
     graph <lambda>(%0: float64[3]):
     ...
     """
-    builder = Builder(_name(fn))
+    builder = Builder(qualified_name(fn))
     with tracing(builder):
         traced_args, _ = _trace_leaves(fn, args, builder)
         out_leaves, _ = tree.flatten(fn(*traced_args))
@@ -690,7 +690,7 @@ def show_code(fn: Callable[..., Any], *args: Any) -> str:
     >>> "import numpy" in symgrad.show_code(lambda x: np.sum(np.tanh(x)), np.ones(2))
     True
     """
-    from .display import GeneratedCode  # a str, highlighted when shown in Jupyter
+    from symgrad.tools.display import GeneratedCode  # a str, highlighted when shown in Jupyter
 
     if isinstance(fn, Specialised):
         fn(*args)

@@ -2,12 +2,12 @@
 
 `is_available()` is False and `device_count()` 0, so programs written as `device = "cuda" if
 torch.cuda.is_available() else "cpu"` pick the CPU. Seeding is a no-op (as torch without CUDA);
-anything that needs a GPU raises `symgrad.device.DeviceUnavailableError` via `check_device`.
+anything that needs a GPU raises `symgrad.interpret.device.DeviceUnavailableError` via `check_device`.
 """
 
 from __future__ import annotations
 
-from .device import check_device
+from symgrad.interpret.device import check_device
 
 __all__ = ["is_available", "device_count", "is_initialized", "manual_seed", "manual_seed_all", "current_device",
            "synchronize", "empty_cache"]

@@ -36,9 +36,9 @@ import zlib
 
 import numpy as np
 
-from . import tree
-from .grad_mode import no_grad
-from .tensor_core import Tensor
+from symgrad.core import tree
+from symgrad.interpret.grad_mode import no_grad
+from symgrad.interpret.tensor_core import Tensor
 
 __all__ = [
     "ReduceOp", "is_available", "is_mpi_available", "init_process_group", "is_initialized",

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from . import nn
+from symgrad import nn
 
 __all__ = ["ResNet", "BasicBlock", "resnet18", "load_weights"]
 
@@ -137,7 +137,7 @@ def load_weights(path) -> dict:
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.endswith((".pt", ".pth")):
         return _load_torch(path)
-    from . import serialization
+    from symgrad import serialization
 
     return serialization.load_state_arrays(path)
 

@@ -22,13 +22,13 @@ import secrets
 
 import numpy as np
 
-from . import recording
-from .device import CPU, check_device
-from .dtypes import int64, uint8
-from .factories import manual_seed as seed_global_stream
-from .factories import random_generator, tensor
-from .grad_mode import is_grad_enabled
-from .tensor_core import Tensor
+from symgrad.core import recording
+from symgrad.interpret.device import CPU, check_device
+from symgrad.interpret.dtypes import int64, uint8
+from symgrad.interpret.factories import manual_seed as seed_global_stream
+from symgrad.interpret.factories import random_generator, tensor
+from symgrad.interpret.grad_mode import is_grad_enabled
+from symgrad.interpret.tensor_core import Tensor
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "randperm"]

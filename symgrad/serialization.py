@@ -28,8 +28,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from .factories import from_numpy
-from .tensor_core import Tensor
+from symgrad.interpret.factories import from_numpy
+from symgrad.interpret.tensor_core import Tensor
 
 __all__ = ["save", "load", "load_state_arrays"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad.cli import main
+from symgrad.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = str(ROOT / "examples" / "aot_models.py")

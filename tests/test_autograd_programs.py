@@ -4,7 +4,7 @@ Each program below is the model code of one of autograd's `examples/` (neural_ne
 logistic_regression.py, gaussian_process.py, gmm.py, rnn.py, negative_binomial_maxlike.py,
 bayesian_neural_net.py, black_box_svi.py), written once against a namespace `m` that supplies
 what the example imports: for HIPS autograd `autograd.numpy`, `autograd.grad` and
-`autograd.scipy`; for symgrad plain `numpy`, `symgrad.grad` and `symgrad.scipy_support` (SciPy's
+`autograd.scipy`; for symgrad plain `numpy`, `symgrad.grad` and `symgrad.numpy_frontend.scipy_support` (SciPy's
 Python-level functions have traced twins there, as autograd's own `autograd.scipy`). The program
 text is the same for both; what each needed beyond the import swap is said in its docstring.
 Every test takes several optimiser steps (autograd's own `adam`, SciPy's `minimize`, or plain
@@ -28,8 +28,8 @@ import autograd.scipy.stats.norm as anorm  # noqa: E402
 from autograd.misc.flatten import flatten  # noqa: E402
 from autograd.misc.optimizers import adam  # noqa: E402
 
-from symgrad.scipy_support import special as sspecial  # noqa: E402
-from symgrad.scipy_support import stats as sstats  # noqa: E402
+from symgrad.numpy_frontend.scipy_support import special as sspecial  # noqa: E402
+from symgrad.numpy_frontend.scipy_support import stats as sstats  # noqa: E402
 
 AUTOGRAD = types.SimpleNamespace(np=anp, grad=autograd.grad, value_and_grad=autograd.value_and_grad,
                                  logsumexp=aspecial.logsumexp, gammaln=aspecial.gammaln,
@@ -135,7 +135,7 @@ def test_logistic_regression_with_scipy_cg():
 
 # ----------------------------------------------------------------------------- gaussian_process.py
 def gaussian_process(m, x, y):
-    """gaussian_process.py: unchanged (mvn.logpdf from symgrad.scipy_support.stats)."""
+    """gaussian_process.py: unchanged (mvn.logpdf from symgrad.numpy_frontend.scipy_support.stats)."""
     np = m.np
 
     def unpack_kernel_params(params):
@@ -277,7 +277,7 @@ def test_negative_binomial_newton_steps():
 # ----------------------------------------------------------------------------- bayesian_neural_net.py
 def bayesian_neural_net(m, inputs, targets, noise):
     """bayesian_neural_net.py with black_box_svi.py: `shapes` made a list (the example's zip is an
-    iterator, used twice), norm.pdf from symgrad.scipy_support; the noise is drawn by the caller."""
+    iterator, used twice), norm.pdf from symgrad.numpy_frontend.scipy_support; the noise is drawn by the caller."""
     np = m.np
     layer_sizes, L2_reg, noise_variance = [1, 6, 6, 1], 0.01, 0.01
     shapes = list(zip(layer_sizes[:-1], layer_sizes[1:]))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from symgrad import cli
 from symgrad.codegen.listing import simple_highlight
+from symgrad.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,4 +1,4 @@
-"""Whole-step compile (`symgrad.compile(step)`, symgrad/compile_step.py): forward, backward and the
+"""Whole-step compile (`symgrad.compile(step)`, symgrad/torch_frontend/compile_step.py): forward, backward and the
 optimiser update of a torch-style step in one generated module, equal to eager training over
 several steps; effects it cannot capture run eagerly (logged), never a wrong result."""
 

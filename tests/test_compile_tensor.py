@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import cache
+from symgrad.compiler import cache
 
 nn = pytest.importorskip("symgrad.nn")
 
@@ -193,7 +193,7 @@ def test_dropout_fresh_mask_each_call_and_same_stream_as_eager():
 
 
 def test_backward_inside_compiled_function_accumulates_as_eager():
-    """`.backward()` inside compile is captured (symgrad/compile_step.py): .grad accumulates as eager."""
+    """`.backward()` inside compile is captured (symgrad/torch_frontend/compile_step.py): .grad accumulates as eager."""
     x = sg.randn(3, dtype=sg.float64, requires_grad=True)
     y = x.detach().clone().requires_grad_(True)
 

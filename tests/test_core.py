@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import cache
+from symgrad.compiler import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, symgrad
-    from symgrad import cache
+    from symgrad.compiler import cache
 
     @symgrad.grad
     def loss(w, x):

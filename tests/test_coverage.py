@@ -1,10 +1,10 @@
-"""The NumPy coverage table (symgrad/coverage.py): every public function of the installed NumPy and
+"""The NumPy coverage table (symgrad/numpy_frontend/coverage.py): every public function of the installed NumPy and
 numpy.linalg is classified; the table agrees with the dispatcher; HIPS autograd's set is covered."""
 
 import numpy as np
 import pytest
 
-from symgrad import coverage, numpy_api
+from symgrad.numpy_frontend import coverage, numpy_api
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -12,7 +12,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 def test_every_installed_numpy_function_is_classified():
     unclassified = [name for name, (status, _) in coverage.table().items() if status is None]
     assert not unclassified, (
-        f"NumPy {np.__version__} functions missing from symgrad/coverage.py: {unclassified}. Add each to "
+        f"NumPy {np.__version__} functions missing from symgrad/numpy_frontend/coverage.py: {unclassified}. Add each to "
         "numpy_api's tables (traced) or to coverage.NO_ARRAY_OPERAND / REASONS (with a reason).")
 
 
@@ -33,7 +33,7 @@ def test_counts_add_up_and_the_published_table_is_current():
     published = (ROOT / "docs" / "numpy_coverage.md").read_text()
     if f"NumPy {np.__version__})" not in published.splitlines()[0]:
         pytest.skip("docs/numpy_coverage.md was generated for another NumPy version")
-    assert published == coverage.markdown(), "regenerate: python -m symgrad.coverage > docs/numpy_coverage.md"
+    assert published == coverage.markdown(), "regenerate: python -m symgrad.numpy_frontend.coverage > docs/numpy_coverage.md"
 
 
 def test_at_least_what_hips_autograd_differentiates():

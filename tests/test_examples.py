@@ -37,7 +37,7 @@ def _central_difference(f, leaves, rebuild, eps=1e-6, picks=6, seed=0):
 
 
 def _check_gradient(loss, params, *rest):
-    leaves, structure = symgrad.tree.flatten(params)
+    leaves, structure = symgrad.core.tree.flatten(params)
     shapes = [np.shape(x) for x in leaves]
 
     def rebuild(flat):
@@ -46,10 +46,10 @@ def _check_gradient(loss, params, *rest):
             size = int(np.prod(shape))
             out.append(flat[start:start + size].reshape(shape))
             start += size
-        return symgrad.tree.unflatten(structure, out)
+        return symgrad.core.tree.unflatten(structure, out)
 
     grads = symgrad.grad(loss)(params, *rest)
-    flat_grad = np.concatenate([np.ravel(g) for g in symgrad.tree.flatten(grads)[0]])
+    flat_grad = np.concatenate([np.ravel(g) for g in symgrad.core.tree.flatten(grads)[0]])
     indices, numeric = _central_difference(lambda p: float(loss(p, *rest)), leaves, rebuild)
     np.testing.assert_allclose(flat_grad[indices], numeric, rtol=1e-5, atol=1e-7)
 

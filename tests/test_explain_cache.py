@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import logs, variants
-from symgrad.variants import RecompileWarning
+from symgrad.compiler import variants
+from symgrad.compiler.variants import RecompileWarning
+from symgrad.core import logs
 
 
 def _loss(w, batch):

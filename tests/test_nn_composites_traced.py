@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import nn_activations as A
-from symgrad import nn_attention as AT
-from symgrad import nn_losses as L
-from symgrad import nn_norms as N
-from symgrad import nn_recurrent as R
+from symgrad.composites import nn_activations as A
+from symgrad.composites import nn_attention as AT
+from symgrad.composites import nn_losses as L
+from symgrad.composites import nn_norms as N
+from symgrad.composites import nn_recurrent as R
 
 _rng = np.random.default_rng(5)
 X = _rng.normal(size=(3, 4, 2))

@@ -1,4 +1,4 @@
-"""symgrad.nn_composites against torch.nn.functional: values and gradients (vjp), float64 tight, float32 loose."""
+"""symgrad.composites.nn_composites against torch.nn.functional: values and gradients (vjp), float64 tight, float32 loose."""
 
 import re
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import nn_composites
-from symgrad.trace import TraceError
+from symgrad.composites import nn_composites
+from symgrad.interpret.trace import TraceError
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -323,7 +323,7 @@ def test_small_convnet_end_to_end():
                                   "max_pool2d_grad", "max_pool2d_select"])
 def test_shape_rules_agree_with_evaluation(name):
     """The rows' shape rules (used when compiling without values) match what evaluation gives."""
-    from symgrad.primitives import PRIMITIVES
+    from symgrad.core.primitives import PRIMITIVES
 
     row = PRIMITIVES[name]
     for specs, attrs in row.examples:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import tree
+from symgrad.core import tree
 
 W = np.array([1.0, -2.0, 3.0])
 X = np.array([0.5, 1.0, 2.0])

@@ -1,4 +1,4 @@
-"""scipy.special ufuncs on traced values, and symgrad.scipy_support's twins of SciPy's Python-level
+"""scipy.special ufuncs on traced values, and symgrad.numpy_frontend.scipy_support's twins of SciPy's Python-level
 functions: values against SciPy itself, gradients against float64 central differences."""
 
 import numpy as np
@@ -10,8 +10,8 @@ sp = pytest.importorskip("scipy.special")
 stats = pytest.importorskip("scipy.stats")
 from test_numpy_functions import central_gradient  # noqa: E402
 
-from symgrad.scipy_support import special as ssp  # noqa: E402
-from symgrad.scipy_support import stats as sstats  # noqa: E402
+from symgrad.numpy_frontend.scipy_support import special as ssp  # noqa: E402
+from symgrad.numpy_frontend.scipy_support import stats as sstats  # noqa: E402
 
 X = np.array([0.3, 1.7, 2.4, 0.9])
 Y = np.array([0.2, 0.6, 0.35, 0.8])

@@ -1,5 +1,5 @@
 """symgrad.optim.rules: one rule serves both paths. Run eagerly it updates the arrays in place (and
-leaves the gradient alone); traced by symgrad.compile (as symgrad.aot traces it for train_step) it gives
+leaves the gradient alone); traced by symgrad.compile (as symgrad.tools.aot traces it for train_step) it gives
 the same numbers over several steps, for every SGD / Adam / AdamW option the tracer supports."""
 
 import numpy as np

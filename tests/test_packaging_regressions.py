@@ -11,7 +11,7 @@ import numpy as np
 
 import symgrad
 from symgrad import serialization
-from symgrad.demo import report_progress
+from symgrad.tools.demo import report_progress
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad.primitives import PRIMITIVES
-from symgrad.trace import apply
+from symgrad.core.primitives import PRIMITIVES
+from symgrad.interpret.trace import apply
 
 ELEMENTWISE = sorted(n for n, r in PRIMITIVES.items() if r.elementwise and n != "expr")
 STRUCTURAL = sorted(n for n, r in PRIMITIVES.items() if not r.elementwise and r.differentiable)

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import cache
+from symgrad.compiler import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = textwrap.dedent("""
     import json, sys
     import numpy as np, symgrad
-    from symgrad import cache
+    from symgrad.compiler import cache
     cache.code_version = lambda: "pinned"  # other work on symgrad/ must not change the key mid-test
 
     def loss_a(w):
@@ -137,7 +137,7 @@ def test_lock_is_exclusive_and_leaves_no_lock_file(tmp_path, monkeypatch):
     key = "ab" + "0" * 62
     script = textwrap.dedent(f"""
         import sys, time
-        from symgrad import cache
+        from symgrad.compiler import cache
         with cache._key_lock({key!r}):
             print("held", flush=True)
             time.sleep(1.0)
@@ -161,7 +161,7 @@ def test_lock_is_exclusive_and_leaves_no_lock_file(tmp_path, monkeypatch):
 KILLED = textwrap.dedent("""
     import json, os, sys
     import numpy as np, symgrad
-    from symgrad import cache
+    from symgrad.compiler import cache
     cache.code_version = lambda: "pinned"  # other work on symgrad/ must not change the key mid-test
 
     mode = sys.argv[1]

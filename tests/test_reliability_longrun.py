@@ -7,7 +7,7 @@ import weakref
 import numpy as np
 
 import symgrad
-from symgrad import cache
+from symgrad.compiler import cache
 
 
 def test_ten_thousand_eager_iterations_hold_memory_flat():

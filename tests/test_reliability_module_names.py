@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import aot, nn
-from symgrad.cli import parse_input
+from symgrad import nn
+from symgrad.tools import aot
+from symgrad.tools.cli import parse_input
 
 
 def _hostile_names(marker):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import cache
 from symgrad.codegen.numpy_emitter import comment_text, safe_identifier
+from symgrad.compiler import cache
 
 
 @pytest.fixture

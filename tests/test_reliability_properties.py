@@ -1,7 +1,7 @@
 """Property-based tests (issue 7): random expression DAGs over the primitive table.
 
 Programs are drawn by Hypothesis: 1-2 float64 inputs of broadcast-compatible random shapes, then a few
-steps, each a differentiable elementwise row of `symgrad.primitives` (every operand first squashed
+steps, each a differentiable elementwise row of `symgrad.core.primitives` (every operand first squashed
 smoothly into the row's `domain`, so no step leaves it) or a structural op (sum over random axes with
 or without keepdims, reshape, transpose), over any earlier value (so the graph is a DAG, values are
 reused, and binary steps broadcast). The gradient symgrad generates must match float64 central
@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad
-from symgrad import cache, ops
-from symgrad.primitives import PRIMITIVES, Elementwise
-from symgrad.trace import Tracer
+from symgrad.compiler import cache
+from symgrad.composites import ops
+from symgrad.core.primitives import PRIMITIVES, Elementwise
+from symgrad.interpret.trace import Tracer
 
 KINKED = {"relu", "abs", "maximum", "minimum", "clip", "where", "mod"}  # mod: jumps (tested in its domain)
 ROWS = {name: row for name, row in PRIMITIVES.items()

@@ -1,4 +1,4 @@
-"""Peephole rewrites (`symgrad.rewrite`): each rule folds what it says, keeps every value, and the
+"""Peephole rewrites (`symgrad.core.rewrite`): each rule folds what it says, keeps every value, and the
 saved-value analysis saves a base instead of a view (no `t16 = t13.T` of `t13 = w.T` handed over)."""
 
 import itertools
@@ -8,9 +8,9 @@ import pytest
 
 import symgrad
 import symgrad.codegen.numpy_emitter
-from symgrad.ir import Graph, Node, make_attrs
-from symgrad.primitives import PRIMITIVES
-from symgrad.rewrite import ELEMENTWISE, RULES, simplify
+from symgrad.core.ir import Graph, Node, make_attrs
+from symgrad.core.primitives import PRIMITIVES
+from symgrad.core.rewrite import ELEMENTWISE, RULES, simplify
 
 
 def _run(graph: Graph, *args):

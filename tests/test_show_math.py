@@ -13,8 +13,8 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad import viz
-from symgrad.show_math import Math
+from symgrad.tools import viz
+from symgrad.tools.show_math import Math
 
 ROOT = Path(__file__).resolve().parent.parent
 G = sp.Symbol("ḡ", real=True)

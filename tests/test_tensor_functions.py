@@ -1,4 +1,4 @@
-"""symgrad.tensor_functions against torch: values, dtypes, gradients, grad_fn names, error texts.
+"""symgrad.torch_frontend.tensor_functions against torch: values, dtypes, gradients, grad_fn names, error texts.
 
 Each case is a program over a library (`symgrad` or `torch`); it runs on both with the same float64
 inputs, and its outputs, the gradient of a weighted sum of its float outputs, and the grad_fn names

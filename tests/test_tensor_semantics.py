@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import cache
+from symgrad.compiler import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 

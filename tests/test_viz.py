@@ -1,4 +1,4 @@
-"""symgrad.viz: torchviz-style DOT of the DAG, escaping of user names, rendering through Graphviz."""
+"""symgrad.tools.viz: torchviz-style DOT of the DAG, escaping of user names, rendering through Graphviz."""
 
 import re
 import shutil
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import viz
-from symgrad.ir import Graph, Node, make_attrs
+from symgrad.core.ir import Graph, Node, make_attrs
+from symgrad.tools import viz
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed (CI installs it)")
@@ -38,7 +38,7 @@ def _nodes(dot_text):
 
 
 def test_symgrad_viz_is_part_of_the_package():
-    assert symgrad.viz is viz
+    assert symgrad.tools.viz is viz
 
 
 def test_dot_of_the_tutorial_q_has_torch_names_colours_and_shapes():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor_core import Tensor, new_tensor
-from .functional import jacobian
-from .gradients import grad
+from symgrad.autograd.functional import jacobian
+from symgrad.autograd.gradients import grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor
 
 
 def Variable(data, requires_grad=False, volatile=False):

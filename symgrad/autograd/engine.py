@@ -1,8 +1,8 @@
 """The per-node autograd engine: `autograd.grad`, `backward(inputs=...)` and `create_graph=True`.
 
 `Tensor.backward()` without these options runs one generated backward module for the whole record
-(`symgrad._autograd`). This engine instead walks the record node by node, latest first, and applies
-each node's VJP to Tensors through the composite layer (`symgrad.ops`, over `bind`):
+(`symgrad.torch_frontend._autograd`). This engine instead walks the record node by node, latest first, and applies
+each node's VJP to Tensors through the composite layer (`symgrad.composites.ops`, over `bind`):
 
 * a structural row's VJP rule is the row's own `vjp(ops, g, out, *operands)`, called on Tensors;
 * an elementwise row's adjoint is the SymPy expression `derive.adjoint_expression` gives, evaluated
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
-from ..derive import adjoint_expression
-from ..grad_mode import enable_grad, no_grad
-from ..primitives import PRIMITIVES
-from ..tensor_core import Tensor, new_tensor
+from symgrad.compiler.derive import adjoint_expression
+from symgrad.composites import ops
+from symgrad.core.primitives import PRIMITIVES
+from symgrad.interpret.grad_mode import enable_grad, no_grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor
 
 FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "

@@ -3,7 +3,7 @@
 `MyFn.apply(*args)` runs `MyFn.forward(ctx, *args)` under `no_grad` and, when grad mode is on and a
 Tensor argument requires grad, records ONE opaque node (`FunctionCall`) that the outputs' grad_fn
 (`<Name>Backward`) points to -- the mechanism `symgrad.compile`'s calls use: the eager engine
-(`symgrad._autograd`) collects the cotangents reaching an opaque node's outputs and calls its
+(`symgrad.torch_frontend._autograd`) collects the cotangents reaching an opaque node's outputs and calls its
 `backward(cotangents)` (NumPy in, NumPy out; here the user's `backward` runs on Tensors under
 `no_grad`). The per-node engine (`autograd.engine`: `autograd.grad`, `create_graph=True`) calls
 `tensor_backward` instead, with grad mode on when the backward is to be recorded, so a custom
@@ -20,11 +20,11 @@ import itertools
 
 import numpy as np
 
-from ..grad_mode import is_grad_enabled, no_grad
-from ..location import caller, location_text
-from ..recording import active
-from ..tensor_core import AccumulateGrad, Ref, Tensor, new_tensor
-from .engine import FREED
+from symgrad.autograd.engine import FREED
+from symgrad.core.location import caller, location_text
+from symgrad.core.recording import active
+from symgrad.interpret.grad_mode import is_grad_enabled, no_grad
+from symgrad.interpret.tensor_core import AccumulateGrad, Ref, Tensor, new_tensor
 
 _SEQUENCE = itertools.count(1 << 40)  # after every compiled call of the session (their own counter)
 

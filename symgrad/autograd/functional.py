@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..factories import zeros_like
-from ..grad_mode import enable_grad
-from ..tensor_core import Tensor, new_tensor
-from .gradients import grad
+from symgrad.autograd.gradients import grad
+from symgrad.interpret.factories import zeros_like
+from symgrad.interpret.grad_mode import enable_grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor
 
 
 def _tuple(x):
@@ -86,7 +86,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
 
 def _stack(tensors, create_graph: bool):
     if create_graph:
-        from .. import ops
+        from symgrad.composites import ops
 
         return ops.stack(tensors, axis=0)
     return new_tensor(np.stack([t._value for t in tensors]))

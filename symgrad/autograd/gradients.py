@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..factories import ones_like, zeros_like
-from ..grad_mode import enable_grad, no_grad
-from ..tensor_core import Tensor, new_tensor
-from .engine import key_of, run
+from symgrad.autograd.engine import key_of, run
+from symgrad.interpret.factories import ones_like, zeros_like
+from symgrad.interpret.grad_mode import enable_grad, no_grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor
 
 
 def _as_tuple(x) -> tuple:

@@ -57,7 +57,7 @@ class Kernel:
     @property
     def c_source(self) -> str:
         """The C function (templates/c_kernel.c.j2)."""
-        from .templates import render
+        from symgrad.codegen.templates import render
 
         return render("c_kernel.c.j2", kernel=self)
 
@@ -95,7 +95,7 @@ def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -
     restrict = "" if alias else "restrict "
     import sympy as sp
 
-    from .c_printer import c_printer
+    from symgrad.codegen.c_printer import c_printer
 
     ctype = _C_TYPES[dtype]
     params = ["ptrdiff_t n"]
@@ -137,7 +137,7 @@ def _vector_math(codes) -> list[tuple[str, str]]:
 
 def library_source(kernels: list[Kernel], header: list[str]) -> str:
     """The C file of a module's kernels (templates/c_kernels.c.j2)."""
-    from .templates import render
+    from symgrad.codegen.templates import render
 
     codes = [code for kernel in kernels for _, _, code in kernel.body]
     return render("c_kernels.c.j2", header=[line.replace("*/", "* /") for line in header],

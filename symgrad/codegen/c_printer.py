@@ -55,7 +55,7 @@ class CKernelPrinter(C99CodePrinter):
         return repr(expr.p / expr.q)
 
     def _print_log(self, expr):
-        from .printer import minus_one
+        from symgrad.codegen.printer import minus_one
 
         rest = minus_one(expr.args[0], sign=1)
         if rest is not None:  # log(1 + x) is log1p(x): exact for small x
@@ -63,7 +63,7 @@ class CKernelPrinter(C99CodePrinter):
         return f"log({self._print(expr.args[0])})"
 
     def _print_Add(self, expr, order=None):
-        from .printer import expm1_form
+        from symgrad.codegen.printer import expm1_form
 
         rewritten = expm1_form(expr)
         return self._print(rewritten) if rewritten is not None else super()._print_Add(expr, order)

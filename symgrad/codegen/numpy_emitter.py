@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Graph
-from ..passes import optimized
-from ..primitives import PRIMITIVES
-from . import printer
-from .templates import render
+from symgrad.codegen import printer
+from symgrad.codegen.templates import render
+from symgrad.core.ir import Graph
+from symgrad.core.passes import optimized
+from symgrad.core.primitives import PRIMITIVES
 
 RESERVED = {"np", "math", "GuardFailed", "_erf"}
 _GENERATED_NAME = re.compile(r"^(t|const|arg|d|k)\d+$")
@@ -76,7 +76,7 @@ def emit_c_module(functions: list[FunctionSpec], header: list[str], version: str
     The module loads `<module>.so` beside itself, or the file named `library` in its own folder
     (an ahead-of-time package's `kernels.so`).
     """
-    from .c_backend import library_source
+    from symgrad.codegen.c_backend import library_source
 
     kernels: list = []
     where = BESIDE if library is None else f"os.path.join(os.path.dirname(os.path.abspath(__file__)), {library!r})"
@@ -287,8 +287,8 @@ class _Cluster:
     def _kernel(self, members):
         import sympy as sp
 
-        from ..primitives import forward_expression
-        from .c_backend import cluster_kernel
+        from symgrad.codegen.c_backend import cluster_kernel
+        from symgrad.core.primitives import forward_expression
 
         graph, names, member_set = self.graph, self.names, set(members)
         inputs: dict[str, str] = {}
@@ -365,7 +365,7 @@ class _Buffers:
     """
 
     def __init__(self, graph: Graph, last_use: dict):
-        from .inplace import Pool
+        from symgrad.codegen.inplace import Pool
 
         self.graph, self.last_use = graph, last_use
         self.pool = Pool()
@@ -439,7 +439,7 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
     """
     import sympy as sp
 
-    from ..primitives import forward_expression
+    from symgrad.core.primitives import forward_expression
 
     pattern, traced, traced_shapes = [], [], []
     for j, name in zip(node.inputs, operands):
@@ -452,7 +452,7 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
             traced_shapes.append(operand.shape)
     expression = forward_expression(node.op, node.attrs, tuple(pattern))
     # SymPy may cancel operands (t - t -> 0): the code must still have the node's broadcast shape
-    from ..symbolic import arg_symbol
+    from symgrad.core.symbolic import arg_symbol
 
     kept = [s for k, s in enumerate(traced_shapes) if arg_symbol(k) in expression.free_symbols]
     lost_shape = not kept or np.broadcast_shapes(*kept) != tuple(node.shape)  # or a bare Python number
@@ -467,7 +467,7 @@ def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | Non
                 or node.dtype not in ("float32", "float64") \
                 or any(dtypes[name] != node.dtype for name in traced):
             return None
-        from .inplace import chain_lines
+        from symgrad.codegen.inplace import chain_lines
 
         shapes = {name: graph.nodes[j].shape for name, j in zip(operands, node.inputs)}
         symbols = {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(traced)}

@@ -129,7 +129,7 @@ def expm1_form(expr):
     """An Add holding `exp(z) - 1` with that pair rewritten as expm1(z) (exact for small z); or None."""
     import sympy as sp
 
-    from ..symbolic import S
+    from symgrad.core.symbolic import S
 
     if sp.Integer(-1) not in expr.args:
         return None
@@ -150,7 +150,7 @@ def expression_code(expression, names) -> str:
     """NumPy source of an expression in x0, x1, ... with operand k spelled `names[k]`."""
     import sympy as sp
 
-    from ..symbolic import arg_symbol
+    from symgrad.core.symbolic import arg_symbol
 
     renamed = expression.xreplace(
         {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
@@ -164,7 +164,7 @@ def expression_code_into(expression, names, out: str):
     """
     import sympy as sp
 
-    from ..symbolic import arg_symbol
+    from symgrad.core.symbolic import arg_symbol
 
     renamed = expression.xreplace(
         {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
@@ -187,7 +187,7 @@ def expression_code_into(expression, names, out: str):
 
 @functools.lru_cache(maxsize=1)
 def _helper_definitions() -> dict:
-    from .templates import render
+    from symgrad.codegen.templates import render
 
     namespace = {"np": np, "math": math}
     for template in HELPERS.values():

@@ -6,12 +6,24 @@ See `module.py` for `Module`'s contract (registration, state_dict / load_state_d
 `normalization.py`, `recurrent.py`, `transformer.py` and `losses.py` for the rest of torch.nn's layers.
 """
 
-from . import functional, init, parallel, utils
-from .activations import ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Unflatten
-from .losses import BCELoss, BCEWithLogitsLoss, HuberLoss, KLDivLoss, L1Loss, PoissonNLLLoss, SmoothL1Loss
-from .module import Module
-from .modules import (
+from symgrad.nn import functional, init, parallel, utils
+from symgrad.nn.activations import (
+                      ELU,
+                      GELU,
+                      Hardtanh,
+                      LeakyReLU,
+                      LogSigmoid,
+                      LogSoftmax,
+                      Sigmoid,
+                      SiLU,
+                      Softmax,
+                      Softplus,
+                      Tanh,
+)
+from symgrad.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Unflatten
+from symgrad.nn.losses import BCELoss, BCEWithLogitsLoss, HuberLoss, KLDivLoss, L1Loss, PoissonNLLLoss, SmoothL1Loss
+from symgrad.nn.module import Module
+from symgrad.nn.modules import (
                       AdaptiveAvgPool2d,
                       AvgPool2d,
                       BatchNorm1d,
@@ -28,10 +40,10 @@ from .modules import (
                       ReLU,
                       Sequential,
 )
-from .normalization import Dropout1d, Dropout2d, Embedding, GroupNorm, LayerNorm
-from .parameter import Parameter
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from symgrad.nn.normalization import Dropout1d, Dropout2d, Embedding, GroupNorm, LayerNorm
+from symgrad.nn.parameter import Parameter
+from symgrad.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from symgrad.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "Module", "Parameter", "Linear", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d",

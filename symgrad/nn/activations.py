@@ -6,8 +6,8 @@ on traced values.
 
 from __future__ import annotations
 
-from . import functional as F
-from .module import Module
+from symgrad.nn import functional as F
+from symgrad.nn.module import Module
 
 __all__ = ["Tanh", "Sigmoid", "GELU", "SiLU", "ELU", "LeakyReLU", "Softplus", "Softmax", "LogSoftmax",
            "Hardtanh", "LogSigmoid"]

@@ -12,9 +12,9 @@ import operator
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from ..tensor_core import Tensor
-from .module import Module
-from .parameter import Parameter
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.nn.module import Module
+from symgrad.nn.parameter import Parameter
 
 __all__ = ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten"]
 

@@ -2,7 +2,7 @@
 
 Contract
 --------
-* The math of every function is written once, in `symgrad.nn_composites`, over the one `bind`: on
+* The math of every function is written once, in `symgrad.composites.nn_composites`, over the one `bind`: on
   `symgrad.Tensor`s it runs eagerly and records primitives of the table for `loss.backward()`; on
   traced values (`symgrad.grad` / `compile`) and NumPy arrays it traces / evaluates the same code,
   so a Module's `forward` can be traced too.
@@ -23,16 +23,16 @@ import warnings
 
 import numpy as np
 
-from .. import nn_composites as C
-from .. import nn_losses as L
-from .. import recording
-from .. import torch_dtype_rules as rules
-from ..factories import random_generator
-from ..grad_mode import no_grad
-from ..location import caller, location_text
-from ..tensor_core import Tensor, new_tensor
-from .functional_common import named, refuse_mixed
-from .functional_losses import legacy_reduction
+from symgrad.composites import nn_composites as C
+from symgrad.composites import nn_losses as L
+from symgrad.core import recording
+from symgrad.core.location import caller, location_text
+from symgrad.interpret import torch_dtype_rules as rules
+from symgrad.interpret.factories import random_generator
+from symgrad.interpret.grad_mode import no_grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor
+from symgrad.nn.functional_common import named, refuse_mixed
+from symgrad.nn.functional_losses import legacy_reduction
 
 __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "linear", "relu",
@@ -194,9 +194,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 # torch.nn.functional's other names, adapted in their own modules
-from .functional_layers import *  # noqa: E402, F403
-from .functional_layers import __all__ as _layers  # noqa: E402
-from .functional_losses import *  # noqa: E402, F403
-from .functional_losses import __all__ as _losses  # noqa: E402
+from symgrad.nn.functional_layers import *  # noqa: E402, F403
+from symgrad.nn.functional_layers import __all__ as _layers  # noqa: E402
+from symgrad.nn.functional_losses import *  # noqa: E402, F403
+from symgrad.nn.functional_losses import __all__ as _losses  # noqa: E402
 
 __all__ += [name for name in _layers + _losses if name not in ("dropout_callable", "legacy_reduction")]

@@ -4,12 +4,12 @@ the uniform draws of dropout masks (through `recording.draw`, which `symgrad.com
 
 from __future__ import annotations
 
-from .. import recording
-from .. import torch_dtype_rules as rules
-from ..factories import random_generator
-from ..location import caller, location_text
-from ..tape import named  # noqa: F401 - the adapters' one renaming helper
-from ..tensor_core import Tensor, new_tensor
+from symgrad.core import recording
+from symgrad.core.location import caller, location_text
+from symgrad.interpret import torch_dtype_rules as rules
+from symgrad.interpret.factories import random_generator
+from symgrad.interpret.tape import named  # noqa: F401 - the adapters' one renaming helper
+from symgrad.interpret.tensor_core import Tensor, new_tensor
 
 
 def where() -> str:

@@ -1,7 +1,7 @@
 """torch.nn.functional's activations, normalisations, embedding, channel dropout and attention.
 
 Thin adapters (re-exported by `symgrad.nn.functional`): the math is the composites' of
-`symgrad.nn_activations`, `nn_norms` and `nn_attention`; here are torch's argument names, its
+`symgrad.composites.nn_activations`, `nn_norms` and `nn_attention`; here are torch's argument names, its
 checks and error texts, and torch's grad_fn name on the result (`GeluBackward0`,
 `NativeLayerNormBackward0`, `EmbeddingBackward0`, ...). Rows that exist (`tanh`, `sigmoid`) are
 named by the row itself. Dropout draws its uniform numbers from symgrad's generator
@@ -10,13 +10,13 @@ named by the row itself. Dropout draws its uniform numbers from symgrad's genera
 
 from __future__ import annotations
 
-from .. import nn_activations as A
-from .. import nn_attention as AT
-from .. import nn_composites as C
-from .. import nn_norms as N
-from .. import ops
-from ..tensor_core import Tensor
-from .functional_common import named, uniform, where
+from symgrad.composites import nn_activations as A
+from symgrad.composites import nn_attention as AT
+from symgrad.composites import nn_composites as C
+from symgrad.composites import nn_norms as N
+from symgrad.composites import ops
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.nn.functional_common import named, uniform, where
 
 __all__ = [
     "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "softplus", "hardtanh", "logsigmoid",

@@ -1,6 +1,6 @@
 """torch.nn.functional's losses beyond nll / cross_entropy / mse (those are in `functional`).
 
-Thin adapters (re-exported by `symgrad.nn.functional`) over `symgrad.nn_losses`: torch's argument
+Thin adapters (re-exported by `symgrad.nn.functional`) over `symgrad.composites.nn_losses`: torch's argument
 names (the legacy `size_average` / `reduce` too), its size checks and error texts, and torch's
 grad_fn names where torch has a fused kernel (`SmoothL1LossBackward0`, `HuberLossBackward0`,
 `BinaryCrossEntropyBackward0`, `BinaryCrossEntropyWithLogitsBackward0`); kl_div, l1_loss and
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import warnings
 
-from .. import nn_losses as L
-from ..tensor_core import Tensor
-from .functional_common import named, where
+from symgrad.composites import nn_losses as L
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.nn.functional_common import named, where
 
 __all__ = [
     "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",

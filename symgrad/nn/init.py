@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .. import recording
-from ..factories import random_generator
-from ..grad_mode import no_grad
+from symgrad.core import recording
+from symgrad.interpret.factories import random_generator
+from symgrad.interpret.grad_mode import no_grad
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",

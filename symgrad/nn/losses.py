@@ -6,9 +6,9 @@ Each `forward` is one call into `symgrad.nn.functional`.
 
 from __future__ import annotations
 
-from . import functional as F
-from .functional_losses import legacy_reduction
-from .module import Module
+from symgrad.nn import functional as F
+from symgrad.nn.functional_losses import legacy_reduction
+from symgrad.nn.module import Module
 
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
            "BCEWithLogitsLoss", "KLDivLoss", "PoissonNLLLoss"]

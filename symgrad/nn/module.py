@@ -22,12 +22,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..device import check_device, is_device
-from ..dtypes import to_numpy_dtype
-from ..grad_mode import no_grad
-from ..location import caller, location_text
-from ..tensor_core import Tensor, new_tensor, zero_grads
-from .parameter import Parameter
+from symgrad.core.location import caller, location_text
+from symgrad.interpret.device import check_device, is_device
+from symgrad.interpret.dtypes import to_numpy_dtype
+from symgrad.interpret.grad_mode import no_grad
+from symgrad.interpret.tensor_core import Tensor, new_tensor, zero_grads
+from symgrad.nn.parameter import Parameter
 
 
 class Module:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-from ..device import check_device
-from ..dtypes import float32, int64
-from ..factories import ones, tensor, zeros
-from ..tensor_core import Tensor
-from . import functional as F
-from . import init
-from .module import Module
-from .parameter import Parameter
+from symgrad.interpret.device import check_device
+from symgrad.interpret.dtypes import float32, int64
+from symgrad.interpret.factories import ones, tensor, zeros
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.nn import functional as F
+from symgrad.nn import init
+from symgrad.nn.module import Module
+from symgrad.nn.parameter import Parameter
 
 
 def _empty(*shape, dtype=None) -> Parameter:
@@ -322,4 +322,4 @@ class Dropout(Module):
 
 
 # The losses live in `losses.py` (re-exported here for the names this module always had).
-from .losses import CrossEntropyLoss, MSELoss, NLLLoss  # noqa: E402,F401
+from symgrad.nn.losses import CrossEntropyLoss, MSELoss, NLLLoss  # noqa: E402,F401

@@ -7,14 +7,14 @@ zeroed), state-dict names and reprs as torch's. Each `forward` is one call into
 
 from __future__ import annotations
 
-from ..device import check_device
-from ..dtypes import float32
-from ..factories import ones, zeros
-from ..grad_mode import no_grad
-from . import functional as F
-from . import init
-from .module import Module
-from .parameter import Parameter
+from symgrad.interpret.device import check_device
+from symgrad.interpret.dtypes import float32
+from symgrad.interpret.factories import ones, zeros
+from symgrad.interpret.grad_mode import no_grad
+from symgrad.nn import functional as F
+from symgrad.nn import init
+from symgrad.nn.module import Module
+from symgrad.nn.parameter import Parameter
 
 __all__ = ["LayerNorm", "GroupNorm", "Embedding", "Dropout1d", "Dropout2d"]
 

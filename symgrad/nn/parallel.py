@@ -31,9 +31,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .. import distributed as dist
-from ..tensor_core import Tensor
-from .module import Module
+from symgrad import distributed as dist
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.nn.module import Module
 
 __all__ = ["DistributedDataParallel"]
 
@@ -233,7 +233,7 @@ def _broadcast_coalesced(tensors) -> None:
 
 def _leaves_reached(output) -> set:
     """ids of the leaf Tensors that the graphs of `output`'s Tensors reach (torch's unused-parameter search)."""
-    from .. import tree
+    from symgrad.core import tree
 
     stack = [t.grad_fn for t in tree.flatten(output)[0] if isinstance(t, Tensor) and t.grad_fn is not None]
     seen, leaves = set(), set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor_core import Tensor, check_can_require_grad, init_tensor
+from symgrad.interpret.tensor_core import Tensor, check_can_require_grad, init_tensor
 
 
 class Parameter(Tensor):

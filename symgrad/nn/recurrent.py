@@ -2,7 +2,7 @@
 `weight_hh_l0_reverse`, ...), shapes, order and initialisation (all U(-1/sqrt(H), 1/sqrt(H))),
 `batch_first`, `num_layers`, `bidirectional`, `dropout` between layers, unbatched input, reprs.
 
-The math is `symgrad.nn_recurrent`'s (one composite per cell, unrolled over time), so the
+The math is `symgrad.composites.nn_recurrent`'s (one composite per cell, unrolled over time), so the
 layers run eagerly on Tensors and trace on traced values. `proj_size` is not supported.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 
-from .. import nn_recurrent as R
-from .. import ops
-from ..device import check_device
-from ..dtypes import float32
-from ..factories import zeros
-from . import functional as F
-from . import init
-from .module import Module
-from .parameter import Parameter
+from symgrad.composites import nn_recurrent as R
+from symgrad.composites import ops
+from symgrad.interpret.device import check_device
+from symgrad.interpret.dtypes import float32
+from symgrad.interpret.factories import zeros
+from symgrad.nn import functional as F
+from symgrad.nn import init
+from symgrad.nn.module import Module
+from symgrad.nn.parameter import Parameter
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 

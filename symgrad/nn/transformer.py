@@ -6,7 +6,7 @@ the encoder layer's `self_attn`, `linear1`, `dropout`, `linear2`, `norm1`, `norm
 `dropout2`; the encoder's `layers.<k>` (deep copies of the given layer, as torch) and `norm`.
 Initialisation as torch: in_proj xavier-uniform, biases 0, out_proj.weight Linear's default.
 `batch_first`, masks (boolean True = masked, or additive float), `norm_first`, activation 'relu' |
-'gelu' | a callable. The math is `symgrad.nn_attention`'s; separate kdim/vdim, bias_k/bias_v and
+'gelu' | a callable. The math is `symgrad.composites.nn_attention`'s; separate kdim/vdim, bias_k/bias_v and
 add_zero_attn are not supported.
 """
 
@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import copy
 
-from .. import nn_attention as AT
-from ..device import check_device
-from ..dtypes import float32
-from ..factories import zeros
-from . import functional as F
-from . import init
-from .containers import ModuleList
-from .module import Module
-from .modules import Dropout, Linear
-from .normalization import LayerNorm
-from .parameter import Parameter
+from symgrad.composites import nn_attention as AT
+from symgrad.interpret.device import check_device
+from symgrad.interpret.dtypes import float32
+from symgrad.interpret.factories import zeros
+from symgrad.nn import functional as F
+from symgrad.nn import init
+from symgrad.nn.containers import ModuleList
+from symgrad.nn.module import Module
+from symgrad.nn.modules import Dropout, Linear
+from symgrad.nn.normalization import LayerNorm
+from symgrad.nn.parameter import Parameter
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "NonDynamicallyQuantizableLinear"]
 

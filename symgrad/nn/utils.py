@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
-from .._tensor_ops import cat
-from ..factories import tensor
-from ..tensor_core import Tensor
+from symgrad.interpret.factories import tensor
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.torch_frontend._tensor_ops import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 

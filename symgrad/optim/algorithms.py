@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..factories import from_numpy
-from . import rules
-from .optimizer import Optimizer, bump
+from symgrad.interpret.factories import from_numpy
+from symgrad.optim import rules
+from symgrad.optim.optimizer import Optimizer, bump
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"]
 

@@ -24,9 +24,9 @@ import copy
 
 import numpy as np
 
-from ..factories import from_numpy
-from ..grad_mode import enable_grad
-from ..tensor_core import Tensor, zero_grads
+from symgrad.interpret.factories import from_numpy
+from symgrad.interpret.grad_mode import enable_grad
+from symgrad.interpret.tensor_core import Tensor, zero_grads
 
 __all__ = ["Optimizer", "required", "bump"]
 

@@ -12,10 +12,10 @@ The same function serves two callers:
   rules use augmented assignment, `x *= a`, and `into(ufunc, ..., out=...)`), so the returned arrays
   are the ones passed in, and `step` is a Python number. The optional `work` (a scratch array shaped
   like the parameter) receives the intermediate values, so a step allocates no array;
-* **traced**, on `Tracer`s (`symgrad.aot`'s `train_step`): a Tracer is immutable, so `x *= a` rebinds
+* **traced**, on `Tracer`s (`symgrad.tools.aot`'s `train_step`): a Tracer is immutable, so `x *= a` rebinds
   `x` to a new node and the returned values are the new nodes; `step` is then a traced scalar.
 
-`sgd` and `adam` (AdamW too) are traced by `symgrad.aot`; `nadam` and `radam` read step-dependent
+`sgd` and `adam` (AdamW too) are traced by `symgrad.tools.aot`; `nadam` and `radam` read step-dependent
 values as Python numbers (torch's `.item()` and branch), so they run eagerly only.
 
 The gradient is never written to. Step-dependent scalars (bias corrections) are computed in float64

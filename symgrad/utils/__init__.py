@@ -1,3 +1,3 @@
 """`symgrad.utils`: PyTorch-shaped utilities (`symgrad.utils.data`)."""
 
-from . import data  # noqa: F401
+from symgrad.utils import data  # noqa: F401

@@ -14,11 +14,11 @@ import numbers
 
 import numpy as np
 
-from ..._tensor_ops import stack
-from ...dtypes import bool as bool_
-from ...dtypes import float64, int64
-from ...factories import as_tensor, from_numpy
-from ...tensor_core import Tensor
+from symgrad.interpret.dtypes import bool as bool_
+from symgrad.interpret.dtypes import float64, int64
+from symgrad.interpret.factories import as_tensor, from_numpy
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.torch_frontend._tensor_ops import stack
 
 __all__ = ["default_collate", "default_convert"]
 

@@ -12,9 +12,9 @@ samples are loaded in the main process, so the batches are the same as torch's w
 
 from __future__ import annotations
 
-from .collate import default_collate, default_convert
-from .dataset import IterableDataset
-from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from symgrad.utils.data.collate import default_collate, default_convert
+from symgrad.utils.data.dataset import IterableDataset
+from symgrad.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "get_worker_info"]
 

@@ -14,8 +14,8 @@ import itertools
 import math
 import warnings
 
-from ...random import default_generator, randperm
-from ...tensor_core import Tensor
+from symgrad.interpret.tensor_core import Tensor
+from symgrad.random import default_generator, randperm
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
            "random_split"]

@@ -25,7 +25,7 @@ class DistributedSampler:
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False):
         if num_replicas is None or rank is None:
-            from ... import distributed as dist
+            from symgrad import distributed as dist
 
             if not dist.is_initialized():
                 raise RuntimeError("Requires distributed package to be available: call "

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...factories import random_generator
-from ...random import Generator, default_generator, randperm
+from symgrad.interpret.factories import random_generator
+from symgrad.random import Generator, default_generator, randperm
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler"]

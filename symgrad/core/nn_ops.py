@@ -1,0 +1,466 @@
+"""Neural-network kernels (torch.nn.functional semantics, NCHW / OIHW layout) on the primitive table.
+
+Structural rows of the primitive table, listed in `ROWS` (registered by `primitives`):
+
+* `conv2d(x, w)` and the two halves of its adjoint, `conv2d_input_grad(g, w)` (a transposed
+  convolution) and `conv2d_weight_grad(g, x)`. The three are one bilinear map seen from its three
+  sides, so each one's VJP is written in the other two and every derivative order stays available.
+  Forward and weight gradient are im2col + one GEMM per group: `np.pad`, one strided copy of a
+  `sliding_window_view` into channels-first columns, `@`; the input gradient is a GEMM and col2im,
+  a strided add per kernel tap. No Python loop over pixels, images or groups.
+* `max_pool2d(x)` (padding is -inf; the gradient goes to the *first* maximum of each window, as
+  torch), `max_pool2d_grad(g, x)` (scatter of g to those argmaxes, via `np.bincount`) and
+  `max_pool2d_select(c, x)` (gather of c at those argmaxes): the last two are each other's adjoint.
+  Both walk the kernel taps over whole (N, C, Ho, Wo) views, never copying the windows.
+* `batch_norm_train(x, w, b)`: normalisation by the batch statistics (one centring pass, a one-pass
+  variance, in-place scale and shift); its VJP recomputes them from x, as torch.
+
+The NumPy evaluation of every row *is* its emitted code (executed once compiled and memoised), so
+eager values and generated modules agree by construction. Emitted statements use "{out}" plus
+suffixed temporaries ("{out}_win") and import nothing but numpy.
+The functions users call (conv2d with bias, pooling, batch norm, losses...) are composites over
+these rows in `nn_composites`. `pair` and `out_size` are shared with them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from symgrad.core.location import user_location
+from symgrad.core.rows import Structural
+
+O = "{out}"  # the node's own name in emitted statements
+
+
+# ----------------------------------------------------------------------------- small helpers
+def pair(v, what="argument") -> tuple:
+    if isinstance(v, (int, np.integer)):
+        return (int(v), int(v))
+    v = tuple(int(i) for i in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"{what} must be an int or a pair, got {v!r} ({user_location()})")
+    return v
+
+
+def _extent(kernel, dilation) -> tuple:
+    """Effective (dilated) kernel size per spatial dim."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+
+def out_size(size, kernel, stride, padding, dilation) -> tuple:
+    return tuple((s + 2 * p - e) // st + 1
+                 for s, e, st, p in zip(size, _extent(kernel, dilation), stride, padding))
+
+
+def _pad_lines(dst, src, padding, value=None):
+    """Statements padding H and W of `src` (or none); returns (lines, name of the padded array)."""
+    (ph, pw) = padding
+    if ph == 0 and pw == 0:
+        return [], src
+    fill = "" if value is None else f", constant_values={value}"
+    return [f"{dst} = np.pad({src}, ((0, 0), (0, 0), ({ph}, {ph}), ({pw}, {pw})){fill})"], dst
+
+
+def _window_line(dst, src, kernel, stride, dilation) -> str:
+    """`dst` = strided view (N, C, Ho, Wo, kh, kw) of every (dilated) window of `src`."""
+    parts = [":", ":"] + [f"::{v}" if v != 1 else ":" for v in (*stride, *dilation)]
+    while parts and parts[-1] == ":":
+        parts.pop()
+    step = f"[{', '.join(parts)}]" if parts else ""
+    extent = _extent(kernel, dilation)
+    return f"{dst} = np.lib.stride_tricks.sliding_window_view({src}, {extent!r}, axis=(2, 3)){step}"
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(op, n_operands, attrs):
+    names = [f"_x{i}" for i in range(n_operands)]
+    code = _ROW_BY_NAME[op].emit(names, **dict(attrs))
+    lines = [f"{O} = {code}"] if isinstance(code, str) else list(code)
+    source = "\n".join(line.replace(O, "_out") for line in lines)
+    return compile(source, f"<symgrad.core.nn_ops {op}>", "exec")
+
+
+def _run_emitted(op):
+    """NumPy evaluation of row `op`: its own emitted statements, executed."""
+
+    def evaluate(*arrays, **attrs):
+        namespace = {"np": np}
+        namespace.update({f"_x{i}": np.asarray(a) for i, a in enumerate(arrays)})
+        exec(_compiled(op, len(arrays), tuple(sorted(attrs.items()))), namespace)
+        return namespace["_out"]
+
+    return evaluate
+
+
+def _float_dtype(*specs):
+    return np.result_type(*(d for _, d in specs)).name
+
+
+# ----------------------------------------------------------------------------- conv2d rows
+# Each conv kernel is im2col + one GEMM (one per group): `{out}_cols` holds every window channels
+# first, (C, kh, kw, N, Ho, Wo), written by ONE strided copy of a window view, so the GEMM's other
+# dimension is N*Ho*Wo and its result (O, N*Ho*Wo) needs one more, output-sized copy into NCHW.
+# Measured on resnet18's convs (benchmarks/conv_bench.py --layers): both copies are small next to the
+# GEMM; shifted GEMMs over a padded flat image lost to it (skinny GEMMs, a pass per tap to accumulate,
+# up to 4x wasted positions on 4x4 and 2x2 maps). Temporaries are deleted as soon as they are read.
+_CHANNELS_FIRST = "(1, 4, 5, 0, 2, 3)"  # window view (N, C, Ho, Wo, kh, kw) -> (C, kh, kw, N, Ho, Wo)
+
+
+def _matrix(name, groups, rows, cols) -> str:
+    """`name` as a (rows, cols) matrix, or a stack of `groups` of them (np.matmul pairs them up)."""
+    return f"{name}.reshape({rows}, {cols})" if groups == 1 else f"{name}.reshape({groups}, {rows}, {cols})"
+
+
+def _columns_lines(x, kernel_size, stride, padding, dilation):
+    """Statements setting {out}_cols, the im2col of x: (C, kh, kw, N, Ho, Wo), contiguous."""
+    lines, src = _pad_lines(f"{O}_xp", x, padding)
+    window = _window_line(f"{O}_cols", src, kernel_size, stride, dilation).split(" = ", 1)[1]
+    lines.append(f"{O}_cols = np.ascontiguousarray({window}.transpose{_CHANNELS_FIRST})")
+    if src != x:
+        lines.append(f"del {src}")
+    return lines
+
+
+def _to_nchw_line(positions) -> str:
+    """{out}: (channels, N*Ho*Wo), or (groups, channels per group, N*Ho*Wo) -> contiguous NCHW."""
+    return f"{O} = np.ascontiguousarray({O}.reshape((-1,) + {positions}).transpose(1, 0, 2, 3))"
+
+
+def _conv_emit(names, kernel_size, stride, padding, dilation, groups):
+    x, w = names
+    lines = ["# conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)"]
+    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
+    lines.append(f"{O} = {_matrix(w, groups, '-1', f'{w}[0].size')} @ "
+                 f"{_matrix(f'{O}_cols', groups, f'{w}[0].size', '-1')}")
+    lines.append(_to_nchw_line(f"{O}_cols.shape[3:]"))
+    lines.append(f"del {O}_cols")
+    return lines
+
+
+def _conv_weight_grad_emit(names, kernel_size, stride, padding, dilation, groups):
+    g, x = names
+    lines = ["# conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T"]
+    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
+    lines.append(f"{O}_g = np.ascontiguousarray({g}.transpose(1, 0, 2, 3))")
+    # the (O, C*kh*kw) result is C-contiguous like the weight (a transposed one would make every
+    # consumer of the gradient pay a cache-hostile transposing copy)
+    lines.append(f"{O} = {_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')} @ "
+                 f"{_matrix(f'{O}_cols', groups, '-1', f'{O}_g[0].size')}.swapaxes(-1, -2)")
+    lines.append(f"{O} = {O}.reshape({g}.shape[1], -1, {kernel_size[0]}, {kernel_size[1]})")
+    lines.append(f"del {O}_cols, {O}_g")
+    return lines
+
+
+def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilation, groups):
+    """dL/dx of conv2d, a transposed convolution: GEMM, then col2im (see `_input_grad_col2im`).
+
+    Measured on resnet18's layers at batch 1 and 16 (benchmarks/conv_bench.py --layers): col2im with
+    the batch innermost is as fast as correlating the padded g with the flipped kernel on 16x16
+    maps and up to 2.5x faster on smaller ones, where the correlation's flipped, transposed copy of
+    the whole weight costs more than the GEMM.
+    """
+    return _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
+
+
+def _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups):
+    """Columns (C*kh*kw, Ho*Wo*N) = W.T @ g, each tap's then added at its strided place (col2im).
+
+    The batch is the innermost axis of the columns and of the accumulator, so each strided add runs
+    over rows of N (times Wo at stride 1), not over a resnet's 2- or 4-wide rows. (Correlating a
+    zero-dilated g instead would spend s*s times the GEMM on zeros.)
+    """
+    g, w = names
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wd) = kernel_size, stride, padding, dilation, input_size
+    ho, wo = out_size(input_size, kernel_size, stride, padding, dilation)
+    lines = ["# conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)",
+             f"{O}_g = np.ascontiguousarray({g}.transpose(1, 2, 3, 0))",
+             f"{O}_cols = {_matrix(w, groups, '-1', f'{w}[0].size')}.swapaxes(-1, -2) @ "
+             f"{_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')}",
+             f"{O}_cols = {O}_cols.reshape((-1, {kh}, {kw}) + {O}_g.shape[1:])",
+             f"del {O}_g",
+             f"{O} = np.zeros(({O}_cols.shape[0], {h + 2 * ph}, {wd + 2 * pw}, {g}.shape[0]), "
+             f"dtype={O}_cols.dtype)",
+             f"for {O}_i in range({kh}):",
+             f"    for {O}_j in range({kw}):",
+             f"        {O}[:, {_tap_slice(f'{O}_i', dh, sh, ho)}, {_tap_slice(f'{O}_j', dw, sw, wo)}] "
+             f"+= {O}_cols[:, {O}_i, {O}_j]",
+             f"del {O}_cols",
+             f"{O} = np.ascontiguousarray({O}[:, {ph}:{ph + h}, {pw}:{pw + wd}].transpose(3, 0, 1, 2))"]
+    return lines
+
+
+def _tap_slice(tap, dilation, stride, length) -> str:
+    """The `length` positions, `stride` apart, that kernel tap `tap` (a loop variable) reaches."""
+    start = tap if dilation == 1 else f"{dilation} * {tap}"
+    return f"{start}:{start} + {stride * (length - 1) + 1}:{stride}"
+
+
+def _conv_vjp(F, g, out, x, w, kernel_size, **conv):
+    return (
+        _conv_input_grad(F, g, w, input_size=x.shape[2:], kernel_size=kernel_size, **conv),
+        _conv_weight_grad(F, g, x, kernel_size=kernel_size, **conv),
+    )
+
+
+def _conv_input_grad_vjp(F, a, out, g, w, input_size, kernel_size, **conv):
+    # out = A^T g with A = conv(., w): <a, A^T g> = <conv(a, w), g> = <w, weight_grad(g, a)>
+    return (
+        _conv(F, a, w, kernel_size=kernel_size, **conv),
+        _conv_weight_grad(F, g, a, kernel_size=kernel_size, **conv),
+    )
+
+
+def _conv_weight_grad_vjp(F, b, out, g, x, kernel_size, **conv):
+    # <b, weight_grad(g, x)> = <conv(x, b), g> = <x, input_grad(g, b)>
+    return (
+        _conv(F, x, b, kernel_size=kernel_size, **conv),
+        _conv_input_grad(F, g, b, input_size=x.shape[2:], kernel_size=kernel_size, **conv),
+    )
+
+
+def _conv_shape(x, w, kernel_size, stride, padding, dilation, groups):
+    (n, _, h, wd), dtype = x[0], _float_dtype(x, w)
+    return (n, w[0][0]) + out_size((h, wd), kernel_size, stride, padding, dilation), dtype
+
+
+def _conv_input_grad_shape(g, w, input_size, kernel_size, stride, padding, dilation, groups):
+    return (g[0][0], w[0][1] * groups) + tuple(input_size), _float_dtype(g, w)
+
+
+def _conv_weight_grad_shape(g, x, kernel_size, stride, padding, dilation, groups):
+    return (g[0][1], x[0][1] // groups) + tuple(kernel_size), _float_dtype(g, x)
+
+
+def _cattrs(k=(3, 3), s=(1, 1), p=(0, 0), d=(1, 1), groups=1):
+    return dict(kernel_size=k, stride=s, padding=p, dilation=d, groups=groups)
+
+
+_CONV_EXAMPLES = (
+    (((2, 3, 5, 5), (4, 3, 3, 3)), _cattrs()),
+    (((1, 2, 7, 6), (3, 2, 3, 2)), _cattrs(k=(3, 2), s=(2, 1), p=(1, 0))),
+    (((1, 4, 7, 7), (4, 2, 3, 3)), _cattrs(s=(2, 2), p=(1, 1), d=(2, 1), groups=2)),
+    (((1, 2, 6, 5), (2, 2, 2, 2)), _cattrs(k=(2, 2), s=(3, 2), p=(2, 1))),
+    (((1, 6, 2, 2), (3, 6, 3, 3)), _cattrs(p=(1, 1))),  # fewer positions than channels
+)
+
+
+def _grad_examples(kind):
+    """Examples of the two adjoint rows, derived from the conv2d examples (shapes of g and w / x)."""
+    out = []
+    for (xs, ws), a in _CONV_EXAMPLES:
+        gs = _conv_shape((xs, "float64"), (ws, "float64"), **a)[0]
+        if kind == "input":
+            out.append(((gs, ws), dict(a, input_size=xs[2:])))
+        else:
+            out.append(((gs, xs), a))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- max_pool2d rows
+def _pool_attrs_shape(x, kernel_size, stride, padding, dilation):
+    (n, c, h, w), dtype = x
+    return (n, c) + out_size((h, w), kernel_size, stride, padding, dilation), dtype
+
+
+def _del_line(*names) -> str:
+    """`del` of the emitted temporaries among `names` (None: nothing to free)."""
+    return "del " + ", ".join(name for name in names if name)
+
+
+def _taps(kernel_size) -> str:
+    """The loop header over every kernel tap but the first, (0, 0), in row-major order."""
+    return f"for {O}_i, {O}_j in list(np.ndindex{tuple(kernel_size)!r})[1:]:"
+
+
+def _max_pool_emit(names, kernel_size, stride, padding, dilation):
+    (x,) = names
+    lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
+    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
+    # one np.maximum per kernel tap over whole (N, C, Ho, Wo) views: a reduction over the window's
+    # own two small axes would run NumPy's inner loop 3 elements at a time
+    return lines + [f"{O} = {O}_win[..., 0, 0].copy()",
+                    _taps(kernel_size),
+                    f"    np.maximum({O}, {O}_win[..., {O}_i, {O}_j], out={O})",
+                    _del_line(f"{O}_win", src if src != x else None)]
+
+
+def _times(factor) -> str:
+    return "" if factor == 1 else f" * {factor}"
+
+
+def _argmax_lines(x, kernel_size, stride, padding, dilation):
+    """Statements setting {out}_idx: flat index into the padded x of each window's first maximum.
+
+    Tap by tap in row-major order, a tap takes over where it is strictly larger (so the first of equal
+    maxima wins, as torch) or is the window's first NaN (NaN is the maximum, as np.argmax and torch).
+    """
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
+    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
+    tap_type = "np.uint8" if kh * kw <= 256 else "np.int64"
+    return lines + [
+        f"{O}_max = {O}_win[..., 0, 0].copy()",
+        f"{O}_arg = np.zeros({O}_max.shape, dtype={tap_type})  # which tap holds the first maximum",
+        f"for {O}_t, ({O}_i, {O}_j) in list(enumerate(np.ndindex({kh}, {kw})))[1:]:",
+        f"    {O}_next = np.maximum({O}_max, {O}_win[..., {O}_i, {O}_j])",
+        f"    {O}_new = ({O}_next != {O}_max) & ({O}_max == {O}_max)",
+        f"    np.maximum({O}_arg, {O}_new * {tap_type}({O}_t), out={O}_arg)  # taps come in increasing order",
+        f"    {O}_max = {O}_next",
+        f"    del {O}_next, {O}_new",
+        f"{O}_off = (np.arange({kh})[:, None]{_times(dh)} * {src}.shape[3] + np.arange({kw}){_times(dw)}).ravel()"
+        "  # of each tap from its window's corner",
+        _window_line(f"{O}_idx", f"np.arange({src}.size).reshape({src}.shape)", kernel_size, stride,
+                     dilation) + "[..., 0, 0]" + f" + {O}_off[{O}_arg]",
+        f"del {O}_win, {O}_max, {O}_arg, {O}_off",
+    ], src
+
+
+def _crop_text(padding) -> str:
+    return ", ".join(f"{p}:{-p}" if p else ":" for p in padding)
+
+
+def _max_pool_grad_emit(names, kernel_size, stride, padding, dilation):
+    g, x = names
+    lines, src = _argmax_lines(x, kernel_size, stride, padding, dilation)
+    lines.append(f"{O} = np.bincount({O}_idx.ravel(), weights={g}.ravel(), minlength={src}.size)")
+    crop = "" if padding == (0, 0) else f"[:, :, {_crop_text(padding)}]"
+    lines.append(f"{O} = {O}.reshape({src}.shape){crop}.astype({g}.dtype)")
+    return lines + [_del_line(f"{O}_idx", src if src != x else None)]
+
+
+def _max_pool_select_emit(names, kernel_size, stride, padding, dilation):
+    c, x = names
+    lines, src = _argmax_lines(x, kernel_size, stride, padding, dilation)
+    csrc = c
+    if padding != (0, 0):
+        pad, csrc = _pad_lines(f"{O}_cp", c, padding)
+        lines += pad
+    lines.append(f"{O} = {csrc}.reshape(-1)[{O}_idx]")
+    return lines + [_del_line(f"{O}_idx", *(name for name in (src, csrc) if name not in (x, c)))]
+
+
+def _pool_examples():
+    a = lambda k, s, p, d=(1, 1): dict(kernel_size=k, stride=s, padding=p, dilation=d)  # noqa: E731
+    return (
+        (((2, 3, 6, 6),), a((2, 2), (2, 2), (0, 0))),
+        (((1, 2, 7, 6),), a((3, 3), (2, 2), (1, 1))),
+        (((1, 2, 7, 7),), a((3, 2), (1, 2), (1, 1), (2, 1))),
+    )
+
+
+def _with_x(examples, out_shape):
+    return tuple((((out_shape(xs, a), xs)), a) for ((xs,), a) in examples)
+
+
+def _bn_axes(ndim: int) -> tuple:
+    return (0,) + tuple(range(2, ndim))
+
+
+def _bn_channel(F, v, ndim: int):
+    """A per-channel (C,) array shaped to broadcast against (N, C, ...)."""
+    return F.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+def _bn_train_emit(names, eps, ndim):
+    x, w, b = names
+    axes, shape = _bn_axes(ndim), (1, -1) + (1,) * (ndim - 2)
+    dims = {3: "ncl", 4: "nchw", 5: "ncdhw"}.get(ndim, "nc" + "defghijklm"[:ndim - 2])  # einsum letters
+    return [
+        "# batch norm (training): centre, biased variance in one pass, then scale and shift in place",
+        f"{O} = {x} - {x}.mean(axis={axes!r}, keepdims=True)",
+        f"{O}_var = np.einsum('{dims},{dims}->c', {O}, {O}).reshape({shape!r}) / {O}[:, 0].size",
+        f"{O} *= {w}.reshape({shape!r}) / np.sqrt({O}_var + {eps!r})",
+        f"{O} += {b}.reshape({shape!r})",
+    ]
+
+
+def _bn_train_vjp(F, g, out, x, w, b, eps, ndim):
+    # NOTE: as torch, only x is kept: the batch statistics are recomputed here, so batch norm saves
+    # one array per layer, not its intermediates. With c = x - mean, s = 1/sqrt(var + eps) and n
+    # values per channel: dx = w s (g - sum(g)/n - c s^2 sum(g c)/n), dw = s sum(g c), db = sum(g).
+    # The per-channel factors are (C,) vectors, reshaped to broadcast only when applied, so the fused
+    # elementwise code multiplies each whole array once instead of once per factor.
+    axes = _bn_axes(ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    centred = x - _bn_channel(F, F.mean(x, axis=axes), ndim)
+    invstd = 1.0 / F.sqrt(F.mean(centred * centred, axis=axes) + eps)
+    sum_g, sum_gc = F.sum(g, axis=axes), F.sum(g * centred, axis=axes)
+    scale = w * invstd
+    dx = (_bn_channel(F, scale, ndim) * g
+          + _bn_channel(F, scale * invstd * invstd * sum_gc / -count, ndim) * centred
+          + _bn_channel(F, scale * sum_g / -count, ndim))
+    return dx, sum_gc * invstd, sum_g
+
+
+ROWS = [
+    Structural(
+        "batch_norm_train", _run_emitted("batch_norm_train"), _bn_train_emit, _bn_train_vjp,
+        shape=lambda x, w, b, eps, ndim: x,
+        examples=((((4, 3, 2, 2), (3,), (3,)), dict(eps=1e-5, ndim=4)),
+                  (((6, 3), (3,), (3,)), dict(eps=1e-3, ndim=2))),
+        torch_name="NativeBatchNormBackward0",
+    ),
+    Structural(
+        "conv2d", _run_emitted("conv2d"), _conv_emit, _conv_vjp, shape=_conv_shape,
+        examples=_CONV_EXAMPLES,
+        torch_name="ConvolutionBackward0",
+    ),
+    Structural(
+        "conv2d_input_grad", _run_emitted("conv2d_input_grad"), _conv_input_grad_emit,
+        _conv_input_grad_vjp, shape=_conv_input_grad_shape, examples=_grad_examples("input"),
+        torch_name="ConvolutionBackwardBackward0",
+    ),
+    Structural(
+        "conv2d_weight_grad", _run_emitted("conv2d_weight_grad"), _conv_weight_grad_emit,
+        _conv_weight_grad_vjp, shape=_conv_weight_grad_shape, examples=_grad_examples("weight"),
+        torch_name="ConvolutionBackwardBackward0",
+    ),
+    Structural(
+        "max_pool2d", _run_emitted("max_pool2d"), _max_pool_emit,
+        lambda F, g, out, x, **a: (_max_pool_grad(F, g, x, **a),),
+        shape=_pool_attrs_shape, examples=_pool_examples(),
+        torch_name="MaxPool2DWithIndicesBackward0",
+    ),
+    Structural(
+        "max_pool2d_grad", _run_emitted("max_pool2d_grad"), _max_pool_grad_emit,
+        # Linear in g; the routing is piecewise constant in x (no gradient), as torch.
+        lambda F, c, out, g, x, **a: (_max_pool_select(F, c, x, **a), None),
+        shape=lambda g, x, **a: (x[0], g[1]),
+        examples=_with_x(_pool_examples(), lambda xs, a: _pool_attrs_shape((xs, "float64"), **a)[0]),
+        torch_name="MaxPool2DWithIndicesBackwardBackward0",
+    ),
+    Structural(
+        "max_pool2d_select", _run_emitted("max_pool2d_select"), _max_pool_select_emit,
+        lambda F, h, out, c, x, **a: (_max_pool_grad(F, h, x, **a), None),
+        shape=lambda c, x, **a: (_pool_attrs_shape(x, **a)[0], c[1]),
+        examples=_with_x(_pool_examples(), lambda xs, a: xs),
+        torch_name="MaxPool2DWithIndicesBackward0",
+    ),
+]
+
+_ROW_BY_NAME = {row.name: row for row in ROWS}
+
+
+# ----------------------------------------------------------------------------- applying the rows (in VJPs)
+def _conv(F, x, w, **attrs):
+    return F.bind("conv2d", x, w, **attrs)
+
+
+def _conv_input_grad(F, g, w, input_size, **attrs):
+    return F.bind("conv2d_input_grad", g, w, input_size=tuple(int(s) for s in input_size), **attrs)
+
+
+def _conv_weight_grad(F, g, x, **attrs):
+    return F.bind("conv2d_weight_grad", g, x, **attrs)
+
+
+def _max_pool_grad(F, g, x, **attrs):
+    return F.bind("max_pool2d_grad", g, x, **attrs)
+
+
+def _max_pool_select(F, c, x, **attrs):
+    return F.bind("max_pool2d_select", c, x, **attrs)
