@@ -37,8 +37,9 @@ graph Q(%0: float64[2], %1: float64[2]):
 from symgrad._version import __version__
 from symgrad.api import compile, grad, hessian, jacobian, jacrev, show_code, trace, value_and_grad, vjp
 from symgrad.compiler.outside import FrozenRandomWarning
-from symgrad.compiler.variants import RecompileWarning
+from symgrad.compiler.variants import RecompileWarning, set_recompile_limit
 from symgrad.composites.ops import stop_gradient
+from symgrad.core.tree import register_pytree_node
 from symgrad.interpret.trace import GradientLostWarning, TraceError, Tracer
 from symgrad.numpy_frontend import numpy_api
 from symgrad.tools import viz  # noqa: F401 - symgrad.tools.viz.to_dot; light: Graphviz and SymPy load only when drawing
@@ -110,7 +111,8 @@ from symgrad.torch_frontend.predicates import (  # noqa: E402
 __all__ = [
     "__version__", "grad", "value_and_grad", "vjp", "jacobian", "jacrev", "hessian", "compile",
     "trace", "show_code", "stop_gradient", "TraceError", "GradientLostWarning", "RecompileWarning",
-    "FrozenRandomWarning", "nn", "optim", "autograd", "models", "data", "utils", "save", "load",
+    "FrozenRandomWarning", "set_recompile_limit", "register_pytree_node",
+    "nn", "optim", "autograd", "models", "data", "utils", "save", "load",
     "show_math", "apply_op", "cuda", "device", "accelerator", "backends", "get_default_device", "set_default_device",
     "allclose", "equal", "get_default_dtype", "isclose", "isfinite", "isinf", "isnan", "set_default_dtype",
     "Generator", "default_generator", "get_rng_state", "initial_seed", "randperm", "seed", "set_rng_state",
