@@ -198,9 +198,17 @@ def _location_at(frame, line) -> str:
 
 
 def _skipped_dirs() -> tuple:
+    """Code not followed line by line: symgrad, NumPy, the standard library, installed packages, and
+    code without a source file ("<frozen importlib...>", dataclass methods, lambdified SymPy), and the
+    Jinja2 templates of a source checkout."""
+    import sysconfig
+
     import numpy as np
 
-    return (PACKAGE_DIR, os.path.dirname(os.path.abspath(np.__file__)), os.path.dirname(contextlib.__file__))
+    installed = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    # NOTE: tracing the lines of an import (or of SymPy) made a first compile 10x slower
+    return (PACKAGE_DIR, os.path.dirname(os.path.abspath(np.__file__)), os.path.dirname(contextlib.__file__),
+            *sorted(installed), os.path.join(os.path.dirname(PACKAGE_DIR), "templates"), "<")
 
 
 _SKIPPED = _skipped_dirs()
