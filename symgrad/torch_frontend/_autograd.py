@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgrad.compiler.pipeline import function_spec, load_module
+from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
 from symgrad.core.location import location_text as _where_text
 from symgrad.interpret.tape_graph import TapePlan, collect
 from symgrad.interpret.tensor_core import SAVES_NOTHING, Tensor
@@ -210,14 +210,10 @@ def _backward_module(plan: TapePlan):
 
 def _backward_specs(plan: TapePlan, graph, position):
     """The backward FunctionSpec of `plan`'s graph and the forward positions it takes (SymPy runs here)."""
-    from symgrad.compiler import derive
-    from symgrad.core.passes import split
-
     wrt = [position[s] for s in plan.leaf_slots]
-    whole = derive.gradient_graph(graph, wrt, (0,), ["grad_output"])
-    ct = whole.inputs[-1]
-    n_forward = _forward_count(whole, graph)
-    _, backward_graph, saved = split(whole, 1, {ct}, recompute_from=n_forward)
+    n_forward = len(graph.nodes)
+    whole, _, backward_graph, saved = vjp_graphs(graph, wrt, (0,), ["grad_output"], recompute_from=n_forward)
+    _check_forward_kept(whole, graph)
     if any(i >= n_forward for i in saved):
         raise RuntimeError(f"internal error: the backward pass needs values the forward did not record "
                            f"({[whole.nodes[i].op for i in saved if i >= n_forward]}); please report it")
@@ -226,9 +222,7 @@ def _backward_specs(plan: TapePlan, graph, position):
     return [spec], saved
 
 
-def _forward_count(whole, graph) -> int:
-    """How many leading nodes of `whole` are `graph`'s own (derive appends; checked, not assumed)."""
-    count = len(graph.nodes)
-    if whole.nodes[:count] != graph.nodes:
+def _check_forward_kept(whole, graph) -> None:
+    """The leading nodes of `whole` are `graph`'s own (derive appends; checked, not assumed)."""
+    if whole.nodes[:len(graph.nodes)] != graph.nodes:
         raise RuntimeError("internal error: deriving renumbered the recorded forward values; please report it")
-    return count
