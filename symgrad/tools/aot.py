@@ -14,7 +14,15 @@ generated code and are stored in params.npz. With `train="sgd"|"adam"` a `train_
 *inputs) -> (loss, new_params, new_state)` is generated too: the loss (the target's scalar output, or
 `loss="mse"|"cross_entropy"` applied to a Module's output and the input named `target`), its
 gradient, and the optimiser update written as elementwise IR (PyTorch's SGD-with-momentum and Adam
-rules), which fusion turns into one expression (C: one loop) per parameter.
+rules), which fusion turns into one expression (C: one loop) per parameter. With `distributed=True`
+the step is generated as two functions, `loss_and_grads` and `apply_update`, and the package's
+`train_step` (templates/aot_distributed_init.py.j2) averages the gradients between them over the
+MPI ranks (one fused Allreduce per dtype); it imports mpi4py only under a launcher with more than one
+rank, so the package still runs with NumPy alone, and an uncaught exception on any rank aborts the job.
+
+The graphs go through the pipeline's stages (`pipeline.vjp_graphs`: derive -> split;
+`pipeline.derive_gradients`; `pipeline.emit_source`) as every other front end's, without its cache
+(a package is written, not imported).
 
 Everything written is deterministic: the same command gives the same bytes (the .npz archive is
 written with fixed timestamps; the C library is the one file that is not byte-identical across
@@ -339,7 +347,7 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
 
     The graphs go through the pipeline's stages (`pipeline.vjp_graphs`, `derive_gradients`,
     `emit_source`), as every other front end's. `distributed` (with `train`): train_step averages
-    gradients over MPI ranks (aot_distributed.py)."""
+    gradients over MPI ranks (see the module docstring)."""
     from symgrad.compiler.pipeline import emit_source, has_kernels, source_header
 
     if train is not None and train not in OPTIMISERS:
@@ -378,25 +386,10 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
         files["params.npz"] = _npz(arrays)
     diff_out_ids = [traced.outputs[k] for k in diff_outs]
     files["__init__.py"] = _init_source(traced, params, state, inputs, opt_state, len(consts), diff_out_ids,
-                                        wrt_entries, train, module_factory, "kernels.c" in files).encode()
+                                        wrt_entries, train, module_factory, distributed).encode()
     files["README.md"] = _readme(traced, params, state, inputs, opt_state, train, command, backend,
-                                 "kernels.c" in files, module_factory, out_name).encode()
-    if distributed:
-        _add_distributed_text(files, traced, inputs, train, out_name)
+                                 "kernels.c" in files, module_factory, out_name, distributed).encode()
     return files
-
-
-# ============================================================================ --distributed
-def _add_distributed_text(files: dict, traced, inputs, train: str, out_name: str) -> None:
-    """The package's train_step averages over MPI ranks; its README shows mpiexec."""
-    from symgrad.tools import aot_distributed
-
-    init = files["__init__.py"].decode()
-    init = init[:init.index("\n\ndef train_step(")] + "\n" + aot_distributed.init_text(train)
-    files["__init__.py"] = init.encode()
-    package = Path(out_name).name if out_name else "PACKAGE"
-    train_inputs = ", ".join(e[0] for e in inputs + traced.extra)
-    files["README.md"] += aot_distributed.readme_text(train, package, train_inputs).encode()
 
 
 def _where(fn) -> str:
@@ -450,8 +443,8 @@ def _npz(arrays: dict) -> bytes:
 
 
 def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, wrt_entries, train,
-                 module_factory, has_c) -> str:
-    """The package's __init__.py (templates/aot_init.py.j2)."""
+                 module_factory, distributed) -> str:
+    """The package's __init__.py (templates/aot_init.py.j2; aot_distributed_init.py.j2 for `distributed`)."""
     from symgrad.codegen.templates import render
 
     def signature(entries):
@@ -464,12 +457,13 @@ def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, 
         optimizer_state=repr(tuple(e[0] for e in opt_state)), inputs=repr(signature(inputs)),
         train_inputs=repr(signature(inputs) + signature(traced.extra)),
         differentiable_inputs=repr(tuple(e[0] for e in inputs if any(e is w for w in wrt_entries))),
-        n_outputs=len(traced.outputs), n_differentiable_outputs=len(diff_outs), n_constants=n_consts)
+        n_outputs=len(traced.outputs), n_differentiable_outputs=len(diff_outs), n_constants=n_consts,
+        distributed=distributed)
 
 
 def _readme(traced, params, state, inputs, opt_state, train, command, backend, has_c, module_factory,
-            out_name="") -> str:
-    """The package's README.md (templates/aot_readme.md.j2)."""
+            out_name="", distributed=False) -> str:
+    """The package's README.md (templates/aot_readme.md.j2, with aot_distributed_readme.md.j2)."""
     from symgrad.codegen.c_backend import PORTABLE_FLAGS
     from symgrad.codegen.templates import render
 
@@ -479,4 +473,4 @@ def _readme(traced, params, state, inputs, opt_state, train, command, backend, h
         n_params=len(params), n_state=len(state), package=Path(out_name).name if out_name else "PACKAGE",
         with_params=bool(module_factory or train), call_inputs=", ".join(e[0] for e in inputs),
         train=train, train_inputs=", ".join(e[0] for e in inputs + traced.extra),
-        rebuild=f"cc {' '.join(PORTABLE_FLAGS)} -o {LIBRARY} kernels.c -lm")
+        rebuild=f"cc {' '.join(PORTABLE_FLAGS)} -o {LIBRARY} kernels.c -lm", distributed=distributed)
