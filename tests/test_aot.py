@@ -242,7 +242,7 @@ def test_generated_packages_regenerate_byte_identical():
 
 
 def _import_package(tmp_path, files, name):
-    from symgrad import aot
+    from symgrad.tools import aot
 
     aot.write(files, tmp_path / name)
     sys.path.insert(0, str(tmp_path))
@@ -260,8 +260,8 @@ def _batchnorm_net():
 
 
 def test_train_step_updates_parameters_and_batchnorm_buffers_as_eager(tmp_path):
-    from symgrad import aot
-    from symgrad.cli import parse_input
+    from symgrad.tools import aot
+    from symgrad.tools.cli import parse_input
 
     files = aot.build(_batchnorm_net, [parse_input("x:float64[8,3]"), parse_input("target:float64[8,1]")],
                       module_factory=True, train="sgd", loss="mse", lr=0.05, momentum=0.9)
@@ -289,8 +289,8 @@ def _tanh_regression(w, x):
 
 
 def test_numpy_function_train_step_is_gradient_descent(tmp_path):
-    from symgrad import aot
-    from symgrad.cli import parse_input
+    from symgrad.tools import aot
+    from symgrad.tools.cli import parse_input
 
     files = aot.build(_tanh_regression, [parse_input("w:float64[3]"), parse_input("x:float64[5,3]")],
                       module_factory=False, train="sgd", lr=0.3, n_params=1)

@@ -60,8 +60,8 @@ def test_generated_module_uses_the_helper():
 
 
 def test_tracing_and_lambdified_expressions_use_the_same_erf():
-    from symgrad import symbolic
-    from symgrad.primitives import PRIMITIVES
+    from symgrad.core import symbolic
+    from symgrad.core.primitives import PRIMITIVES
 
     x = _points()
     expected = np.array([math.erf(v) for v in x])
