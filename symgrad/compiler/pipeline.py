@@ -4,7 +4,7 @@ Every front end reaches generated code through here:
 
     record (trace.Builder for NumPy code; `tape_graph` for an eager Tensor tape)
       -> Graph (ir)                          the structure; its signature is the cache key
-      -> derive.gradient_graph               Graph -> Graph (adjoints appended)      `derive_gradients`
+      -> derive.gradient_graph               Graph -> Graph (adjoints appended)      `vjp_graphs`
       -> passes.split / fuse (in the emitter) forward / backward cut, saved values   `vjp_graphs`
       -> codegen emitters + templates        module source                         `emit_source`
       -> cache.load                          content-addressed, on disk, verified
@@ -83,13 +83,6 @@ def function_spec(name, graph, docstring, **options):
     return FunctionSpec(name, graph, comment_text(docstring), **options)
 
 
-def derive_gradients(recorded, wrt, differentiated=(0,), cotangent_names=None, values=None):
-    """The derive stage: `recorded` with its gradients appended (`derive.gradient_graph`; SymPy runs here)."""
-    from symgrad.compiler.derive import gradient_graph
-
-    return gradient_graph(recorded, wrt, differentiated, cotangent_names, values)
-
-
 def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None):
     """derive -> passes: (whole, forward, backward, saved) of a vector-Jacobian product.
 
@@ -98,9 +91,10 @@ def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, reco
     then the saved values) and a backward graph (saved values, cotangents -> gradients). `saved`:
     positions in `whole` (`recompute_from`: as `split`'s, for eager tapes).
     """
+    from symgrad.compiler.derive import gradient_graph
     from symgrad.core.passes import split
 
-    whole = derive_gradients(recorded, wrt, differentiated, cotangent_names, values)
+    whole = gradient_graph(recorded, wrt, differentiated, cotangent_names, values)
     cotangents = set(whole.inputs[len(recorded.inputs):])
     forward, backward, saved = split(whole, len(recorded.outputs), cotangents, recompute_from=recompute_from)
     return whole, forward, backward, saved

@@ -21,7 +21,7 @@ MPI ranks (one fused Allreduce per dtype); it imports mpi4py only under a launch
 rank, so the package still runs with NumPy alone, and an uncaught exception on any rank aborts the job.
 
 The graphs go through the pipeline's stages (`pipeline.vjp_graphs`: derive -> split;
-`pipeline.derive_gradients`; `pipeline.emit_source`) as every other front end's, without its cache
+`derive.gradient_graph`; `pipeline.emit_source`) as every other front end's, without its cache
 (a package is written, not imported).
 
 Everything written is deterministic: the same command gives the same bytes (the .npz archive is
@@ -276,14 +276,14 @@ def _vjp_specs(traced: _Traced, wrt_entries, diff_outs) -> list:
 
 
 def _loss_and_grads(traced: _Traced, step: _Step) -> Graph:
-    """(loss, *parameter gradients, *new buffers) of (*params, *state, *inputs, *loss inputs): derived
-    by the pipeline's derive stage."""
-    from symgrad.compiler.pipeline import derive_gradients
+    """(loss, *parameter gradients, *new buffers) of (*params, *state, *inputs, *loss inputs): the
+    recorded loss and buffer updates, their gradients appended by derive (Graph -> Graph)."""
+    from symgrad.compiler.derive import gradient_graph
 
     builder = traced.builder
     inputs = [e[1] for e in traced.params + traced.state + traced.inputs + traced.extra]
     recorded = _recorded(builder, inputs, [step.loss] + step.buffer_updates, traced.name + "_loss_and_grads")
-    whole = derive_gradients(recorded, [e[1] for e in traced.params], values=builder.values)
+    whole = gradient_graph(recorded, [e[1] for e in traced.params], values=builder.values)
     loss, buffers, grads = whole.outputs[0], whole.outputs[1:1 + len(step.buffer_updates)], \
         whole.outputs[1 + len(step.buffer_updates):]
     return dataclasses.replace(whole, outputs=(loss, *grads, *buffers))
@@ -345,9 +345,7 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
           mode=None, seed=0, command="", n_params=1, out_name="", distributed=False) -> dict:
     """{file name: bytes} of the package (see the module docstring); nothing is written.
 
-    The graphs go through the pipeline's stages (`pipeline.vjp_graphs`, `derive_gradients`,
-    `emit_source`), as every other front end's. `distributed` (with `train`): train_step averages
-    gradients over MPI ranks (see the module docstring)."""
+    `distributed` (with `train`): train_step averages gradients over MPI ranks (see the module docstring)."""
     from symgrad.compiler.pipeline import emit_source, has_kernels, source_header
 
     if train is not None and train not in OPTIMISERS:
