@@ -21,7 +21,7 @@ from symgrad.codegen.templates import render
 def helper(template: str, name: str):
     """The function `name` defined by the helper template `template` (executed once)."""
     namespace = {"np": np, "math": math}
-    exec(compile(render(template), template, "exec"), namespace)
+    exec(compile(render(template), f"<symgrad template {template}>", "exec"), namespace)
     return namespace[name]
 
 
