@@ -29,14 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.compiler import calling, derive
+from symgrad.compiler import calling, derive, pipeline
 from symgrad.compiler.outside import DrawLog, outside_objects, rebound
 from symgrad.compiler.pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from symgrad.compiler.variants import VariantCache
 from symgrad.composites import ops
 from symgrad.core import logs, recording, tree
 from symgrad.core.ir import Graph
-from symgrad.core.passes import split
 from symgrad.interpret.trace import Builder, Tracer, active_builder, tracing, user_location
 
 
@@ -393,10 +392,8 @@ class VJPTransform(Specialised):
         def make_specs():
             names = [f"ct{k}" for k in range(len(out_leaves))]
             recorded, values = _recorded(builder, [o.index for o in out_leaves])
-            whole = derive.gradient_graph(recorded, [w.index for w in wrt], range(len(out_leaves)), names,
-                                          values=values)
-            ct_ids = set(whole.inputs[len(recorded.inputs):])
-            forward_graph, backward_graph, _ = split(whole, len(out_leaves), ct_ids)
+            _, forward_graph, backward_graph, _ = pipeline.vjp_graphs(recorded, [w.index for w in wrt],
+                                                                      range(len(out_leaves)), names, values=values)
             return [function_spec("forward", forward_graph, "forward pass: returns (*outputs, *saved values)"),
                     function_spec("backward", backward_graph,
                                   "backward pass: (*saved values, *cotangents) -> gradients")]

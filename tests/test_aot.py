@@ -239,3 +239,68 @@ def test_generated_packages_regenerate_byte_identical():
         if name in regenerate.NOT_COMMITTED:  # large seeded weights: written locally, not in git
             continue
         assert (ROOT / "generated" / name).read_bytes() == data, f"generated/{name}: run python examples/regenerate.py"
+
+
+def _import_package(tmp_path, files, name):
+    from symgrad.tools import aot
+
+    aot.write(files, tmp_path / name)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import importlib
+
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def _batchnorm_net():
+    sg.manual_seed(0)
+    return sg.nn.Sequential(sg.nn.Linear(3, 4), sg.nn.BatchNorm1d(4), sg.nn.Tanh(), sg.nn.Linear(4, 1)).double()
+
+
+def test_train_step_updates_parameters_and_batchnorm_buffers_as_eager(tmp_path):
+    from symgrad.tools import aot
+    from symgrad.tools.cli import parse_input
+
+    files = aot.build(_batchnorm_net, [parse_input("x:float64[8,3]"), parse_input("target:float64[8,1]")],
+                      module_factory=True, train="sgd", loss="mse", lr=0.05, momentum=0.9)
+    package = _import_package(tmp_path, files, "bn_sgd_package")
+    rng = np.random.default_rng(5)
+    x, target = rng.standard_normal((8, 3)), rng.standard_normal((8, 1))
+    params, state = package.load_params(), package.load_state()
+    model = _batchnorm_net().train()
+    optimizer = sg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        loss, params, state = package.train_step(params, state, x, target)
+        optimizer.zero_grad()
+        eager_loss = sg.nn.functional.mse_loss(model(sg.tensor(x)), sg.tensor(target))
+        eager_loss.backward()
+        optimizer.step()
+        np.testing.assert_allclose(loss, eager_loss.item(), rtol=1e-12)
+    for name, value in list(model.named_parameters()) + list(model.named_buffers()):
+        key = "p" + name.replace(".", "_")  # the package's identifier: "0.weight" -> "p0_weight"
+        got = params[key] if key in params else state[key]
+        np.testing.assert_allclose(got, value.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def _tanh_regression(w, x):
+    return np.mean(np.tanh(x @ w) ** 2)
+
+
+def test_numpy_function_train_step_is_gradient_descent(tmp_path):
+    from symgrad.tools import aot
+    from symgrad.tools.cli import parse_input
+
+    files = aot.build(_tanh_regression, [parse_input("w:float64[3]"), parse_input("x:float64[5,3]")],
+                      module_factory=False, train="sgd", lr=0.3, n_params=1)
+    package = _import_package(tmp_path, files, "tanh_sgd_package")
+    x = np.random.default_rng(2).standard_normal((5, 3))
+    params, state = package.load_params(), package.load_state()
+    w = params["w"].copy()
+    grad = sg.grad(_tanh_regression)
+    for _ in range(3):
+        loss, params, state = package.train_step(params, state, x)
+        np.testing.assert_allclose(loss, _tanh_regression(w, x), rtol=1e-13)
+        w = w - 0.3 * grad(w, x)
+        np.testing.assert_allclose(params["w"], w, rtol=1e-13)

@@ -120,3 +120,34 @@ def test_tensor_compile_logs_a_new_batch_size(caplog):
     assert len(messages) == 2, messages
     assert "new variant #2 of compile of Linear.forward" in messages[1]
     assert "argument 'input' changed from float32[8, 3] to float32[5, 3]" in messages[1]
+
+
+def test_eager_backward_logs_each_new_tape_structure_and_never_warns(caplog):
+    import warnings
+
+    def step(n_rows, op):
+        x = symgrad.ones(n_rows, 3, dtype=symgrad.float64, requires_grad=True)
+        op(x).sum().backward()
+        return x.grad
+
+    def tanh_of_scaled(x):
+        return (x * 3.25).tanh()
+
+    variants.set_recompile_limit(1)
+    try:
+        with caplog.at_level(logging.INFO, logger="symgrad.recompiles"), warnings.catch_warnings():
+            warnings.simplefilter("error", RecompileWarning)
+            step(7, tanh_of_scaled)
+            first = [r.getMessage() for r in caplog.records if "eager Tensor backward" in r.getMessage()]
+            grad = step(7, tanh_of_scaled)  # the same structure: no new variant
+            same = [r.getMessage() for r in caplog.records if "eager Tensor backward" in r.getMessage()]
+            step(11, tanh_of_scaled)  # another batch size
+            step(7, lambda x: (x * 3.25).sigmoid())  # another op
+    finally:
+        variants.set_recompile_limit(None)
+    messages = [r.getMessage() for r in caplog.records if "eager Tensor backward" in r.getMessage()]
+    assert same == first and len(first) <= 1  # an earlier test may have made this structure already
+    assert len(messages) == len(first) + 2, messages
+    assert "a new tape structure (leaves: 1, recorded ops:" in messages[-1]
+    expected = 3.25 * (1 - np.tanh(3.25) ** 2)
+    assert np.allclose(grad.numpy(), np.full((7, 3), expected), rtol=1e-12)

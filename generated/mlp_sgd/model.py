@@ -64,51 +64,49 @@ def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_w
     # aot_models.py:26: return self.out(h)
     t13 = out_weight.T
     t14 = out_bias + t12 @ t13
-    t16 = t12.T
-    # aot_models.py:25: h = self.hidden2(h).tanh()
-    t17 = t9.T
-    # aot_models.py:24: h = self.hidden1(x).tanh()
-    t18 = x.T
     # symgrad compile --loss cross_entropy
-    t19 = t14 - np.max(t14, axis=1, keepdims=True)
-    t19 = t19 - np.log(np.sum(np.exp(t19), axis=1, keepdims=True))
-    t21 = t19[const0, target]
-    t22 = -t21
-    t23 = np.sum(t22, axis=0)
-    t24 = (0.03125)*t23
-    t25 = np.full((32,), -0.03125, dtype=np.float64)
-    t26 = np.zeros((32, 3), dtype=t25.dtype)
-    np.add.at(t26, np.s_[const0, target], t25)
-    t27 = np.sum(t26, axis=1, keepdims=True)
-    t28 = t26 - t27*np.exp(t19)
+    t16 = t14 - np.max(t14, axis=1, keepdims=True)
+    t16 = t16 - np.log(np.sum(np.exp(t16), axis=1, keepdims=True))
+    t18 = t16[const0, target]
+    t19 = -t18
+    t20 = np.sum(t19, axis=0)
+    t21 = (0.03125)*t20
+    t22 = np.full((32,), -0.03125, dtype=np.float64)
+    t23 = np.zeros((32, 3), dtype=t22.dtype)
+    np.add.at(t23, np.s_[const0, target], t22)
+    t24 = np.sum(t23, axis=1, keepdims=True)
+    t25 = t23 - t24*np.exp(t16)
     # aot_models.py:26: return self.out(h)
-    t29 = np.sum(t28, axis=0)
-    t30 = t28 @ out_weight
-    t31 = t16 @ t28
-    t32 = t31.T
+    t26 = np.sum(t25, axis=0)
+    t27 = t25 @ out_weight
+    t28 = t12.T
+    t29 = t28 @ t25
+    t30 = t29.T
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t33 = t30*(1 - t12**2)
-    t34 = np.sum(t33, axis=0)
-    t35 = t33 @ hidden2_weight
-    t36 = t17 @ t33
-    t37 = t36.T
+    t31 = t27*(1 - t12**2)
+    t32 = np.sum(t31, axis=0)
+    t33 = t31 @ hidden2_weight
+    t34 = t9.T
+    t35 = t34 @ t31
+    t36 = t35.T
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t38 = t35*(1 - t9**2)
-    t39 = np.sum(t38, axis=0)
-    t40 = t18 @ t38
+    t37 = t33*(1 - t9**2)
+    t38 = np.sum(t37, axis=0)
+    t39 = x.T
+    t40 = t39 @ t37
     t41 = t40.T
     # symgrad compile --train sgd: the optimiser step
     t43 = step + 1
     t45 = 0.9*hidden1_weight_momentum_buffer + t41
     t46 = hidden1_weight - 0.1*t45
-    t48 = 0.9*hidden1_bias_momentum_buffer + t39
+    t48 = 0.9*hidden1_bias_momentum_buffer + t38
     t49 = hidden1_bias - 0.1*t48
-    t51 = 0.9*hidden2_weight_momentum_buffer + t37
+    t51 = 0.9*hidden2_weight_momentum_buffer + t36
     t52 = hidden2_weight - 0.1*t51
-    t54 = 0.9*hidden2_bias_momentum_buffer + t34
+    t54 = 0.9*hidden2_bias_momentum_buffer + t32
     t55 = hidden2_bias - 0.1*t54
-    t57 = 0.9*out_weight_momentum_buffer + t32
+    t57 = 0.9*out_weight_momentum_buffer + t30
     t58 = out_weight - 0.1*t57
-    t60 = 0.9*out_bias_momentum_buffer + t29
+    t60 = 0.9*out_bias_momentum_buffer + t26
     t61 = out_bias - 0.1*t60
-    return (t24, t46, t49, t52, t55, t58, t61, t43, t45, t48, t51, t54, t57, t60)
+    return (t21, t46, t49, t52, t55, t58, t61, t43, t45, t48, t51, t54, t57, t60)

@@ -4,15 +4,16 @@ Every front end reaches generated code through here:
 
     record (trace.Builder for NumPy code; `tape_graph` for an eager Tensor tape)
       -> Graph (ir)                          the structure; its signature is the cache key
-      -> derive.gradient_graph               Graph -> Graph (adjoints appended)
-      -> passes.split / fuse (in the emitter) forward / backward cut, saved values
-      -> codegen emitters + templates        module source
+      -> derive.gradient_graph               Graph -> Graph (adjoints appended)      `vjp_graphs`
+      -> passes.split / fuse (in the emitter) forward / backward cut, saved values   `vjp_graphs`
+      -> codegen emitters + templates        module source                         `emit_source`
       -> cache.load                          content-addressed, on disk, verified
       -> module                              imported (C: compiled and loaded by ctypes)
 
 and keeps its variants in one `variants.VariantCache`. `load_module` keys the cache on the graph
 the caller recorded (plus `key_parts`), so a hit neither derives nor emits: SymPy and Jinja2 stay
 unimported. `make_specs()` (called on a miss only) derives and returns the FunctionSpecs to emit.
+Ahead-of-time packages (`aot`) use the same stages without the cache: they write files instead.
 """
 
 from __future__ import annotations
@@ -82,6 +83,41 @@ def function_spec(name, graph, docstring, **options):
     return FunctionSpec(name, graph, comment_text(docstring), **options)
 
 
+def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None):
+    """derive -> passes: (whole, forward, backward, saved) of a vector-Jacobian product.
+
+    `whole` is `recorded` with a cotangent input per differentiated output and the gradients of
+    `wrt` appended; `passes.split` cuts it after `recorded`'s outputs into a forward graph (outputs,
+    then the saved values) and a backward graph (saved values, cotangents -> gradients). `saved`:
+    positions in `whole` (`recompute_from`: as `split`'s, for eager tapes).
+    """
+    from symgrad.compiler.derive import gradient_graph
+    from symgrad.core.passes import split
+
+    whole = gradient_graph(recorded, wrt, differentiated, cotangent_names, values)
+    cotangents = set(whole.inputs[len(recorded.inputs):])
+    forward, backward, saved = split(whole, len(recorded.outputs), cotangents, recompute_from=recompute_from)
+    return whole, forward, backward, saved
+
+
+def emit_source(specs, header, backend: str = "numpy", library: str | None = None):
+    """The emit stage: (Python source, C source or None) of a module defining `specs`.
+
+    With backend="c" the fused elementwise clusters become C kernels, loaded from `<module>.so`
+    beside the module or from `library` in its folder (`has_kernels` says whether it needs one).
+    """
+    from symgrad.codegen.numpy_emitter import emit_c_module, emit_module
+
+    if backend == "numpy":
+        return emit_module(specs, header, __version__), None
+    return emit_c_module(specs, header, __version__, library=library)
+
+
+def has_kernels(python: str) -> bool:
+    """Whether an emitted C-backend module loads a kernel library (some cluster became a C loop)."""
+    return "_library = " in python
+
+
 def template_version() -> str:
     from symgrad.codegen.templates import template_version as version
 
@@ -112,17 +148,13 @@ def load_module(fn, kind: str, graph, make_specs, backend: str = "numpy", header
 
     def build():
         lines = header if header is not None else source_header(fn, kind, graph)
+        python, c_source = emit_source(make_specs(), lines, backend)
         if backend == "numpy":
-            from symgrad.codegen.numpy_emitter import emit_module
-
-            source = emit_module(make_specs(), lines, __version__)
-            return source + f"\n\n{trailer()}\n" if trailer is not None else source
+            return python + f"\n\n{trailer()}\n" if trailer is not None else python
         from symgrad.codegen.c_backend import compile_library
-        from symgrad.codegen.numpy_emitter import emit_c_module
 
-        python, c_source = emit_c_module(make_specs(), lines, __version__)
         artifacts = {".c": c_source.encode()}
-        if "_library = " in python:
+        if has_kernels(python):
             artifacts[".so"] = compile_library(c_source, cache.cache_dir() / "failed")
         return python, artifacts
 

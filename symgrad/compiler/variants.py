@@ -1,11 +1,13 @@
 """The one variant cache of a transformed function, and why each variant was made.
 
-Every front end (grad & co., `compile`, Tensor `compile`) keeps its generated variants in one
-`VariantCache`. Adding a variant logs its cause on the `symgrad.recompiles` channel (`logs`): the
-argument whose shape or dtype changed (old and new), the guard that took another branch (its
-`file:line`), the global that was rebound, or the first recorded operation that differs. After
-`recompile_limit()` variants of one function (8 unless `SYMGRAD_RECOMPILE_LIMIT` or
-`set_recompile_limit` says otherwise) a `RecompileWarning` suggests the fix.
+Every front end (grad & co., `compile`, Tensor `compile`, eager `Tensor.backward`) keeps its
+generated variants in one `VariantCache`. Adding a variant logs its cause on the
+`symgrad.recompiles` channel (`logs`): the argument whose shape or dtype changed (old and new),
+the guard that took another branch (its `file:line`), the global that was rebound, or the first
+recorded operation that differs. After `recompile_limit()` variants of one function (8 unless
+`SYMGRAD_RECOMPILE_LIMIT` or `set_recompile_limit` says otherwise) a `RecompileWarning` suggests
+the fix; a cache made with `warns=False` (eager backward: a new tape structure per model or batch
+shape is ordinary eager use, as in PyTorch) only logs.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def set_recompile_limit(limit: int | None) -> None:
 class VariantCache:
     """Variants by key (any hashable); each remembers the graph it was made from, for explanations."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, warns: bool = True):
         self.what = what  # e.g. "grad of loss"
+        self.warns = warns  # a RecompileWarning past the recompile limit
         self._by_key: dict = {}
         self._latest: Graph | None = None
         self.count = 0
@@ -73,7 +76,7 @@ class VariantCache:
         self.count += 1
         self.causes.append(cause)
         logs.recompiles.info("new variant #%d of %s: %s", self.count, self.what, cause)
-        if self.count > recompile_limit() and not self._warned:
+        if self.warns and self.count > recompile_limit() and not self._warned:
             self._warned = True
             _warn(self)
 

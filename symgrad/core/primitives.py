@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symgrad.core import numeric_helpers  # erf: the generated modules' own helper
 from symgrad.core.rows import Elementwise, Structural
 
 PRIMITIVES: dict[str, Elementwise | Structural] = {}
@@ -109,7 +110,7 @@ _ELEMENTWISE = [
     Elementwise("clip", 3, np.clip,
                 lambda S, x, lo, hi: S.Piecewise((lo, x < lo), (hi, x > hi), (x, True)),
                 domain=((-2, 2), (-1.5, -0.5), (0.5, 1.5)), torch_name="ClampBackward1"),
-    Elementwise("erf", 1, None, lambda S, x: S.erf(x)),  # numpy filled in below
+    Elementwise("erf", 1, numeric_helpers.erf, lambda S, x: S.erf(x)),
     Elementwise("logaddexp", 2, np.logaddexp, lambda S, x, y: S.LogAddExp(x, y)),
     # NOTE: NumPy's remainder (sign of the divisor), integer on integers; d/dy = -floor(x / y).
     Elementwise("mod", 2, np.remainder, lambda S, x, y: x - y * S.floor(x / y),
@@ -134,15 +135,7 @@ _ELEMENTWISE = [
 ]
 
 
-def _erf(x):
-    import math
-
-    x = np.asarray(x)
-    return np.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else np.float64])(x)
-
-
-register(r if r.name != "erf" else Elementwise("erf", 1, _erf, r.sym, torch_name=r.torch_name)
-         for r in _ELEMENTWISE)
+register(_ELEMENTWISE)
 
 # An elementwise node whose SymPy expression is an attribute: what derivation and fusion produce.
 # Its numpy evaluation and partials come from the expression itself (see derive.py).

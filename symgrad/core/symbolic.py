@@ -17,6 +17,8 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from symgrad.core import numeric_helpers
+
 
 class Sigmoid(sp.Function):
     nargs = 1
@@ -71,15 +73,9 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def _erf(x):
-    import math
-
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
-
-
 # NumPy meanings of the functions `S` adds to SymPy (and of those NumPy lacks), for `evaluate`.
 NUMERIC = {"Sigmoid": _sigmoid, "Softplus": lambda x: np.logaddexp(0, x), "LogAddExp": np.logaddexp,
-           "log1p": np.log1p, "expm1": np.expm1, "erf": _erf}
+           "log1p": np.log1p, "expm1": np.expm1, "erf": numeric_helpers.erf}
 
 
 @functools.lru_cache(maxsize=4096)

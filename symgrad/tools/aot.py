@@ -14,7 +14,15 @@ generated code and are stored in params.npz. With `train="sgd"|"adam"` a `train_
 *inputs) -> (loss, new_params, new_state)` is generated too: the loss (the target's scalar output, or
 `loss="mse"|"cross_entropy"` applied to a Module's output and the input named `target`), its
 gradient, and the optimiser update written as elementwise IR (PyTorch's SGD-with-momentum and Adam
-rules), which fusion turns into one expression (C: one loop) per parameter.
+rules), which fusion turns into one expression (C: one loop) per parameter. With `distributed=True`
+the step is generated as two functions, `loss_and_grads` and `apply_update`, and the package's
+`train_step` (templates/aot_distributed_init.py.j2) averages the gradients between them over the
+MPI ranks (one fused Allreduce per dtype); it imports mpi4py only under a launcher with more than one
+rank, so the package still runs with NumPy alone, and an uncaught exception on any rank aborts the job.
+
+The graphs go through the pipeline's stages (`pipeline.vjp_graphs`: derive -> split;
+`derive.gradient_graph`; `pipeline.emit_source`) as every other front end's, without its cache
+(a package is written, not imported).
 
 Everything written is deterministic: the same command gives the same bytes (the .npz archive is
 written with fixed timestamps; the C library is the one file that is not byte-identical across
@@ -23,6 +31,7 @@ compilers, and it is not written unless `backend="c"`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import zipfile
@@ -31,11 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from symgrad._version import __version__
-from symgrad.compiler import derive
-from symgrad.composites import ops
 from symgrad.core import tree
-from symgrad.core.ir import Graph, dead_code_eliminated
-from symgrad.core.passes import split
+from symgrad.core.ir import Graph, Node, dead_code_eliminated
 from symgrad.interpret.trace import Builder, TraceError, Tracer, at_location, tracing
 
 OPTIMISERS = ("sgd", "adam")
@@ -153,11 +159,30 @@ def example_input(dtype, shape, value, rng) -> np.ndarray:
 
 
 # ============================================================================ graphs
-def _graph(builder: Builder, inputs, outputs, name) -> Graph:
-    """The graph of `outputs` over exactly `inputs` (then the constants), dead code removed."""
-    whole = Graph(tuple(builder.nodes), tuple(inputs) + tuple(builder.const_inputs), tuple(outputs), name,
-                  tuple(builder.guards))
-    return dead_code_eliminated(whole)
+def _recorded(builder: Builder, inputs, outputs, name) -> Graph:
+    """Everything `builder` recorded, as a Graph of `outputs` over `inputs` then every constant.
+
+    Node positions are the builder's (the pipeline's derive stage takes them with `builder.values`);
+    every function of the package takes all the constants, in the builder's order.
+    """
+    return Graph(tuple(builder.nodes), tuple(inputs) + tuple(builder.const_inputs), tuple(outputs), name,
+                 tuple(builder.guards))
+
+
+def _chained(first: Graph, then: Graph, feeds: dict, at: int, name: str) -> Graph:
+    """`then` computed after `first`, in one graph: its inputs in `feeds` (position in `then` ->
+    position in `first`) read `first`'s values, its other inputs are inserted at `at` among `first`'s.
+    Outputs: `first`'s, then `then`'s; dead code removed."""
+    nodes, position = list(first.nodes), dict(feeds)
+    for j, node in enumerate(then.nodes):
+        if j not in position:
+            nodes.append(Node(node.op, tuple(position[k] for k in node.inputs), node.attrs, node.shape,
+                              node.dtype, node.where))
+            position[j] = len(nodes) - 1
+    added = tuple(position[j] for j in then.inputs if j not in feeds)
+    return dead_code_eliminated(Graph(
+        tuple(nodes), first.inputs[:at] + added + first.inputs[at:],
+        first.outputs + tuple(position[j] for j in then.outputs), name, first.guards))
 
 
 def _loss(traced: _Traced, loss: str | None) -> Tracer:
@@ -217,13 +242,111 @@ def _optimiser(builder, params, grads, kind, hyper):
 
 
 # ============================================================================ the package
+class _Step:
+    """A training step recorded on the traced builder before anything is derived (so that every
+    generated function takes the same constants): the loss, and the optimiser's update of the
+    parameters from gradient *inputs* (the derived gradients are fed in by `_chained`)."""
+
+    def __init__(self, traced: _Traced, kind: str, loss, hyper: dict):
+        builder, params = traced.builder, traced.params
+        self.kind = kind
+        self.loss = _loss(traced, loss).index
+        self.buffer_updates = [traced.updates.get(e[0], e[1]) for e in traced.state]
+        self.grad_inputs = [builder.input(f"{e[0]}_grad", e[2].shape, e[2].dtype, np.zeros_like(e[2])).index
+                            for e in params]
+        grads = [Tracer(builder, i) for i in self.grad_inputs]
+        new_params, self.opt_state, new_opt = _optimiser(builder, params, grads, kind, hyper)
+        self.new_params, self.new_opt = [p.index for p in new_params], [s.index for s in new_opt]
+
+
+def _vjp_specs(traced: _Traced, wrt_entries, diff_outs) -> list:
+    """forward and backward (vjp style): the pipeline's derive -> split of the traced outputs."""
+    from symgrad.compiler.pipeline import function_spec, vjp_graphs
+
+    builder = traced.builder
+    entries = traced.params + traced.state + traced.inputs
+    recorded = _recorded(builder, [e[1] for e in entries], traced.outputs, traced.name)
+    wrt = [e[1] for e in wrt_entries] if diff_outs else []  # no float output: no gradient either
+    _, forward, backward, _ = vjp_graphs(recorded, wrt, diff_outs, [f"grad_output{k}" for k in range(len(diff_outs))],
+                                         values=builder.values)
+    return [function_spec("forward", forward, "forward pass: (*params, *state, *inputs) -> (*outputs, *saved values)",
+                          param_names=tuple(e[0] for e in entries)),
+            function_spec("backward", backward, "backward pass: (*saved values, *output gradients) -> gradients of "
+                          "the parameters, then of the float inputs")]
+
+
+def _loss_and_grads(traced: _Traced, step: _Step) -> Graph:
+    """(loss, *parameter gradients, *new buffers) of (*params, *state, *inputs, *loss inputs): the
+    recorded loss and buffer updates, their gradients appended by derive (Graph -> Graph)."""
+    from symgrad.compiler.derive import gradient_graph
+
+    builder = traced.builder
+    inputs = [e[1] for e in traced.params + traced.state + traced.inputs + traced.extra]
+    recorded = _recorded(builder, inputs, [step.loss] + step.buffer_updates, traced.name + "_loss_and_grads")
+    whole = gradient_graph(recorded, [e[1] for e in traced.params], values=builder.values)
+    loss, buffers, grads = whole.outputs[0], whole.outputs[1:1 + len(step.buffer_updates)], \
+        whole.outputs[1 + len(step.buffer_updates):]
+    return dataclasses.replace(whole, outputs=(loss, *grads, *buffers))
+
+
+def _apply_update(traced: _Traced, step: _Step) -> Graph:
+    """(*new params, *new optimiser state) of (*params, *gradients, *optimiser state)."""
+    inputs = [e[1] for e in traced.params] + step.grad_inputs + [e[1] for e in step.opt_state]
+    return dead_code_eliminated(_recorded(traced.builder, inputs, step.new_params + step.new_opt,
+                                          traced.name + "_apply_update"))
+
+
+def _train_specs(traced: _Traced, step: _Step) -> list:
+    """train_step: loss_and_grads chained into apply_update, one graph (fusion makes each parameter's
+    update one expression, C: one loop)."""
+    from symgrad.compiler.pipeline import function_spec
+
+    grads, update = _loss_and_grads(traced, step), _apply_update(traced, step)
+    n_params, n_buffers = len(traced.params), len(step.buffer_updates)
+    n_primal = len(traced.params + traced.state + traced.inputs + traced.extra)
+    feeds = dict(zip(update.inputs[:n_params], grads.inputs[:n_params]))  # the parameters
+    feeds.update(zip(update.inputs[n_params:2 * n_params], grads.outputs[1:1 + n_params]))  # their gradients
+    n_opt = len(step.opt_state)
+    feeds.update(zip(update.inputs[2 * n_params + n_opt:], grads.inputs[n_primal:]))  # the constants
+    chained = _chained(grads, update, feeds, n_primal, traced.name + "_train_step")
+    loss, buffers = chained.outputs[0], chained.outputs[1 + n_params:1 + n_params + n_buffers]
+    new = chained.outputs[1 + n_params + n_buffers:]
+    graph = dead_code_eliminated(dataclasses.replace(
+        chained, outputs=(loss, *new[:n_params], *buffers, *new[n_params:])))
+    names = [e[0] for e in traced.params + traced.state + traced.inputs + traced.extra + step.opt_state]
+    return [function_spec(
+        "train_step", graph, f"one {step.kind} step: (*params, *state, *inputs, *optimiser state) -> "
+        "(loss, *new params, *new state, *new optimiser state)", param_names=tuple(names))]
+
+
+def _distributed_specs(traced: _Traced, step: _Step) -> list:
+    """loss_and_grads and apply_update: train_step with the gradients leaving and re-entering."""
+    from symgrad.compiler.pipeline import function_spec
+
+    params = traced.params
+    names = [e[0] for e in params + traced.state + traced.inputs + traced.extra]
+    update_names = [e[0] for e in params] + [f"{e[0]}_grad" for e in params] + [e[0] for e in step.opt_state]
+    return [function_spec("loss_and_grads", _loss_and_grads(traced, step),
+                          "(*params, *state, *inputs) -> (loss, *parameter gradients, *new state)",
+                          param_names=tuple(names)),
+            function_spec("apply_update", _apply_update(traced, step),
+                          "(*params, *averaged gradients, *optimiser state) -> (*new params, *new optimiser state)",
+                          param_names=tuple(update_names))]
+
+
+def _hyperparameters(train, lr, momentum, dampening, weight_decay, nesterov, betas, eps) -> dict:
+    default_lr = 0.01 if train == "sgd" else 1e-3
+    return dict(lr=default_lr if lr is None else lr, momentum=momentum, dampening=dampening,
+                weight_decay=weight_decay, nesterov=nesterov, betas=tuple(betas), eps=eps)
+
+
 def build(target, specs, *, module_factory: bool, backend="numpy", train=None, loss=None, lr=None,
           momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0, betas=(0.9, 0.999), eps=1e-8,
           mode=None, seed=0, command="", n_params=1, out_name="", distributed=False) -> dict:
     """{file name: bytes} of the package (see the module docstring); nothing is written.
-    `distributed` (with `train`): train_step averages gradients over MPI ranks (aot_distributed.py)."""
-    from symgrad.codegen.numpy_emitter import FunctionSpec
-    from symgrad.compiler.pipeline import source_header as _source_header
+
+    `distributed` (with `train`): train_step averages gradients over MPI ranks (see the module docstring)."""
+    from symgrad.compiler.pipeline import emit_source, has_kernels, source_header
 
     if train is not None and train not in OPTIMISERS:
         raise ValueError(f"train={train!r} is not one of {OPTIMISERS}")
@@ -236,79 +359,21 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
         traced = _trace_function(target, specs, seed, n_params if train else 0)
     builder = traced.builder
     params, state, inputs = traced.params, traced.state, traced.inputs
-    all_inputs = [e[1] for e in params + state + inputs]
-    n_primal = len(all_inputs)
-    outputs = traced.outputs
-    specs_out: list = []
-
-    # forward + backward (vjp): gradients of the parameters and of the float inputs
     wrt_entries = [e for e in params + inputs if e[2].dtype.kind == "f"]
-    diff_outs = [i for i in outputs if builder.nodes[i].dtype.startswith("float")]
-    with tracing(builder):
-        cts = [builder.input(f"grad_output{k}", builder.nodes[i].shape, builder.nodes[i].dtype)
-               for k, i in enumerate(diff_outs)]
-        grads = derive.backward(builder, [Tracer(builder, i) for i in diff_outs], cts,
-                                [Tracer(builder, e[1]) for e in wrt_entries]) if cts else []
-        grads = [g if g is not None else ops.zeros_like(Tracer(builder, e[1])) for g, e in zip(grads, wrt_entries)]
-    names = [e[0] for e in params + state + inputs]
+    diff_outs = [k for k, i in enumerate(traced.outputs) if builder.nodes[i].dtype.startswith("float")]
+    step = _Step(traced, train, loss, _hyperparameters(train, lr, momentum, dampening, weight_decay, nesterov,
+                                                       betas, eps)) if train else None
+    functions = _vjp_specs(traced, wrt_entries, diff_outs)
+    if step is not None:
+        functions += (_distributed_specs if distributed else _train_specs)(traced, step)
+    opt_state = step.opt_state if step is not None else []
 
-    def vjp_specs():  # built once every node exists: all functions take the same constants
-        whole = _graph(builder, all_inputs + [c.index for c in cts], outputs + [g.index for g in grads],
-                       traced.name)
-        ct_ids = set(whole.inputs[n_primal:n_primal + len(cts)])
-        fwd, bwd, saved = split(whole, len(outputs), ct_ids)
-        return saved, [
-            FunctionSpec("forward", fwd, "forward pass: (*params, *state, *inputs) -> (*outputs, *saved values)",
-                         tuple(names)),
-            FunctionSpec("backward", bwd, "backward pass: (*saved values, *output gradients) -> gradients of "
-                         "the parameters, then of the float inputs")]
-
-    opt_state = []
-    train_spec = None
-    if train:
-        loss_value = _loss(traced, loss)
-        with tracing(builder), at_location("symgrad compile --train: gradient of the loss"):
-            param_grads = derive.backward(builder, [loss_value], [Tracer(builder, builder.constant(1.0))],
-                                          [Tracer(builder, e[1]) for e in params])
-            param_grads = [g if g is not None else ops.zeros_like(Tracer(builder, e[1]))
-                           for g, e in zip(param_grads, params)]
-        hyper = dict(lr=1e-3 if lr is None else lr, momentum=momentum, dampening=dampening,
-                     weight_decay=weight_decay, nesterov=nesterov, betas=tuple(betas), eps=eps)
-        if train == "sgd" and lr is None:
-            hyper["lr"] = 0.01
-        if distributed:  # the update reads gradients given to it (averaged over ranks in between)
-            update_grads = [builder.input(f"{e[0]}_grad", e[2].shape, e[2].dtype, np.zeros_like(e[2]))
-                            for e in params]
-        new_params, opt_state, new_opt = _optimiser(builder, params, update_grads if distributed else param_grads,
-                                                    train, hyper)
-        buffer_updates = [traced.updates.get(e[0], e[1]) for e in state]
-        if distributed:
-            train_spec = _distributed_specs(builder, traced, all_inputs, loss_value, param_grads,
-                                            buffer_updates, update_grads, new_params, opt_state, new_opt)
-        else:
-            graph = _graph(builder, all_inputs + [e[1] for e in traced.extra] + [e[1] for e in opt_state],
-                           [loss_value.index] + [p.index for p in new_params] + buffer_updates
-                           + [s.index for s in new_opt], traced.name + "_train_step")
-            train_spec = [FunctionSpec(
-                "train_step", graph, f"one {train} step: (*params, *state, *inputs, *optimiser state) -> "
-                "(loss, *new params, *new state, *new optimiser state)",
-                tuple(names + [e[0] for e in traced.extra] + [e[0] for e in opt_state]))]
-    saved, specs_out = vjp_specs()
-    if train_spec is not None:
-        specs_out += train_spec
-
-    header = _source_header(traced.source_fn, "ahead-of-time package", _graph(builder, all_inputs, outputs, "x"))
+    all_inputs = [e[1] for e in params + state + inputs]
+    header = source_header(traced.source_fn, "ahead-of-time package", _recorded(builder, all_inputs, [], "x"))
     header[0] = f"ahead-of-time compiled {traced.name} ({_where(traced.source_fn)})"
-    if backend == "c":
-        from symgrad.codegen.numpy_emitter import emit_c_module
-
-        python, c_source = emit_c_module(specs_out, header, __version__, library=LIBRARY)
-    else:
-        from symgrad.codegen.numpy_emitter import emit_module
-
-        python, c_source = emit_module(specs_out, header, __version__), None
+    python, c_source = emit_source(functions, header, backend, library=LIBRARY)
     files = {"model.py": python.encode()}
-    if c_source is not None and "_library = " in python:
+    if c_source is not None and has_kernels(python):
         files["kernels.c"] = c_source.encode()
     consts = [np.asarray(builder.values[i]) for i in builder.const_inputs]
     arrays = {f"param/{e[0]}": e[2] for e in params}
@@ -317,46 +382,12 @@ def build(target, specs, *, module_factory: bool, backend="numpy", train=None, l
     arrays.update({f"const/{k}": c for k, c in enumerate(consts)})
     if arrays:
         files["params.npz"] = _npz(arrays)
-    files["__init__.py"] = _init_source(traced, params, state, inputs, opt_state, len(consts), diff_outs,
-                                        wrt_entries, train, module_factory, "kernels.c" in files).encode()
+    diff_out_ids = [traced.outputs[k] for k in diff_outs]
+    files["__init__.py"] = _init_source(traced, params, state, inputs, opt_state, len(consts), diff_out_ids,
+                                        wrt_entries, train, module_factory, distributed).encode()
     files["README.md"] = _readme(traced, params, state, inputs, opt_state, train, command, backend,
-                                 "kernels.c" in files, module_factory, out_name).encode()
-    if distributed:
-        _add_distributed_text(files, traced, inputs, train, out_name)
+                                 "kernels.c" in files, module_factory, out_name, distributed).encode()
     return files
-
-
-# ============================================================================ --distributed
-def _distributed_specs(builder, traced, all_inputs, loss_value, param_grads, buffer_updates, grad_inputs,
-                       new_params, opt_state, new_opt) -> list:
-    """loss_and_grads and apply_update: train_step with the gradients leaving and re-entering."""
-    from symgrad.codegen.numpy_emitter import FunctionSpec
-
-    params = traced.params
-    names = [e[0] for e in params + traced.state + traced.inputs]
-    grads = _graph(builder, all_inputs + [e[1] for e in traced.extra],
-                   [loss_value.index] + [g.index for g in param_grads] + buffer_updates,
-                   traced.name + "_loss_and_grads")
-    update = _graph(builder, [e[1] for e in params] + [g.index for g in grad_inputs] + [e[1] for e in opt_state],
-                    [p.index for p in new_params] + [s.index for s in new_opt], traced.name + "_apply_update")
-    return [FunctionSpec("loss_and_grads", grads, "(*params, *state, *inputs) -> (loss, *parameter gradients, "
-                         "*new state)", tuple(names + [e[0] for e in traced.extra])),
-            FunctionSpec("apply_update", update, "(*params, *averaged gradients, *optimiser state) -> "
-                         "(*new params, *new optimiser state)",
-                         tuple([e[0] for e in params] + [f"{e[0]}_grad" for e in params]
-                               + [e[0] for e in opt_state]))]
-
-
-def _add_distributed_text(files: dict, traced, inputs, train: str, out_name: str) -> None:
-    """The package's train_step averages over MPI ranks; its README shows mpiexec."""
-    from symgrad.tools import aot_distributed
-
-    init = files["__init__.py"].decode()
-    init = init[:init.index("\n\ndef train_step(")] + "\n" + aot_distributed.init_text(train)
-    files["__init__.py"] = init.encode()
-    package = Path(out_name).name if out_name else "PACKAGE"
-    train_inputs = ", ".join(e[0] for e in inputs + traced.extra)
-    files["README.md"] += aot_distributed.readme_text(train, package, train_inputs).encode()
 
 
 def _where(fn) -> str:
@@ -410,8 +441,8 @@ def _npz(arrays: dict) -> bytes:
 
 
 def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, wrt_entries, train,
-                 module_factory, has_c) -> str:
-    """The package's __init__.py (templates/aot_init.py.j2)."""
+                 module_factory, distributed) -> str:
+    """The package's __init__.py (templates/aot_init.py.j2; aot_distributed_init.py.j2 for `distributed`)."""
     from symgrad.codegen.templates import render
 
     def signature(entries):
@@ -424,12 +455,13 @@ def _init_source(traced, params, state, inputs, opt_state, n_consts, diff_outs, 
         optimizer_state=repr(tuple(e[0] for e in opt_state)), inputs=repr(signature(inputs)),
         train_inputs=repr(signature(inputs) + signature(traced.extra)),
         differentiable_inputs=repr(tuple(e[0] for e in inputs if any(e is w for w in wrt_entries))),
-        n_outputs=len(traced.outputs), n_differentiable_outputs=len(diff_outs), n_constants=n_consts)
+        n_outputs=len(traced.outputs), n_differentiable_outputs=len(diff_outs), n_constants=n_consts,
+        distributed=distributed)
 
 
 def _readme(traced, params, state, inputs, opt_state, train, command, backend, has_c, module_factory,
-            out_name="") -> str:
-    """The package's README.md (templates/aot_readme.md.j2)."""
+            out_name="", distributed=False) -> str:
+    """The package's README.md (templates/aot_readme.md.j2, with aot_distributed_readme.md.j2)."""
     from symgrad.codegen.c_backend import PORTABLE_FLAGS
     from symgrad.codegen.templates import render
 
@@ -439,4 +471,4 @@ def _readme(traced, params, state, inputs, opt_state, train, command, backend, h
         n_params=len(params), n_state=len(state), package=Path(out_name).name if out_name else "PACKAGE",
         with_params=bool(module_factory or train), call_inputs=", ".join(e[0] for e in inputs),
         train=train, train_inputs=", ".join(e[0] for e in inputs + traced.extra),
-        rebuild=f"cc {' '.join(PORTABLE_FLAGS)} -o {LIBRARY} kernels.c -lm")
+        rebuild=f"cc {' '.join(PORTABLE_FLAGS)} -o {LIBRARY} kernels.c -lm", distributed=distributed)

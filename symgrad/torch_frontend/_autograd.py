@@ -3,8 +3,10 @@
 1. `tape_graph.collect` orders the GradFns reachable from the root (inputs before consumers, deterministic).
 2. `tape_graph.TapePlan` numbers every value ("slot": a leaf, a constant tensor or a GradFn output) in that
    order and writes the *structure signature* (no values).
-3. `_backward_module(plan)` finds the module for the signature: in memory (a dict), else through the
-   pipeline driver (`pipeline.load_module`, on disk keyed by the signature). Only on a disk miss is the
+3. `_backward_module(plan)` finds the module for the signature: in memory (the one
+   `variants.VariantCache` of eager backward, keyed by the signature; each new one is logged on the
+   `symgrad.recompiles` channel, never warned about), else through the pipeline driver
+   (`pipeline.load_module`, on disk keyed by the signature). Only on a disk miss is the
    plan turned into a Graph (`TapePlan.graph`, the one tape -> Graph converter), derived
    (`derive.gradient_graph`), cut by `passes.split` (so the module takes only saved forward values
    plus the output gradient) and emitted; the module records in `SAVED_SLOTS` which slots it takes.
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgrad.compiler.pipeline import function_spec, load_module
+from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
+from symgrad.compiler.variants import VariantCache
 from symgrad.core.location import location_text as _where_text
 from symgrad.interpret.tape_graph import TapePlan, collect
 from symgrad.interpret.tensor_core import SAVES_NOTHING, Tensor
 from symgrad.interpret.tensor_core import new_tensor as _new
 
-_MODULES: dict = {}
+_VARIANTS = VariantCache("eager Tensor backward", warns=False)  # tape signature -> (backward, saved slots)
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -185,9 +188,9 @@ def _free(order) -> None:
 
 # ============================================================================ modules
 def _backward_module(plan: TapePlan):
-    found = _MODULES.get(plan.signature)
-    if found is not None:
-        return found
+    found = _VARIANTS.get(plan.signature)
+    if found:
+        return found[0]
     header = ["eager Tensor backward", f"leaves: {len(plan.leaf_slots)}, recorded ops: "
               f"{sum(1 for r in plan.slots if r[0] not in ('leaf', 'const'))}"]
     saved_slots = []
@@ -204,20 +207,16 @@ def _backward_module(plan: TapePlan):
     module = load_module(None, "tensor_backward", None, make_specs, header=header,
                          signature=repr(plan.signature), trailer=lambda: f"SAVED_SLOTS = {tuple(saved_slots)!r}")
     found = (module.backward, tuple(module.SAVED_SLOTS))
-    _MODULES[plan.signature] = found
+    _VARIANTS.add(plan.signature, found, None, f"a new tape structure ({header[1]})")
     return found
 
 
 def _backward_specs(plan: TapePlan, graph, position):
     """The backward FunctionSpec of `plan`'s graph and the forward positions it takes (SymPy runs here)."""
-    from symgrad.compiler import derive
-    from symgrad.core.passes import split
-
     wrt = [position[s] for s in plan.leaf_slots]
-    whole = derive.gradient_graph(graph, wrt, (0,), ["grad_output"])
-    ct = whole.inputs[-1]
-    n_forward = _forward_count(whole, graph)
-    _, backward_graph, saved = split(whole, 1, {ct}, recompute_from=n_forward)
+    n_forward = len(graph.nodes)
+    whole, _, backward_graph, saved = vjp_graphs(graph, wrt, (0,), ["grad_output"], recompute_from=n_forward)
+    _check_forward_kept(whole, graph)
     if any(i >= n_forward for i in saved):
         raise RuntimeError(f"internal error: the backward pass needs values the forward did not record "
                            f"({[whole.nodes[i].op for i in saved if i >= n_forward]}); please report it")
@@ -226,9 +225,7 @@ def _backward_specs(plan: TapePlan, graph, position):
     return [spec], saved
 
 
-def _forward_count(whole, graph) -> int:
-    """How many leading nodes of `whole` are `graph`'s own (derive appends; checked, not assumed)."""
-    count = len(graph.nodes)
-    if whole.nodes[:count] != graph.nodes:
+def _check_forward_kept(whole, graph) -> None:
+    """The leading nodes of `whole` are `graph`'s own (derive appends; checked, not assumed)."""
+    if whole.nodes[:len(graph.nodes)] != graph.nodes:
         raise RuntimeError("internal error: deriving renumbered the recorded forward values; please report it")
-    return count
