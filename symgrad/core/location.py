@@ -21,17 +21,15 @@ USER_CODE_IN_PACKAGE = (os.path.join(PACKAGE_DIR, "tools", "demo.py"), os.path.j
 _state = threading.local()
 
 
-def _user_frame(frame):
-    while (frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR)
-           and frame.f_code.co_filename not in USER_CODE_IN_PACKAGE):
-        frame = frame.f_back
-    return frame
-
-
 def caller() -> tuple:
     """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
-    frame = _user_frame(sys._getframe(1))
-    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(PACKAGE_DIR) or filename in USER_CODE_IN_PACKAGE:
+            return (filename, frame.f_lineno)
+        frame = frame.f_back
+    return ("", 0)
 
 
 def location_text(where) -> str:

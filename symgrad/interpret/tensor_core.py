@@ -80,9 +80,12 @@ class Ref:
         self.target = target
         self.value = value
         self.counter = counter
-        self.version = counter.value if counter is not None else 0
-        if kind != "scalar":
-            self.shape, self.dtype = value.shape, value.dtype
+        if counter is None:  # a Python scalar (kind "scalar")
+            self.version = 0
+        else:
+            self.version = counter.value
+            self.shape = value.shape
+            self.dtype = value.dtype
 
     def stale(self) -> _py_bool:
         return self.counter is not None and self.counter.value != self.version
@@ -624,6 +627,20 @@ def operand_ref(x) -> Ref:
     return Ref("const", None, x._value, x._version)
 
 
+def _operand_refs(operands) -> tuple:
+    """`operand_ref` of each operand (inlined: this runs once per recorded op)."""
+    refs = []
+    for x in operands:
+        if not isinstance(x, Tensor):
+            refs.append(Ref("scalar", None, x))
+        elif x._grad_fn is not None:
+            refs.append(Ref("fn", x._grad_fn, x._value, x._version))
+        else:
+            refs.append(Ref("leaf" if x._requires_grad else "const", x if x._requires_grad else None,
+                            x._value, x._version))
+    return tuple(refs)
+
+
 def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), where=None,
            view_of: Tensor | None = None) -> Tensor:
     """The result tensor of `op` on `operands` (Tensors or Python scalars) whose value is `value`.
@@ -632,15 +649,20 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
     grad. `attrs` are the IR attrs (sorted (name, value) pairs). `view_of`: the result shares that
     tensor's memory (and version counter).
     """
-    requires = (is_grad_enabled() and value.dtype.kind == "f"
-                and any(isinstance(x, Tensor) and x._requires_grad for x in operands))
+    requires = False
+    if value.dtype.kind == "f":
+        for x in operands:
+            if isinstance(x, Tensor) and x._requires_grad:
+                requires = is_grad_enabled()
+                break
     if view_of is not None and np.may_share_memory(value, view_of._value):
         out = _view_result(value, view_of, requires)
     else:
-        out = new_tensor(value, requires)
+        out = init_tensor(Tensor.__new__(Tensor), value, requires)
     if requires:
-        fn = GradFn(name, op, attrs, tuple(operand_ref(x) for x in operands), None,
-                    where if where is not None else caller())
+        if where is None:
+            where = caller()
+        fn = GradFn(name, op, attrs, _operand_refs(operands), None, where)
         fn.out = Ref("fn", fn, value, out._version)
         out._grad_fn = fn
     trace = recording.active()
