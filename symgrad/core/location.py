@@ -19,6 +19,7 @@ import threading
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # symgrad/, above core/
 USER_CODE_IN_PACKAGE = (os.path.join(PACKAGE_DIR, "tools", "demo.py"), os.path.join(PACKAGE_DIR, "models.py"))
 _state = threading.local()
+_INTERNAL: dict[str, bool] = {}  # co_filename -> whether it is symgrad's own code (`caller`)
 
 
 def caller() -> tuple:
@@ -26,10 +27,21 @@ def caller() -> tuple:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(PACKAGE_DIR) or filename in USER_CODE_IN_PACKAGE:
+        internal = _INTERNAL.get(filename)
+        if internal is None:
+            internal = _INTERNAL[filename] = _is_internal(filename)
+        if not internal:
             return (filename, frame.f_lineno)
         frame = frame.f_back
     return ("", 0)
+
+
+def _is_internal(filename: str) -> bool:
+    """Whether code of `filename` is symgrad's own (any spelling of the path: `pkg/../symgrad/x.py`)."""
+    if filename.startswith("<"):  # <string>, <stdin>: code the user ran
+        return False
+    path = os.path.abspath(filename)
+    return path.startswith(PACKAGE_DIR + os.sep) and path not in USER_CODE_IN_PACKAGE
 
 
 def location_text(where) -> str:

@@ -38,7 +38,7 @@ def collect(root_fns) -> list:
             seen.add(id(fn))
             stack.append((fn, True))
             for ref in reversed(fn.inputs):
-                if ref.kind == "fn" and id(ref.target) not in seen and not getattr(ref.target, "opaque", False):
+                if ref.kind == "fn" and id(ref.target) not in seen and not ref.target.opaque:
                     stack.append((ref.target, False))
     return order
 
@@ -55,6 +55,16 @@ def where_text(where) -> str:
     return str(where or "")
 
 
+_DTYPE_STR: dict = {}  # np.dtype -> its .str ('<f4'), which NumPy builds anew at each access
+
+
+def _dtype_str(dtype) -> str:
+    text = _DTYPE_STR.get(dtype)
+    if text is None:
+        text = _DTYPE_STR[dtype] = dtype.str
+    return text
+
+
 class TapePlan:
     """Slots and structure signature of a recorded DAG (see the module docstring)."""
 
@@ -65,10 +75,19 @@ class TapePlan:
         self.leaves: list = []
         self.leaf_slots: list[int] = []
         self._slot_of: dict = {}
+        slot_of, refs = self._slot_of, self.refs
         for fn in order:
-            operands = tuple(self._operand(ref) for ref in fn.inputs)
+            operands = []
+            for ref in fn.inputs:
+                if ref.kind == "fn" and not ref.target.opaque:  # the common cases, inlined
+                    slot = slot_of[id(ref.target)]
+                    refs[slot].append(ref)
+                    operands.append(slot)
+                else:
+                    operands.append(self._operand(ref))
             out = fn.out
-            self._add(id(fn), fn, fn.out, (fn.op, fn.attrs, operands, out.shape, out.dtype.str, fn.where))
+            self._add(id(fn), fn, out, (fn.op, fn.attrs, tuple(operands), out.shape, _dtype_str(out.dtype),
+                                        fn.where))
         self.root_slot = len(self.slots) - 1
         self.signature = tuple(self.slots)
 
@@ -100,11 +119,11 @@ class TapePlan:
     def _operand(self, ref):
         if ref.kind == "scalar":
             return ("scalar", type(ref.value).__name__, ref.value)
-        if ref.kind == "fn" and getattr(ref.target, "opaque", False):
+        if ref.kind == "fn" and ref.target.opaque:
             # an output of a compiled call: a leaf here; its gradient goes to the call's backward
             slot = self._slot_of.get(id(ref.target))
             if slot is None:
-                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, ref.dtype.str))
+                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, _dtype_str(ref.dtype)))
                 self.leaves.append(ref.target)
                 self.leaf_slots.append(slot)
                 return slot
@@ -114,7 +133,7 @@ class TapePlan:
             key = id(ref.target) if ref.kind == "leaf" else ("const", id(ref.value), ref.version)
             slot = self._slot_of.get(key)
             if slot is None:
-                slot = self._add(key, ref.target, ref, (ref.kind, ref.shape, ref.dtype.str))
+                slot = self._add(key, ref.target, ref, (ref.kind, ref.shape, _dtype_str(ref.dtype)))
                 if ref.kind == "leaf":
                     self.leaves.append(ref.target)
                     self.leaf_slots.append(slot)

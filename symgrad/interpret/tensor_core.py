@@ -25,7 +25,6 @@ Contract
 from __future__ import annotations
 
 import builtins
-import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +47,9 @@ from symgrad.interpret.dtypes import (
 )
 from symgrad.interpret.grad_mode import is_grad_enabled
 
-_state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _Size = builtins.int | tuple[builtins.int, ...] | list[builtins.int]  # annotations: torch's `*size`
 _Number = builtins.int | builtins.float
-if TYPE_CHECKING:
-    pass
 
 
 # ============================================================================ the record
@@ -117,6 +113,7 @@ class GradFn:
     """A recorded operation (torch's `grad_fn`): op, attrs, operand refs, output ref, source line."""
 
     __slots__ = ("_name", "op", "attrs", "inputs", "out", "where", "freed", "__weakref__")
+    opaque = False  # compiled calls and custom Functions are opaque nodes (their own backward)
 
     def __init__(self, name, op, attrs, inputs, out, where):
         self._name = name
@@ -549,8 +546,6 @@ def init_tensor(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None,
 
 def new_tensor(array, requires_grad=False, grad_fn=None, counter=None, base=None) -> Tensor:
     return init_tensor(Tensor.__new__(Tensor), array, requires_grad, grad_fn, counter, base)
-
-
 
 
 def check_can_require_grad(np_dtype):

@@ -24,6 +24,7 @@ import numpy as np
 from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
 from symgrad.compiler.variants import VariantCache
 from symgrad.core.location import location_text as _where_text
+from symgrad.interpret.tape import quietly
 from symgrad.interpret.tape_graph import TapePlan, collect
 from symgrad.interpret.tensor_core import SAVES_NOTHING, Tensor
 from symgrad.interpret.tensor_core import new_tensor as _new
@@ -86,13 +87,12 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=N
     _check_freed(order)
     if not retain_graph:  # the generated code releases each saved value after its last use
         _free(order)
-    with np.errstate(all="ignore"):  # as torch: inf/nan propagate silently
-        grads = function(saved, seed)
+    grads = quietly(function, saved, seed)  # as torch: inf/nan propagate silently
     for leaf, grad in zip(plan.leaves, grads):
-        if getattr(leaf, "opaque", False):
-            _add_pending(pending, leaf, grad)
-        else:
+        if isinstance(leaf, Tensor):
             _accumulate(leaf, grad, reached)
+        else:  # an output of an opaque node
+            _add_pending(pending, leaf, grad)
     visited.update((id(fn), fn) for fn in order)
 
 
