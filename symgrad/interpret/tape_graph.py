@@ -75,21 +75,27 @@ class TapePlan:
         self.leaves: list = []
         self.leaf_slots: list[int] = []
         self._slot_of: dict = {}
-        slot_of, refs = self._slot_of, self.refs
-        for fn in order:
+        slots, refs, producers, slot_of = self.slots, self.refs, self.producers, self._slot_of
+        for fn in order:  # NOTE: `_operand` and `_add` inlined for the common cases: this runs per backward
             operands = []
             for ref in fn.inputs:
-                if ref.kind == "fn" and not ref.target.opaque:  # the common cases, inlined
+                kind = ref.kind
+                if kind == "fn" and not ref.target.opaque:
                     slot = slot_of[id(ref.target)]
                     refs[slot].append(ref)
                     operands.append(slot)
+                elif kind == "scalar":
+                    value = ref.value
+                    operands.append(("scalar", type(value).__name__, value))
                 else:
                     operands.append(self._operand(ref))
             out = fn.out
-            self._add(id(fn), fn, out, (fn.op, fn.attrs, tuple(operands), out.shape, _dtype_str(out.dtype),
-                                        fn.where))
-        self.root_slot = len(self.slots) - 1
-        self.signature = tuple(self.slots)
+            slot_of[id(fn)] = len(slots)
+            slots.append((fn.op, fn.attrs, tuple(operands), out.shape, _dtype_str(out.dtype), fn.where))
+            refs.append([out])
+            producers.append(fn)
+        self.root_slot = len(slots) - 1
+        self.signature = tuple(slots)
 
     def slot_of(self, fn) -> int:
         return self._slot_of[id(fn)]

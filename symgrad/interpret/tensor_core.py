@@ -584,6 +584,8 @@ def infer_dtype(data) -> np.dtype:
 
 
 def as_array(data, dtype_) -> np.ndarray:
+    if type(data) is list and dtype_ is None and data and all(type(v) is _py_float for v in data):
+        return np.array(data, dtype=np.float32)  # the usual case, `tensor([2., 3.])`: float32, as torch
     if isinstance(data, Tensor):
         data = data._value
     elif isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in _flat(data)):

@@ -48,8 +48,9 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
     reached: dict = {}  # id -> leaf given a gradient, for the post-accumulate-grad hooks
     _backpropagate(root, seed, retain_graph, reached)
     for leaf in reached.values():
-        for hook in list((leaf._post_accumulate_hooks or {}).values()):
-            hook(leaf)
+        if leaf._post_accumulate_hooks:
+            for hook in list(leaf._post_accumulate_hooks.values()):
+                hook(leaf)
 
 
 def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> None:
@@ -57,8 +58,8 @@ def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> Non
         _accumulate(root, seed, reached)
         return
     pending: dict = {}  # opaque compiled calls reached -> cotangents of their outputs
-    visited: dict = {}  # id -> every node swept (freed at the end unless retain_graph)
-    _sweep(root._grad_fn, seed, pending, visited, retain_graph, reached)
+    visited: dict = {}  # id -> every compiled call swept (freed at the end unless retain_graph)
+    _sweep(root._grad_fn, seed, pending, retain_graph, reached)
     while pending:  # compiled calls, latest first: all their consumers have been swept
         call = max(pending, key=lambda c: c.seq)
         grads = call.backward(pending.pop(call))
@@ -68,13 +69,13 @@ def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> Non
                 _accumulate(ref.target, grad, reached)
             elif ref.kind == "fn":
                 cotangent = np.asarray(grad, dtype=ref.dtype)
-                _sweep(ref.target, cotangent, pending, visited, retain_graph, reached)
-    if not retain_graph:
-        for fn in visited.values():
-            fn.free() if getattr(fn, "opaque", False) else _free([fn])
+                _sweep(ref.target, cotangent, pending, retain_graph, reached)
+    if not retain_graph:  # (`_sweep` frees the recorded ops it sweeps)
+        for call in visited.values():
+            call.free()
 
 
-def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=None) -> None:
+def _sweep(root_fn, seed, pending, retain_graph: bool = True, reached=None) -> None:
     """Backpropagate `seed` from `root_fn` through recorded ops to leaves; cotangents reaching the
     outputs of compiled calls (opaque nodes, `symgrad.compile`) are collected in `pending`."""
     if getattr(root_fn, "opaque", False):
@@ -93,7 +94,6 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=N
             _accumulate(leaf, grad, reached)
         else:  # an output of an opaque node
             _add_pending(pending, leaf, grad)
-    visited.update((id(fn), fn) for fn in order)
 
 
 def _add_pending(pending: dict, output, grad) -> None:
