@@ -132,9 +132,9 @@ def elementwise(op: str, *operands, name: str | None = None) -> Tensor:
         raise RuntimeError(broadcast_message(values)) from None
     if type(value) is not np.ndarray:
         value = np.asarray(value)
-    if value.dtype != target and row.result_kind != "b":
+    if value.dtype is not target and value.dtype != target and row.result_kind != "b":
         value = value.astype(target)
-    return record(name or torch_name(op), op, operands, value, where=caller())
+    return record(name or torch_name(op), op, operands, value)  # (record finds the user's line when needed)
 
 
 def broadcast_message(values) -> str:
@@ -168,7 +168,7 @@ def apply_row(op: str, operands, attrs: dict, name: str | None = None, view_of=N
     else:
         value = np.asarray(quietly(row.numpy, *values, **attrs))
     label = name or torch_name(op, value.shape, [np.shape(v) for v in values], attrs)
-    return record(label, op, operands, value, tuple(sorted(attrs.items())), where=caller(), view_of=view_of)
+    return record(label, op, operands, value, tuple(sorted(attrs.items())), view_of=view_of)
 
 
 def named(result, name: str):

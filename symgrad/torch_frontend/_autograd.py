@@ -24,9 +24,10 @@ import numpy as np
 from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
 from symgrad.compiler.variants import VariantCache
 from symgrad.core.location import location_text as _where_text
+from symgrad.interpret.grad_fn import SAVES_NOTHING
 from symgrad.interpret.tape import quietly
 from symgrad.interpret.tape_graph import TapePlan, collect
-from symgrad.interpret.tensor_core import SAVES_NOTHING, Tensor
+from symgrad.interpret.tensor_core import Tensor
 from symgrad.interpret.tensor_core import new_tensor as _new
 
 _VARIANTS = VariantCache("eager Tensor backward", warns=False)  # tape signature -> (backward, saved slots)
