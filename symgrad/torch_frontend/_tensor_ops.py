@@ -27,6 +27,7 @@ from symgrad.interpret.tape import operand as _operand
 from symgrad.interpret.tensor_core import OutRef, Tensor, is_recording, record
 from symgrad.interpret.tensor_core import new_tensor as _new
 from symgrad.interpret.torch_dtype_rules import FIX, matmul_mismatch
+from symgrad.torch_frontend import _autograd
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 # ============================================================================ arithmetic
@@ -598,8 +599,6 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
     >>> x.grad
     tensor([ 3., 12.])
     """
-    from symgrad.torch_frontend import _autograd
-
     trace = active_recorder()
     if trace is not None:
         trace.on_backward(self)
