@@ -4,13 +4,11 @@ backward path, as `next_functions` shows it).
 
 A `Ref` is an operand as it was when the op ran: its kind ("fn", "leaf", "const", "scalar"), what it
 refers to, its value, shape, dtype and the version it had, so `backward` can refuse a value changed
-in place since. A GradFn's own output ref (`OutRef`) refers to it weakly: recorded ops form no
+in place since. A GradFn is the ref of its own output (`fn.out is fn`): recorded ops form no
 reference cycles and are freed as soon as nothing uses them. This module imports nothing from symgrad.
 """
 
 from __future__ import annotations
-
-import weakref
 
 
 class VersionCounter:
@@ -47,27 +45,6 @@ class Ref:
         return self.counter is not None and self.counter.value != self.version
 
 
-class OutRef(Ref):
-    """The output ref of GradFn `fn` (kind "fn"). NOTE: it holds `fn` weakly (`target` resolves it):
-    a strong reference would make every recorded op a reference cycle, freed only by the garbage
-    collector instead of as soon as nothing uses it (as torch)."""
-
-    __slots__ = ("_producer",)
-
-    def __init__(self, fn, value, counter):  # (not Ref.__init__: `target` is a property here)
-        self.kind = "fn"
-        self.value = value
-        self.counter = counter
-        self.version = counter.value
-        self.shape = value.shape
-        self.dtype = value.dtype
-        self._producer = weakref.ref(fn)
-
-    @property
-    def target(self):
-        return self._producer()
-
-
 # Ops whose torch backward saves no tensor: walking them again after the graph was freed is allowed.
 SAVES_NOTHING = frozenset({
     "AddBackward0", "SubBackward0", "NegBackward0", "ViewBackward0", "ExpandBackward0",
@@ -79,19 +56,43 @@ SAVES_NOTHING = frozenset({
 
 
 class GradFn:
-    """A recorded operation (torch's `grad_fn`): op, attrs, operand refs, output ref, source line."""
+    """A recorded operation (torch's `grad_fn`): op, attrs, operand refs, source line, and the ref of
+    its own output: `out` is the GradFn itself (kind "fn", `target` itself, the output's value,
+    shape, dtype, version counter and version), so recording an op allocates one object and makes
+    no reference cycle: it is freed as soon as nothing uses it (as torch), not by the collector."""
 
-    __slots__ = ("_name", "op", "attrs", "inputs", "out", "where", "freed", "__weakref__")
+    __slots__ = ("_name", "op", "attrs", "inputs", "where", "freed", "value", "counter", "version", "shape",
+                 "dtype", "__weakref__")
     opaque = False  # compiled calls and custom Functions are opaque nodes (their own backward)
+    kind = "fn"  # as the ref of its output
 
-    def __init__(self, name, op, attrs, inputs, out, where):
+    def __init__(self, name, op, attrs, inputs, where, value, counter):
         self._name = name
         self.op = op
         self.attrs = attrs
         self.inputs = inputs
-        self.out = out
         self.where = where
         self.freed = False
+        self.set_output(value, counter)
+
+    def set_output(self, value, counter) -> None:
+        """The output's value and version counter (an in-place op makes its target the output)."""
+        self.value = value
+        self.counter = counter
+        self.version = counter.value
+        self.shape = value.shape
+        self.dtype = value.dtype
+
+    @property
+    def out(self) -> GradFn:
+        return self
+
+    @property
+    def target(self) -> GradFn:
+        return self
+
+    def stale(self) -> bool:
+        return self.counter.value != self.version
 
     def name(self) -> str:
         return self._name

@@ -49,7 +49,6 @@ from symgrad.interpret.dtypes import (
 from symgrad.interpret.grad_fn import (  # noqa: F401 - AccumulateGrad, Ref re-exported
     AccumulateGrad,
     GradFn,
-    OutRef,
     Ref,
     VersionCounter,
 )
@@ -575,9 +574,7 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
     if requires:
         if where is None:
             where = caller()
-        fn = GradFn(name, op, attrs, _operand_refs(operands), None, where)
-        fn.out = OutRef(fn, value, out._version)
-        out._grad_fn = fn
+        out._grad_fn = GradFn(name, op, attrs, _operand_refs(operands), where, value, out._version)
     trace = recording.active()
     if trace is not None:  # a recorder (symgrad.compile) is told: the op also becomes an IR node
         trace.on_record(out, op, operands, attrs, where if where is not None else caller())

@@ -24,7 +24,7 @@ from symgrad.interpret.dtypes import int64
 from symgrad.interpret.grad_mode import is_grad_enabled, no_grad
 from symgrad.interpret.tape import elementwise, named, result_dtype
 from symgrad.interpret.tape import operand as _operand
-from symgrad.interpret.tensor_core import OutRef, Tensor, is_recording, record
+from symgrad.interpret.tensor_core import Tensor, is_recording, record
 from symgrad.interpret.tensor_core import new_tensor as _new
 from symgrad.interpret.torch_dtype_rules import FIX, matmul_mismatch
 from symgrad.torch_frontend import _autograd
@@ -538,7 +538,7 @@ def _write_back(self, result: Tensor, name: str):
     fn = result._grad_fn
     if fn is not None:
         fn._name = name
-        fn.out = OutRef(fn, self._value, self._version)
+        fn.set_output(self._value, self._version)
         self._grad_fn = fn
         self._requires_grad = True
 
