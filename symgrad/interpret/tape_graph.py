@@ -25,21 +25,19 @@ from symgrad.interpret.trace import Builder
 
 def collect(root_fns) -> list:
     """The GradFns reachable from `root_fns`, operands before consumers (depth-first, deterministic)."""
-    order, seen = [], set()
+    order, seen = [], set()  # (GradFns hash by identity)
     for root_fn in root_fns:
         stack = [(root_fn, False)]
         while stack:
             fn, done = stack.pop()
             if done:
                 order.append(fn)
-                continue
-            if id(fn) in seen:
-                continue
-            seen.add(id(fn))
-            stack.append((fn, True))
-            for ref in reversed(fn.inputs):
-                if ref.kind == "fn" and id(ref.target) not in seen and not ref.target.opaque:
-                    stack.append((ref.target, False))
+            elif fn not in seen:
+                seen.add(fn)
+                stack.append((fn, True))
+                for ref in reversed(fn.inputs):
+                    if ref.kind == "fn" and not ref.target.opaque and ref.target not in seen:
+                        stack.append((ref.target, False))
     return order
 
 
@@ -89,10 +87,10 @@ class TapePlan:
                     operands.append(("scalar", type(value).__name__, value))
                 else:
                     operands.append(self._operand(ref))
-            out = fn.out
-            slot_of[id(fn)] = len(slots)
-            slots.append((fn.op, fn.attrs, tuple(operands), out.shape, _dtype_str(out.dtype), fn.where))
-            refs.append([out])
+            slot_of[id(fn)] = len(slots)  # (a GradFn is the ref of its output)
+            slots.append((fn.op, fn.attrs, tuple(operands), fn.shape, _DTYPE_STR.get(fn.dtype) or _dtype_str(fn.dtype),
+                          fn.where))
+            refs.append([fn])
             producers.append(fn)
         self.root_slot = len(slots) - 1
         self.signature = tuple(slots)

@@ -128,12 +128,14 @@ def _size(shape) -> str:
 def _accumulate(leaf: Tensor, grad, reached=None) -> None:
     if reached is not None:
         reached.setdefault(id(leaf), leaf)
-    grad = np.asarray(grad)
-    if grad.ndim == 0 and leaf._value.ndim:  # an adjoint SymPy folded to a constant (x - x) prints as a scalar
-        grad = np.broadcast_to(grad, leaf._value.shape)
-    if grad.shape != leaf._value.shape:  # the derivation unbroadcasts; this is an internal check
-        raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
-                           f"{leaf._value.shape}; please report it")
+    if type(grad) is not np.ndarray:
+        grad = np.asarray(grad)
+    if grad.shape != leaf._value.shape:
+        if grad.ndim == 0:  # an adjoint SymPy folded to a constant (x - x) prints as a scalar
+            grad = np.broadcast_to(grad, leaf._value.shape)
+        else:  # the derivation unbroadcasts; this is an internal check
+            raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
+                               f"{leaf._value.shape}; please report it")
     if leaf._grad is None:
         leaf._grad = _new(np.array(grad, dtype=leaf._value.dtype, copy=True, order="C"))  # C layout, as the leaf
     else:
