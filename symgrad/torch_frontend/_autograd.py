@@ -183,7 +183,7 @@ def _check_freed(order) -> None:
 def _free(order) -> None:
     for fn in order:
         fn.freed = True
-        fn.out.value = None
+        fn.value = None  # (its output: fn.out is fn)
         for ref in fn.inputs:
             if ref.kind != "scalar":
                 ref.value = None
