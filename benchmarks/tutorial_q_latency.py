@@ -1,9 +1,11 @@
-"""Latency of the tutorial example, symgrad vs torch, one thread, median of N runs.
+"""Latency of the tutorial example, symgrad vs torch, one thread, median of N runs each.
 
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/tutorial_q_latency.py [N]
 
 One run: create a, b (requires_grad), Q = 3*a**3 - b**2, Q.backward(gradient=ones). symgrad's first
 run generates (or loads) the backward module; the timed runs reuse it, as a training loop does.
+The libraries take turns in blocks of `BLOCK` runs, so a machine shared with other work slows both
+alike and the ratio stays meaningful; the median of each library's runs is reported.
 """
 
 import os
@@ -13,7 +15,9 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+BLOCK = 50
 
 
 def one_run(lib):
@@ -24,41 +28,45 @@ def one_run(lib):
     return a, b
 
 
-def median_us(lib, n):
-    one_run(lib)  # warm-up (symgrad: generate or load the module)
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        one_run(lib)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+def median_us(libs, n) -> list:
+    """Median microseconds of `one_run` per library, `n` runs each, in alternating blocks."""
+    times = [[] for _ in libs]
+    for lib in libs:
+        one_run(lib)  # warm-up (symgrad: generate or load the module)
+    while len(times[0]) < n:
+        for lib, spent in zip(libs, times):
+            for _ in range(min(BLOCK, n - len(spent))):
+                start = time.perf_counter()
+                one_run(lib)
+                spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) * 1e6 for spent in times]
+
+
+def _libraries():
+    import symgrad
+    from benchmarks.common import torch_or_none
+
+    torch = torch_or_none()
+    return [symgrad] if torch is None else [symgrad, torch]
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    import symgrad
-
-    print(f"symgrad: {median_us(symgrad, n):8.1f} us  (median of {n})")
-    try:
-        import torch
-    except ImportError:
+    libs = _libraries()
+    for lib, us in zip(libs, median_us(libs, n)):
+        print(f"{lib.__name__ + ':':8} {us:8.1f} us  (median of {n}, {lib.__name__} {lib.__version__})")
+    if len(libs) == 1:
         print("torch:   not installed")
-        return
-    torch.set_num_threads(1)
-    print(f"torch:   {median_us(torch, n):8.1f} us  (median of {n}, torch {torch.__version__})")
 
 
 def rows(n: int = 1000):
     """Benchmark-table rows (see benchmarks/__main__.py)."""
-    import symgrad
+    from .common import Row
 
-    from .common import Row, torch_or_none
-
-    result = [Row("tutorial Q: create, forward, backward", "symgrad (eager)", median_us(symgrad, n) * 1e-6)]
-    torch = torch_or_none()
-    if torch is not None:
-        result.append(Row("tutorial Q: create, forward, backward", "torch", median_us(torch, n) * 1e-6))
-    return result
+    libs = _libraries()
+    names = {"symgrad": "symgrad (eager)", "torch": "torch"}
+    return [Row("tutorial Q: create, forward, backward", names[lib.__name__], us * 1e-6)
+            for lib, us in zip(libs, median_us(libs, n))]
 
 
 if __name__ == "__main__":

@@ -19,19 +19,29 @@ import threading
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # symgrad/, above core/
 USER_CODE_IN_PACKAGE = (os.path.join(PACKAGE_DIR, "tools", "demo.py"), os.path.join(PACKAGE_DIR, "models.py"))
 _state = threading.local()
-
-
-def _user_frame(frame):
-    while (frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR)
-           and frame.f_code.co_filename not in USER_CODE_IN_PACKAGE):
-        frame = frame.f_back
-    return frame
+_INTERNAL: dict[str, bool] = {}  # co_filename -> whether it is symgrad's own code (`caller`)
 
 
 def caller() -> tuple:
     """(filename, line) of the innermost frame outside symgrad: where the user wrote the op."""
-    frame = _user_frame(sys._getframe(1))
-    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        internal = _INTERNAL.get(filename)
+        if internal is None:
+            internal = _INTERNAL[filename] = _is_internal(filename)
+        if not internal:
+            return (filename, frame.f_lineno)
+        frame = frame.f_back
+    return ("", 0)
+
+
+def _is_internal(filename: str) -> bool:
+    """Whether code of `filename` is symgrad's own (any spelling of the path: `pkg/../symgrad/x.py`)."""
+    if filename.startswith("<"):  # <string>, <stdin>: code the user ran
+        return False
+    path = os.path.abspath(filename)
+    return path.startswith(PACKAGE_DIR + os.sep) and path not in USER_CODE_IN_PACKAGE
 
 
 def location_text(where) -> str:

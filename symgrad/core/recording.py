@@ -32,7 +32,12 @@ from typing import Protocol
 
 from symgrad.core.location import PACKAGE_DIR
 
-_state = threading.local()
+
+class _State(threading.local):
+    stack = None  # the default of every thread: a class attribute (a missing attribute costs an exception)
+
+
+_state = _State()
 
 
 class Recorder(Protocol):
@@ -49,14 +54,14 @@ class Recorder(Protocol):
 
 def active():
     """The innermost active recorder, or None."""
-    stack = getattr(_state, "stack", None)
+    stack = _state.stack
     return stack[-1] if stack else None
 
 
 @contextlib.contextmanager
 def recording(recorder):
     """Make `recorder` the active recorder inside the block."""
-    stack = getattr(_state, "stack", None)
+    stack = _state.stack
     if stack is None:
         stack = _state.stack = []
     stack.append(recorder)

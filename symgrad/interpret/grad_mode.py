@@ -6,7 +6,12 @@ import builtins
 import functools
 import threading
 
-_state = threading.local()
+
+class _State(threading.local):
+    grad = True  # the default of every thread: a class attribute (a missing attribute costs an exception)
+
+
+_state = _State()
 _py_bool = builtins.bool
 
 
@@ -22,7 +27,7 @@ def is_grad_enabled() -> _py_bool:
     ...     symgrad.is_grad_enabled()
     False
     """
-    return getattr(_state, "grad", True)
+    return _state.grad
 
 
 class _GradMode:

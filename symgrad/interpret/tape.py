@@ -13,6 +13,8 @@ as in torch; operands that do not broadcast raise torch's RuntimeError with the 
 from __future__ import annotations
 
 import builtins
+import contextvars
+import threading
 
 import numpy as np
 
@@ -24,6 +26,24 @@ from symgrad.interpret.tensor_core import Tensor, new_tensor, record
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 _DEFAULT = {0: np.dtype(np.bool_), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
+_quiet = threading.local()
+
+
+def quietly(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` under `np.errstate(all="ignore")` (nan and inf without warnings, as torch),
+    cheaply: run in a context copied once per thread inside that errstate (entering an errstate
+    costs more than a small ufunc). Nested calls (the context is already entered) use errstate."""
+    context = getattr(_quiet, "context", None)
+    if context is None:
+        with np.errstate(all="ignore"):
+            context = _quiet.context = contextvars.copy_context()
+    try:
+        return context.run(fn, *args, **kwargs)
+    except RuntimeError as error:
+        if not str(error).startswith("cannot enter context"):
+            raise
+    with np.errstate(all="ignore"):
+        return fn(*args, **kwargs)
 
 
 def operand(x):
@@ -63,18 +83,24 @@ def _promote_within_category(dtypes) -> np.dtype:
     return np.result_type(*[d for d in dtypes if _CATEGORY[d.kind] == top])
 
 
-def _common_float(operands):
-    """Fast path of `result_dtype`: float tensors of one dtype with Python scalars (the usual case)."""
+def _float_values(operands):
+    """Fast path of `elementwise`: (values, dtype) when the operands are float tensors of one dtype
+    and Python floats / ints (the usual case), else (None, None)."""
     target = None
+    values = []
     for x in operands:
-        if type(x) is Tensor:
-            d = x._value.dtype
+        if isinstance(x, Tensor):
+            value = x._value
+            d = value.dtype
             if d.kind != "f" or (target is not None and d != target):
-                return None
+                return None, None
             target = d
-        elif type(x) is not _py_float and type(x) is not _py_int:
-            return None
-    return target
+            values.append(value)
+        elif type(x) is _py_float or type(x) is _py_int:
+            values.append(x)
+        else:
+            return None, None
+    return values, target
 
 
 def _value_as(x, target):
@@ -83,25 +109,32 @@ def _value_as(x, target):
     return x._value if target is None or x._value.dtype == target else x._value.astype(target)
 
 
+def _promoted_values(op, row, operands):
+    """(operands, values, dtype) with torch's promotion (every operand kind; see `result_dtype`)."""
+    operands = tuple(operand(x) for x in operands)
+    first = 1 if op == "where" else 0  # where's condition keeps its dtype
+    target = result_dtype(operands[first:])
+    if row.result_kind == "f" and target.kind != "f":
+        target = np.dtype(np.float32)
+    values = [_value_as(x, target if k >= first else None) for k, x in enumerate(operands)]
+    return operands, values, target
+
+
 def elementwise(op: str, *operands, name: str | None = None) -> Tensor:
     """Elementwise row `op` of the table on Tensors / scalars, with torch's dtype promotion."""
-    operands = tuple(operand(x) for x in operands)
     row = PRIMITIVES[op]
-    first = 1 if op == "where" else 0  # where's condition keeps its dtype
-    target = _common_float(operands) if first == 0 else None
+    values, target = _float_values(operands) if op != "where" else (None, None)
     if target is None:
-        target = result_dtype(operands[first:])
-        if row.result_kind == "f" and target.kind != "f":
-            target = np.dtype(np.float32)
-    values = [_value_as(x, target if k >= first else None) for k, x in enumerate(operands)]
+        operands, values, target = _promoted_values(op, row, operands)
     try:
-        with np.errstate(all="ignore"):  # as torch: nan and inf without warnings
-            value = np.asarray(row.numpy(*values))
+        value = quietly(row.numpy, *values)  # as torch: nan and inf without warnings
     except ValueError:
         raise RuntimeError(broadcast_message(values)) from None
-    if row.result_kind != "b" and value.dtype != target:
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    if value.dtype is not target and value.dtype != target and row.result_kind != "b":
         value = value.astype(target)
-    return record(name or torch_name(op), op, operands, value, where=caller())
+    return record(name or torch_name(op), op, operands, value)  # (record finds the user's line when needed)
 
 
 def broadcast_message(values) -> str:
@@ -127,15 +160,15 @@ def apply_row(op: str, operands, attrs: dict, name: str | None = None, view_of=N
     operands = tuple(new_tensor(np.asarray(x)) if isinstance(x, (np.ndarray, list, tuple)) else x
                      for x in operands)
     values = [x._value if isinstance(x, Tensor) else x for x in operands]
-    with np.errstate(all="ignore"):
-        if op == "expr":  # a derived expression (the per-node autograd engine's adjoints): SymPy evaluates it
-            from symgrad.core.symbolic import evaluate
+    if op == "expr":  # a derived expression (the per-node autograd engine's adjoints): SymPy evaluates it
+        from symgrad.core.symbolic import evaluate
 
+        with np.errstate(all="ignore"):
             value = np.asarray(evaluate(attrs["expr"], values))
-        else:
-            value = np.asarray(row.numpy(*values, **attrs))
+    else:
+        value = np.asarray(quietly(row.numpy, *values, **attrs))
     label = name or torch_name(op, value.shape, [np.shape(v) for v in values], attrs)
-    return record(label, op, operands, value, tuple(sorted(attrs.items())), where=caller(), view_of=view_of)
+    return record(label, op, operands, value, tuple(sorted(attrs.items())), view_of=view_of)
 
 
 def named(result, name: str):

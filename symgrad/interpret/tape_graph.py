@@ -25,21 +25,19 @@ from symgrad.interpret.trace import Builder
 
 def collect(root_fns) -> list:
     """The GradFns reachable from `root_fns`, operands before consumers (depth-first, deterministic)."""
-    order, seen = [], set()
+    order, seen = [], set()  # (GradFns hash by identity)
     for root_fn in root_fns:
         stack = [(root_fn, False)]
         while stack:
             fn, done = stack.pop()
             if done:
                 order.append(fn)
-                continue
-            if id(fn) in seen:
-                continue
-            seen.add(id(fn))
-            stack.append((fn, True))
-            for ref in reversed(fn.inputs):
-                if ref.kind == "fn" and id(ref.target) not in seen and not getattr(ref.target, "opaque", False):
-                    stack.append((ref.target, False))
+            elif fn not in seen:
+                seen.add(fn)
+                stack.append((fn, True))
+                for ref in reversed(fn.inputs):
+                    if ref.kind == "fn" and not ref.target.opaque and ref.target not in seen:
+                        stack.append((ref.target, False))
     return order
 
 
@@ -55,6 +53,16 @@ def where_text(where) -> str:
     return str(where or "")
 
 
+_DTYPE_STR: dict = {}  # np.dtype -> its .str ('<f4'), which NumPy builds anew at each access
+
+
+def _dtype_str(dtype) -> str:
+    text = _DTYPE_STR.get(dtype)
+    if text is None:
+        text = _DTYPE_STR[dtype] = dtype.str
+    return text
+
+
 class TapePlan:
     """Slots and structure signature of a recorded DAG (see the module docstring)."""
 
@@ -65,12 +73,27 @@ class TapePlan:
         self.leaves: list = []
         self.leaf_slots: list[int] = []
         self._slot_of: dict = {}
-        for fn in order:
-            operands = tuple(self._operand(ref) for ref in fn.inputs)
-            out = fn.out
-            self._add(id(fn), fn, fn.out, (fn.op, fn.attrs, operands, out.shape, out.dtype.str, fn.where))
-        self.root_slot = len(self.slots) - 1
-        self.signature = tuple(self.slots)
+        slots, refs, producers, slot_of = self.slots, self.refs, self.producers, self._slot_of
+        for fn in order:  # NOTE: `_operand` and `_add` inlined for the common cases: this runs per backward
+            operands = []
+            for ref in fn.inputs:
+                kind = ref.kind
+                if kind == "fn" and not ref.target.opaque:
+                    slot = slot_of[id(ref.target)]
+                    refs[slot].append(ref)
+                    operands.append(slot)
+                elif kind == "scalar":
+                    value = ref.value
+                    operands.append(("scalar", type(value).__name__, value))
+                else:
+                    operands.append(self._operand(ref))
+            slot_of[id(fn)] = len(slots)  # (a GradFn is the ref of its output)
+            slots.append((fn.op, fn.attrs, tuple(operands), fn.shape, _DTYPE_STR.get(fn.dtype) or _dtype_str(fn.dtype),
+                          fn.where))
+            refs.append([fn])
+            producers.append(fn)
+        self.root_slot = len(slots) - 1
+        self.signature = tuple(slots)
 
     def slot_of(self, fn) -> int:
         return self._slot_of[id(fn)]
@@ -100,11 +123,11 @@ class TapePlan:
     def _operand(self, ref):
         if ref.kind == "scalar":
             return ("scalar", type(ref.value).__name__, ref.value)
-        if ref.kind == "fn" and getattr(ref.target, "opaque", False):
+        if ref.kind == "fn" and ref.target.opaque:
             # an output of a compiled call: a leaf here; its gradient goes to the call's backward
             slot = self._slot_of.get(id(ref.target))
             if slot is None:
-                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, ref.dtype.str))
+                slot = self._add(id(ref.target), ref.target, ref, ("leaf", ref.shape, _dtype_str(ref.dtype)))
                 self.leaves.append(ref.target)
                 self.leaf_slots.append(slot)
                 return slot
@@ -114,7 +137,7 @@ class TapePlan:
             key = id(ref.target) if ref.kind == "leaf" else ("const", id(ref.value), ref.version)
             slot = self._slot_of.get(key)
             if slot is None:
-                slot = self._add(key, ref.target, ref, (ref.kind, ref.shape, ref.dtype.str))
+                slot = self._add(key, ref.target, ref, (ref.kind, ref.shape, _dtype_str(ref.dtype)))
                 if ref.kind == "leaf":
                     self.leaves.append(ref.target)
                     self.leaf_slots.append(slot)

@@ -4,9 +4,10 @@ Contract
 --------
 * Operations run eagerly on NumPy arrays (float32 by default; float64 available; Python numbers are
   weak scalars, dtype promotion as torch). When grad mode is on and an operand requires grad, the
-  operation is *recorded*: a `GradFn` holding the IR op name and attrs of `primitives.PRIMITIVES`,
-  references to its operands (the producing `GradFn`, a leaf, a constant tensor or a Python scalar)
-  with their values and version numbers, and the user's source line. Nothing is differentiated then.
+  operation is *recorded*: a `GradFn` (`grad_fn.py`) holding the IR op name and attrs of
+  `primitives.PRIMITIVES`, references to its operands (the producing `GradFn`, a leaf, a constant
+  tensor or a Python scalar) with their values and version numbers, and the user's source line.
+  Nothing is differentiated then.
 * `Tensor.backward()` walks the recorded DAG from the root in a deterministic topological order.
   That order, with each node's op, attrs, shapes, dtypes and source line, is the *structure
   signature*. Its backward module (saved forward values + output gradient -> leaf gradients) is
@@ -25,7 +26,6 @@ Contract
 from __future__ import annotations
 
 import builtins
-import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -46,48 +46,20 @@ from symgrad.interpret.dtypes import (
     to_numpy_dtype,
     wrap_dtype,
 )
+from symgrad.interpret.grad_fn import (  # noqa: F401 - AccumulateGrad, Ref re-exported
+    AccumulateGrad,
+    GradFn,
+    Ref,
+    VersionCounter,
+)
 from symgrad.interpret.grad_mode import is_grad_enabled
 
-_state = threading.local()
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 _Size = builtins.int | tuple[builtins.int, ...] | list[builtins.int]  # annotations: torch's `*size`
 _Number = builtins.int | builtins.float
-if TYPE_CHECKING:
-    pass
 
 
-# ============================================================================ the record
-class _Counter:
-    """A version counter, shared by a tensor and its views (as torch's `_version`)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
-
-
-class Ref:
-    """One operand (or the output) of a recorded op, as it was when the op ran.
-
-    kind: "fn" (output of `target`, a GradFn), "leaf" (`target` is a Tensor requiring grad),
-    "const" (a tensor not requiring grad) or "scalar" (`value` is a Python number).
-    """
-
-    __slots__ = ("kind", "target", "value", "counter", "version", "shape", "dtype")
-
-    def __init__(self, kind, target, value, counter=None):
-        self.kind = kind
-        self.target = target
-        self.value = value
-        self.counter = counter
-        self.version = counter.value if counter is not None else 0
-        if kind != "scalar":
-            self.shape, self.dtype = value.shape, value.dtype
-
-    def stale(self) -> _py_bool:
-        return self.counter is not None and self.counter.value != self.version
-
-
+# ============================================================================ gradients
 def zero_grads(params, set_to_none: bool = True) -> None:
     """Reset `.grad` of `params` (Module.zero_grad and Optimizer.zero_grad, as torch)."""
     for p in params:
@@ -98,64 +70,6 @@ def zero_grads(params, set_to_none: bool = True) -> None:
         else:
             p._grad._value = np.zeros_like(p._grad._value)
             p._grad._version.value += 1
-
-
-# Ops whose torch backward saves no tensor: walking them again after the graph was freed is allowed.
-SAVES_NOTHING = frozenset({
-    "AddBackward0", "SubBackward0", "NegBackward0", "ViewBackward0", "ExpandBackward0",
-    "TransposeBackward0", "PermuteBackward0", "TBackward0", "SumBackward0", "SumBackward1",
-    "MeanBackward0", "MeanBackward1", "SelectBackward0", "SliceBackward0", "UnsqueezeBackward0",
-    "SqueezeBackward0", "SqueezeBackward1", "ToCopyBackward0", "CatBackward0", "StackBackward0",
-    "CumsumBackward0", "RsubBackward1", "CloneBackward0", "UnbindBackward0",
-})
-
-
-class GradFn:
-    """A recorded operation (torch's `grad_fn`): op, attrs, operand refs, output ref, source line."""
-
-    __slots__ = ("_name", "op", "attrs", "inputs", "out", "where", "freed", "__weakref__")
-
-    def __init__(self, name, op, attrs, inputs, out, where):
-        self._name = name
-        self.op = op
-        self.attrs = attrs
-        self.inputs = inputs
-        self.out = out
-        self.where = where
-        self.freed = False
-
-    def name(self) -> str:
-        return self._name
-
-    def __repr__(self) -> str:
-        return f"<{self._name} object at {id(self):#x}>"
-
-    @property
-    def next_functions(self) -> tuple:
-        result = []
-        for ref in self.inputs:
-            if ref.kind == "fn":
-                result.append((ref.target, 0))
-            elif ref.kind == "leaf":
-                result.append((AccumulateGrad(ref.target), 0))
-            else:
-                result.append((None, 0))
-        return tuple(result)
-
-
-class AccumulateGrad:
-    """The end of a backward path: accumulates into `variable.grad` (shown by `next_functions`)."""
-
-    def __init__(self, variable):
-        self.variable = variable
-
-    def name(self) -> str:
-        return "AccumulateGrad"
-
-    def __repr__(self) -> str:
-        return f"<AccumulateGrad object at {id(self):#x}>"
-
-    next_functions = ()
 
 
 # ============================================================================ Tensor
@@ -537,7 +451,7 @@ def init_tensor(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None,
     t._requires_grad = requires_grad
     t._grad_fn = grad_fn
     t._grad = None
-    t._version = counter if counter is not None else _Counter()
+    t._version = counter if counter is not None else VersionCounter()
     t._base = base
     t._has_views = False
     t._post_accumulate_hooks = None
@@ -546,8 +460,6 @@ def init_tensor(t: Tensor, array: np.ndarray, requires_grad=False, grad_fn=None,
 
 def new_tensor(array, requires_grad=False, grad_fn=None, counter=None, base=None) -> Tensor:
     return init_tensor(Tensor.__new__(Tensor), array, requires_grad, grad_fn, counter, base)
-
-
 
 
 def check_can_require_grad(np_dtype):
@@ -586,6 +498,8 @@ def infer_dtype(data) -> np.dtype:
 
 
 def as_array(data, dtype_) -> np.ndarray:
+    if type(data) is list and dtype_ is None and data and all(type(v) is _py_float for v in data):
+        return np.array(data, dtype=np.float32)  # the usual case, `tensor([2., 3.])`: float32, as torch
     if isinstance(data, Tensor):
         data = data._value
     elif isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in _flat(data)):
@@ -624,25 +538,43 @@ def operand_ref(x) -> Ref:
     return Ref("const", None, x._value, x._version)
 
 
+def _operand_refs(operands) -> tuple:
+    """`operand_ref` of each operand (inlined: this runs once per recorded op)."""
+    refs = []
+    for x in operands:
+        if not isinstance(x, Tensor):
+            refs.append(Ref("scalar", None, x))
+        elif x._grad_fn is not None:
+            refs.append(Ref("fn", x._grad_fn, x._value, x._version))
+        else:
+            refs.append(Ref("leaf" if x._requires_grad else "const", x if x._requires_grad else None,
+                            x._value, x._version))
+    return tuple(refs)
+
+
 def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), where=None,
            view_of: Tensor | None = None) -> Tensor:
     """The result tensor of `op` on `operands` (Tensors or Python scalars) whose value is `value`.
 
     Records a GradFn when grad mode is on, the result is floating point and an operand requires
-    grad. `attrs` are the IR attrs (sorted (name, value) pairs). `view_of`: the result shares that
-    tensor's memory (and version counter).
+    grad. `attrs` are the IR attrs (sorted (name, value) pairs). `where`: the user's (file, line),
+    found (`caller`) when None and needed. `view_of`: the result shares that tensor's memory (and
+    version counter).
     """
-    requires = (is_grad_enabled() and value.dtype.kind == "f"
-                and any(isinstance(x, Tensor) and x._requires_grad for x in operands))
+    requires = False
+    if value.dtype.kind == "f":
+        for x in operands:
+            if isinstance(x, Tensor) and x._requires_grad:
+                requires = is_grad_enabled()
+                break
     if view_of is not None and np.may_share_memory(value, view_of._value):
         out = _view_result(value, view_of, requires)
     else:
-        out = new_tensor(value, requires)
+        out = init_tensor(Tensor.__new__(Tensor), value, requires)
     if requires:
-        fn = GradFn(name, op, attrs, tuple(operand_ref(x) for x in operands), None,
-                    where if where is not None else caller())
-        fn.out = Ref("fn", fn, value, out._version)
-        out._grad_fn = fn
+        if where is None:
+            where = caller()
+        out._grad_fn = GradFn(name, op, attrs, _operand_refs(operands), where, value, out._version)
     trace = recording.active()
     if trace is not None:  # a recorder (symgrad.compile) is told: the op also becomes an IR node
         trace.on_record(out, op, operands, attrs, where if where is not None else caller())
@@ -650,7 +582,7 @@ def record(name: str, op: str, operands, value: np.ndarray, attrs: tuple = (), w
 
 
 def _unary_record(op, x, value, name, **attrs):
-    return record(name, op, (x,), value, tuple(sorted(attrs.items())), where=caller())
+    return record(name, op, (x,), value, tuple(sorted(attrs.items())))
 
 
 def is_recording(*operands) -> _py_bool:

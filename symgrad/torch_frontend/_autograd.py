@@ -24,8 +24,10 @@ import numpy as np
 from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
 from symgrad.compiler.variants import VariantCache
 from symgrad.core.location import location_text as _where_text
+from symgrad.interpret.grad_fn import SAVES_NOTHING
+from symgrad.interpret.tape import quietly
 from symgrad.interpret.tape_graph import TapePlan, collect
-from symgrad.interpret.tensor_core import SAVES_NOTHING, Tensor
+from symgrad.interpret.tensor_core import Tensor
 from symgrad.interpret.tensor_core import new_tensor as _new
 
 _VARIANTS = VariantCache("eager Tensor backward", warns=False)  # tape signature -> (backward, saved slots)
@@ -47,8 +49,9 @@ def backward(root: Tensor, gradient, retain_graph: bool, create_graph: bool, inp
     reached: dict = {}  # id -> leaf given a gradient, for the post-accumulate-grad hooks
     _backpropagate(root, seed, retain_graph, reached)
     for leaf in reached.values():
-        for hook in list((leaf._post_accumulate_hooks or {}).values()):
-            hook(leaf)
+        if leaf._post_accumulate_hooks:
+            for hook in list(leaf._post_accumulate_hooks.values()):
+                hook(leaf)
 
 
 def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> None:
@@ -56,8 +59,8 @@ def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> Non
         _accumulate(root, seed, reached)
         return
     pending: dict = {}  # opaque compiled calls reached -> cotangents of their outputs
-    visited: dict = {}  # id -> every node swept (freed at the end unless retain_graph)
-    _sweep(root._grad_fn, seed, pending, visited, retain_graph, reached)
+    visited: dict = {}  # id -> every compiled call swept (freed at the end unless retain_graph)
+    _sweep(root._grad_fn, seed, pending, retain_graph, reached)
     while pending:  # compiled calls, latest first: all their consumers have been swept
         call = max(pending, key=lambda c: c.seq)
         grads = call.backward(pending.pop(call))
@@ -67,13 +70,13 @@ def _backpropagate(root: Tensor, seed, retain_graph: bool, reached: dict) -> Non
                 _accumulate(ref.target, grad, reached)
             elif ref.kind == "fn":
                 cotangent = np.asarray(grad, dtype=ref.dtype)
-                _sweep(ref.target, cotangent, pending, visited, retain_graph, reached)
-    if not retain_graph:
-        for fn in visited.values():
-            fn.free() if getattr(fn, "opaque", False) else _free([fn])
+                _sweep(ref.target, cotangent, pending, retain_graph, reached)
+    if not retain_graph:  # (`_sweep` frees the recorded ops it sweeps)
+        for call in visited.values():
+            call.free()
 
 
-def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=None) -> None:
+def _sweep(root_fn, seed, pending, retain_graph: bool = True, reached=None) -> None:
     """Backpropagate `seed` from `root_fn` through recorded ops to leaves; cotangents reaching the
     outputs of compiled calls (opaque nodes, `symgrad.compile`) are collected in `pending`."""
     if getattr(root_fn, "opaque", False):
@@ -86,14 +89,12 @@ def _sweep(root_fn, seed, pending, visited, retain_graph: bool = True, reached=N
     _check_freed(order)
     if not retain_graph:  # the generated code releases each saved value after its last use
         _free(order)
-    with np.errstate(all="ignore"):  # as torch: inf/nan propagate silently
-        grads = function(saved, seed)
+    grads = quietly(function, saved, seed)  # as torch: inf/nan propagate silently
     for leaf, grad in zip(plan.leaves, grads):
-        if getattr(leaf, "opaque", False):
-            _add_pending(pending, leaf, grad)
-        else:
+        if isinstance(leaf, Tensor):
             _accumulate(leaf, grad, reached)
-    visited.update((id(fn), fn) for fn in order)
+        else:  # an output of an opaque node
+            _add_pending(pending, leaf, grad)
 
 
 def _add_pending(pending: dict, output, grad) -> None:
@@ -127,12 +128,14 @@ def _size(shape) -> str:
 def _accumulate(leaf: Tensor, grad, reached=None) -> None:
     if reached is not None:
         reached.setdefault(id(leaf), leaf)
-    grad = np.asarray(grad)
-    if grad.ndim == 0 and leaf._value.ndim:  # an adjoint SymPy folded to a constant (x - x) prints as a scalar
-        grad = np.broadcast_to(grad, leaf._value.shape)
-    if grad.shape != leaf._value.shape:  # the derivation unbroadcasts; this is an internal check
-        raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
-                           f"{leaf._value.shape}; please report it")
+    if type(grad) is not np.ndarray:
+        grad = np.asarray(grad)
+    if grad.shape != leaf._value.shape:
+        if grad.ndim == 0:  # an adjoint SymPy folded to a constant (x - x) prints as a scalar
+            grad = np.broadcast_to(grad, leaf._value.shape)
+        else:  # the derivation unbroadcasts; this is an internal check
+            raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
+                               f"{leaf._value.shape}; please report it")
     if leaf._grad is None:
         leaf._grad = _new(np.array(grad, dtype=leaf._value.dtype, copy=True, order="C"))  # C layout, as the leaf
     else:
@@ -180,7 +183,7 @@ def _check_freed(order) -> None:
 def _free(order) -> None:
     for fn in order:
         fn.freed = True
-        fn.out.value = None
+        fn.value = None  # (its output: fn.out is fn)
         for ref in fn.inputs:
             if ref.kind != "scalar":
                 ref.value = None

@@ -24,15 +24,20 @@ from symgrad.interpret.dtypes import int64
 from symgrad.interpret.grad_mode import is_grad_enabled, no_grad
 from symgrad.interpret.tape import elementwise, named, result_dtype
 from symgrad.interpret.tape import operand as _operand
-from symgrad.interpret.tensor_core import Ref, Tensor, is_recording, record
+from symgrad.interpret.tensor_core import Tensor, is_recording, record
 from symgrad.interpret.tensor_core import new_tensor as _new
 from symgrad.interpret.torch_dtype_rules import FIX, matmul_mismatch
+from symgrad.torch_frontend import _autograd
 
 _py_bool, _py_int, _py_float = builtins.bool, builtins.int, builtins.float
 # ============================================================================ arithmetic
+_READY = (Tensor, _py_float, _py_int)  # operands `elementwise` takes as they are (it normalises the rest)
+
+
 def _binary(op, name_tensor, name_scalar=None):
     def method(self, other):
-        other = _operand(other)
+        if not isinstance(other, _READY):
+            other = _operand(other)
         name = name_tensor if isinstance(other, Tensor) or name_scalar is None else name_scalar
         return elementwise(op, self, other, name=name)
 
@@ -41,13 +46,14 @@ def _binary(op, name_tensor, name_scalar=None):
 
 def _reflected(op, name):
     def method(self, other):
-        return elementwise(op, _operand(other), self, name=name)
+        return elementwise(op, other if isinstance(other, _READY) else _operand(other), self, name=name)
 
     return method
 
 
 def pow(self, exponent):
-    exponent = _operand(exponent)
+    if not isinstance(exponent, _READY):
+        exponent = _operand(exponent)
     return elementwise("pow", self, exponent,
                        name="PowBackward1" if isinstance(exponent, Tensor) else "PowBackward0")
 
@@ -64,12 +70,15 @@ def _alpha(other, alpha):
     return other if alpha == 1 else _operand(other) * alpha
 
 
+_add, _sub = _binary("add", "AddBackward0"), _binary("sub", "SubBackward0")
+
+
 def add(self, other, alpha=1):
-    return _binary("add", "AddBackward0")(self, _alpha(other, alpha))
+    return _add(self, _alpha(other, alpha))
 
 
 def sub(self, other, alpha=1):
-    return _binary("sub", "SubBackward0")(self, _alpha(other, alpha))
+    return _sub(self, _alpha(other, alpha))
 
 
 def matmul(self, other):
@@ -529,7 +538,7 @@ def _write_back(self, result: Tensor, name: str):
     fn = result._grad_fn
     if fn is not None:
         fn._name = name
-        fn.out = Ref("fn", fn, self._value, self._version)
+        fn.set_output(self._value, self._version)
         self._grad_fn = fn
         self._requires_grad = True
 
@@ -590,8 +599,6 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
     >>> x.grad
     tensor([ 3., 12.])
     """
-    from symgrad.torch_frontend import _autograd
-
     trace = active_recorder()
     if trace is not None:
         trace.on_backward(self)
@@ -602,8 +609,8 @@ def install():
     """Give `Tensor` its operators, methods and `backward`; fill `FUNCTIONS`."""
     methods = {
         "backward": _backward,
-        "__add__": _binary("add", "AddBackward0"), "__radd__": _reflected("add", "AddBackward0"),
-        "__sub__": _binary("sub", "SubBackward0"), "__rsub__": _reflected("sub", "RsubBackward1"),
+        "__add__": _add, "__radd__": _reflected("add", "AddBackward0"),
+        "__sub__": _sub, "__rsub__": _reflected("sub", "RsubBackward1"),
         "__mul__": _binary("mul", "MulBackward0"), "__rmul__": _reflected("mul", "MulBackward0"),
         "__truediv__": _binary("div", "DivBackward0"), "__rtruediv__": _rtruediv,
         "__pow__": pow, "__rpow__": _rpow, "__matmul__": matmul, "__rmatmul__": _rmatmul,
