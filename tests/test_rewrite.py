@@ -139,3 +139,21 @@ def test_vjp_saves_bases_not_views():
     h = 1 - np.tanh(x @ w.T) ** 2
     np.testing.assert_allclose(gw, (ct * h).T @ x)
     np.testing.assert_allclose(gx, (ct * h) @ w)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("a_shape,b_shape", [((5, 1), (1, 7)), ((3, 5, 1), (1, 7)), ((2, 1, 4, 1), (3, 1, 6)),
+                                             ((5, 2), (2, 7))])
+def test_matmul_over_size_one_is_a_broadcast_product(dtype, a_shape, b_shape):
+    nodes = [Node("input", (), make_attrs(name=n, position=k), s, dtype)
+             for k, (n, s) in enumerate((("a", a_shape), ("b", b_shape)))]
+    out_shape = np.matmul(np.ones(a_shape), np.ones(b_shape)).shape
+    nodes.append(Node("matmul", (0, 1), make_attrs(), out_shape, dtype))
+    graph = Graph(tuple(nodes), (0, 1), (2,))
+    folded = simplify(graph)
+    assert _ops(folded) == (["mul"] if a_shape[-1] == 1 else ["matmul"])
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(a_shape).astype(dtype), rng.standard_normal(b_shape).astype(dtype)
+    got, expected = _run(folded, a, b)[0], _run(graph, a, b)[0]
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)

@@ -454,7 +454,7 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t139 = np.sum(grad_output0, axis=0)
     t140 = grad_output0 @ fc_weight
     t141 = t138.T
-    t142 = t141 @ grad_output0
+    t142 = grad_output0*t141
     t143 = t142.T
     # models.py:110: x = x.flatten(1)
     t144 = t140.reshape((1, 512, 1, 1))

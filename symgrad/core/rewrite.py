@@ -3,8 +3,9 @@
 `simplify(graph)` applies `RULES` to every node (its inputs already rewritten) until none matches,
 and returns a new graph; nothing is mutated. A rule sees the matched node and the graph's nodes, and
 returns the position of an existing value that the node equals (`Same`), a new node that computes
-the same value (`Node`), or None when it does not apply. Rules only fold views and casts: values,
-shapes and dtypes are unchanged, so gradients derived before or after are the same.
+the same value (`Node`), or None when it does not apply. Rules fold views and casts and pick a
+cheaper op for the same numbers: values, shapes and dtypes are unchanged, so gradients derived
+before or after are the same.
 
 `VIEWS` lists the ops whose result is a cheap view of their first input: the saved-value analysis
 (`passes.split`) saves the base and recomputes such a view in the backward pass (`save_bases`).
@@ -105,6 +106,15 @@ def _fill_of_fills(node, nodes):
                 node.where)
 
 
+def _outer_product(node, nodes):
+    """A matmul contracting over size 1, (..., m, 1) @ (..., 1, n), is the broadcast product a * b:
+    the same numbers (one product each), and several times faster than BLAS on such shapes."""
+    a, b = (nodes[j] for j in node.inputs)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != 1 or not a.dtype == b.dtype == node.dtype:
+        return None
+    return Node("mul", node.inputs, make_attrs(), node.shape, node.dtype, node.where)
+
+
 def _pattern(node, nodes, constants: set) -> tuple:
     """forward_expression's pattern: ("const", number) for `constants` and const nodes, else symbols."""
     pattern, k = [], 0
@@ -133,6 +143,7 @@ RULES = (
     Rule("broadcast_to(x, x.shape) -> x", "broadcast_to", _same_shape),
     Rule("cast(cast(x, a), b) -> cast(x, b) when x -> a is exact", "cast", _cast_of_exact_cast),
     Rule("cast(x, x.dtype) -> x", "cast", _same_dtype),
+    Rule("matmul(a, b) -> a * b when the contraction has size 1", "matmul", _outer_product),
     Rule("op(x, fill(c)) -> op(x, c) when x has the shape", ELEMENTWISE, _fill_operands_to_scalars),
     Rule("op(fill(a), fill(b)) -> fill(op(a, b)) in float64", ELEMENTWISE, _fill_of_fills),
 )
