@@ -299,3 +299,24 @@ def test_gradient_equal_to_a_constant_is_not_shared_with_the_module():
         np.testing.assert_array_equal(w.grad.numpy(), c)
         w.grad.mul_(0.0)  # in place, as clip_grad_norm_ does
     assert "def forward" in compiled.code
+
+
+def test_a_slot_tensor_outlives_the_trace_so_its_id_is_never_reused():
+    """A `.grad` read through a slot may be freed by `zero_grad()` while the step is recorded; the
+    trace keeps it alive, else a Tensor made later could get its id and be read as that `.grad`
+    (seen as an index array taken for `bias.grad` when this file ran after others)."""
+    import gc
+    import weakref
+
+    from symgrad.interpret.trace import Builder
+    from symgrad.torch_frontend.compile_step import GradSlot
+    from symgrad.torch_frontend.compile_tensor import TensorTrace
+
+    p = symgrad.ones(3, requires_grad=True)
+    trace = TensorTrace(Builder(), {})
+    grad = symgrad.zeros(3)
+    trace.add_slot(grad, GradSlot(p, "p"))
+    alive = weakref.ref(grad)
+    del grad
+    gc.collect()
+    assert alive() is not None

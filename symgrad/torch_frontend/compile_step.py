@@ -174,10 +174,10 @@ class StepTrace(TensorTrace):
             name = state_names.get(id(p), f"param{k}")
             self.before[id(p)] = (p._version.value, np.array(p._value, copy=True), p._grad)
             if p._grad is not None:
-                self.slot_of[id(p._grad)] = GradSlot(p, name)
+                self.add_slot(p._grad, GradSlot(p, name))
             for key, value in opt.state.get(p, {}).items():
                 if isinstance(value, Tensor):
-                    self.slot_of[id(value)] = StateSlot(opt, p, key, name)
+                    self.add_slot(value, StateSlot(opt, p, key, name))
                     self.before[id(value)] = (value._version.value, np.array(value._value, copy=True), None)
 
     def add_grad_slots(self, tensors) -> None:
@@ -185,7 +185,7 @@ class StepTrace(TensorTrace):
         for k, t in enumerate(tensors):
             grad = t._grad
             if grad is not None and id(grad) not in self.slot_of:
-                self.slot_of[id(grad)] = GradSlot(t, self.state_names.get(id(t), f"leaf{k}"))
+                self.add_slot(grad, GradSlot(t, self.state_names.get(id(t), f"leaf{k}")))
                 self.before[id(grad)] = (grad._version.value, None, None)
 
     def _parameters(self):

@@ -174,6 +174,11 @@ class TensorTrace:
         self.array_node[id(t._value)] = index
         self._alive.append(t)
 
+    def add_slot(self, t, slot) -> None:
+        """`t` is read through `slot` on each call (`compile_step`: a .grad, an optimiser state)."""
+        self.slot_of[id(t)] = slot
+        self._alive.append(t)  # NOTE: kept alive, so a tensor made later never reuses its id
+
     def add_state(self, tensors) -> None:
         for t in tensors:
             self.state_arrays.setdefault(id(t._value), t)
