@@ -226,9 +226,9 @@ def enabled() -> bool:
 @functools.lru_cache(maxsize=1)
 def library():
     """The loaded library, or None (no compiler, or it failed: logged once on `symgrad.codegen`)."""
-    from symgrad.core import logs
-    from symgrad.compiler.cache import cache_dir
     from symgrad.codegen.c_backend import CompilerError, compile_library, fingerprint
+    from symgrad.compiler.cache import cache_dir
+    from symgrad.core import logs
 
     try:
         text = source()
