@@ -3,10 +3,12 @@
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/conv_bench.py [--layers] [--cpu-time]
 
 x 16x64x16x16, w 64x64x3x3, padding 1 (a resnet18 layer1 conv at 64x64 input), float32 and float64.
-"symgrad" runs the three conv rows' kernels (forward, input gradient, weight gradient: the code the
-generated modules contain); "symgrad.vjp" the whole `symgrad.vjp` call (its trace also evaluates the
-forward once, then the generated forward and backward modules run); torch runs `conv2d(...)` then
-`.backward(g)` with `torch.set_num_threads(1)`.
+"symgrad" runs the three conv rows' kernels (forward, input gradient, weight gradient: the helpers
+generated modules call, as symgrad runs them in-process: with C im2col / col2im where a C compiler is
+found, see symgrad/codegen/conv_c.py; SYMGRAD_CONV_KERNELS=numpy times their plain NumPy definitions);
+"symgrad.vjp" the whole `symgrad.vjp` call (its trace also evaluates the forward once, then the
+generated forward and backward modules run); torch runs `conv2d(...)` then `.backward(g)` with
+`torch.set_num_threads(1)`.
 "sum of its GEMMs" times the three matrix products alone on ready-made operands: forward
 (O, C*9) @ (C*9, N*H*W), input gradient (C, O*9) @ (O*9, N*H*W) and weight gradient
 (O, N*H*W) @ (N*H*W, C*9): the floor for any im2col-style kernel; the rest is data movement.
@@ -24,6 +26,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import symgrad  # noqa: E402
+from symgrad.codegen import conv_c  # noqa: E402
 from symgrad.composites.nn_composites import conv2d  # noqa: E402
 from symgrad.core.primitives import PRIMITIVES  # noqa: E402
 
@@ -82,7 +85,7 @@ def measure(dtype, batch=16, repeat=30):
 
     attrs = dict(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
 
-    def kernels():  # the three rows' own (emitted) code, as a compiled training step runs them
+    def kernels():  # the three rows' kernels, as symgrad runs them in eager steps and loaded modules
         PRIMITIVES["conv2d"].numpy(x, w, **attrs)
         PRIMITIVES["conv2d_input_grad"].numpy(g, w, input_size=x.shape[2:], **attrs)
         PRIMITIVES["conv2d_weight_grad"].numpy(g, x, **attrs)
@@ -145,7 +148,8 @@ def rows(repeat=20):
 
     ms = measure(np.float32, repeat=repeat)
     name = "resnet 3x3 conv fwd+bwd 16x64x16x16 float32"
-    out = [Row(name, "symgrad (its 3 generated kernels)", ms["symgrad"] / 1e3,
+    kind = "C im2col" if conv_c.usable(np.ones(1, np.float32)) else "NumPy im2col"
+    out = [Row(name, f"symgrad (its 3 kernels, {kind})", ms["symgrad"] / 1e3,
                f"{ms['symgrad'] / ms['gemms']:.2f}× the sum of its GEMMs"),
            Row(name, "symgrad.vjp (trace + forward + backward)", ms["symgrad.vjp"] / 1e3)]
     if "torch" in ms:

@@ -19,16 +19,63 @@
 import numpy as np
 
 
+# The conv2d helpers of generated modules (torch.nn.functional.conv2d semantics, NCHW / OIHW): plain
+# Python included as is. In-process, symgrad binds these names to the same algorithm with its C
+# im2col / col2im where a C compiler is found (symgrad/codegen/conv_c.py); equal up to summation order.
+def _conv2d(x, w, kernel_size, stride, padding, dilation, groups):
+    """conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo) (one GEMM per group), then NCHW."""
+    cols = _im2col(x, kernel_size, stride, padding, dilation)
+    out = _by_group(w, groups, w[0].size) @ _by_group(cols, groups, w[0].size, rows=False)
+    out = out.reshape((w.shape[0],) + cols.shape[3:])
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def _conv2d_weight_grad(g, x, kernel_size, stride, padding, dilation, groups):
+    """dL/dw of conv2d: (O, N*Ho*Wo) @ im2col(x).T (one GEMM per group), C-contiguous like w."""
+    cols = _im2col(x, kernel_size, stride, padding, dilation)
+    g = np.ascontiguousarray(g.transpose(1, 0, 2, 3))
+    out = _by_group(g, groups, g[0].size) @ _by_group(cols, groups, g[0].size).swapaxes(-1, -2)
+    return out.reshape((g.shape[0], -1) + tuple(kernel_size))
+
+
+def _conv2d_input_grad(g, w, input_size, kernel_size, stride, padding, dilation, groups):
+    """dL/dx of conv2d, a transposed convolution: columns (C*kh*kw, Ho*Wo*N) = w.T @ g, then col2im.
+
+    The batch is the innermost axis of the columns and of the accumulator, so each tap's strided add
+    runs over rows of N (times Wo at stride 1), not over a resnet's 2- or 4-wide rows.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wd) = kernel_size, stride, padding, dilation, input_size
+    g = np.ascontiguousarray(g.transpose(1, 2, 3, 0))
+    cols = _by_group(w, groups, w[0].size).swapaxes(-1, -2) @ _by_group(g, groups, g[0].size)
+    cols = cols.reshape((-1, kh, kw) + g.shape[1:])
+    ho, wo = g.shape[1:3]
+    out = np.zeros((cols.shape[0], h + 2 * ph, wd + 2 * pw, g.shape[3]), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, i, j]
+    return np.ascontiguousarray(out[:, ph:ph + h, pw:pw + wd].transpose(3, 0, 1, 2))
+
+
+def _im2col(x, kernel_size, stride, padding, dilation):
+    """Every (dilated, strided) window of x, padded with 0s, channels first: (C, kh, kw, N, Ho, Wo)."""
+    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+    windows = np.lib.stride_tricks.sliding_window_view(x, extent, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    return np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))
+
+
+def _by_group(a, groups, size, rows=True):
+    """`a` as a (rows, size) matrix (rows=False: (size, columns)), or a stack of `groups` of them."""
+    shape = (-1, size) if rows else (size, -1)
+    return a.reshape(shape) if groups == 1 else a.reshape((groups,) + shape)
+
+
 def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_bn1_weight, layer1_0_bn1_bias, layer1_0_conv2_weight, layer1_0_bn2_weight, layer1_0_bn2_bias, layer1_1_conv1_weight, layer1_1_bn1_weight, layer1_1_bn1_bias, layer1_1_conv2_weight, layer1_1_bn2_weight, layer1_1_bn2_bias, layer2_0_conv1_weight, layer2_0_bn1_weight, layer2_0_bn1_bias, layer2_0_conv2_weight, layer2_0_bn2_weight, layer2_0_bn2_bias, layer2_0_downsample_0_weight, layer2_0_downsample_1_weight, layer2_0_downsample_1_bias, layer2_1_conv1_weight, layer2_1_bn1_weight, layer2_1_bn1_bias, layer2_1_conv2_weight, layer2_1_bn2_weight, layer2_1_bn2_bias, layer3_0_conv1_weight, layer3_0_bn1_weight, layer3_0_bn1_bias, layer3_0_conv2_weight, layer3_0_bn2_weight, layer3_0_bn2_bias, layer3_0_downsample_0_weight, layer3_0_downsample_1_weight, layer3_0_downsample_1_bias, layer3_1_conv1_weight, layer3_1_bn1_weight, layer3_1_bn1_bias, layer3_1_conv2_weight, layer3_1_bn2_weight, layer3_1_bn2_bias, layer4_0_conv1_weight, layer4_0_bn1_weight, layer4_0_bn1_bias, layer4_0_conv2_weight, layer4_0_bn2_weight, layer4_0_bn2_bias, layer4_0_downsample_0_weight, layer4_0_downsample_1_weight, layer4_0_downsample_1_bias, layer4_1_conv1_weight, layer4_1_bn1_weight, layer4_1_bn1_bias, layer4_1_conv2_weight, layer4_1_bn2_weight, layer4_1_bn2_bias, fc_weight, fc_bias, bn1_running_mean, bn1_running_var, bn1_num_batches_tracked, layer1_0_bn1_running_mean, layer1_0_bn1_running_var, layer1_0_bn1_num_batches_tracked, layer1_0_bn2_running_mean, layer1_0_bn2_running_var, layer1_0_bn2_num_batches_tracked, layer1_1_bn1_running_mean, layer1_1_bn1_running_var, layer1_1_bn1_num_batches_tracked, layer1_1_bn2_running_mean, layer1_1_bn2_running_var, layer1_1_bn2_num_batches_tracked, layer2_0_bn1_running_mean, layer2_0_bn1_running_var, layer2_0_bn1_num_batches_tracked, layer2_0_bn2_running_mean, layer2_0_bn2_running_var, layer2_0_bn2_num_batches_tracked, layer2_0_downsample_1_running_mean, layer2_0_downsample_1_running_var, layer2_0_downsample_1_num_batches_tracked, layer2_1_bn1_running_mean, layer2_1_bn1_running_var, layer2_1_bn1_num_batches_tracked, layer2_1_bn2_running_mean, layer2_1_bn2_running_var, layer2_1_bn2_num_batches_tracked, layer3_0_bn1_running_mean, layer3_0_bn1_running_var, layer3_0_bn1_num_batches_tracked, layer3_0_bn2_running_mean, layer3_0_bn2_running_var, layer3_0_bn2_num_batches_tracked, layer3_0_downsample_1_running_mean, layer3_0_downsample_1_running_var, layer3_0_downsample_1_num_batches_tracked, layer3_1_bn1_running_mean, layer3_1_bn1_running_var, layer3_1_bn1_num_batches_tracked, layer3_1_bn2_running_mean, layer3_1_bn2_running_var, layer3_1_bn2_num_batches_tracked, layer4_0_bn1_running_mean, layer4_0_bn1_running_var, layer4_0_bn1_num_batches_tracked, layer4_0_bn2_running_mean, layer4_0_bn2_running_var, layer4_0_bn2_num_batches_tracked, layer4_0_downsample_1_running_mean, layer4_0_downsample_1_running_var, layer4_0_downsample_1_num_batches_tracked, layer4_1_bn1_running_mean, layer4_1_bn1_running_var, layer4_1_bn1_num_batches_tracked, layer4_1_bn2_running_mean, layer4_1_bn2_running_var, layer4_1_bn2_num_batches_tracked, x):
     """forward pass: (*params, *state, *inputs) -> (*outputs, *saved values)"""
     # models.py:101: x = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t123_xp = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)))
-    t123_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t123_xp, (7, 7), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t123_xp
-    t123 = conv1_weight.reshape(-1, conv1_weight[0].size) @ t123_cols.reshape(conv1_weight[0].size, -1)
-    t123 = np.ascontiguousarray(t123.reshape((-1,) + t123_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t123_cols
+    t123 = _conv2d(x, conv1_weight, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
     # models.py:102: x = self.bn1(x)
     t124 = bn1_running_mean.reshape((1, 64, 1, 1))
     t125 = bn1_running_var.reshape((1, 64, 1, 1))
@@ -50,13 +97,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
         np.maximum(t132, t132_win[..., t132_i, t132_j], out=t132)
     del t132_win, t132_xp
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t133_xp = np.pad(t132, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t133_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t133_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t133_xp
-    t133 = layer1_0_conv1_weight.reshape(-1, layer1_0_conv1_weight[0].size) @ t133_cols.reshape(layer1_0_conv1_weight[0].size, -1)
-    t133 = np.ascontiguousarray(t133.reshape((-1,) + t133_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t133_cols
+    t133 = _conv2d(t132, layer1_0_conv1_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t134 = layer1_0_bn1_running_mean.reshape((1, 64, 1, 1))
     t135 = layer1_0_bn1_running_var.reshape((1, 64, 1, 1))
@@ -71,13 +112,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t141 = np.maximum(t140, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t142_xp = np.pad(t141, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t142_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t142_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t142_xp
-    t142 = layer1_0_conv2_weight.reshape(-1, layer1_0_conv2_weight[0].size) @ t142_cols.reshape(layer1_0_conv2_weight[0].size, -1)
-    t142 = np.ascontiguousarray(t142.reshape((-1,) + t142_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t142_cols
+    t142 = _conv2d(t141, layer1_0_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t143 = layer1_0_bn2_running_mean.reshape((1, 64, 1, 1))
     t144 = layer1_0_bn2_running_var.reshape((1, 64, 1, 1))
@@ -94,13 +129,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t150 = np.maximum(t149, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t151_xp = np.pad(t150, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t151_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t151_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t151_xp
-    t151 = layer1_1_conv1_weight.reshape(-1, layer1_1_conv1_weight[0].size) @ t151_cols.reshape(layer1_1_conv1_weight[0].size, -1)
-    t151 = np.ascontiguousarray(t151.reshape((-1,) + t151_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t151_cols
+    t151 = _conv2d(t150, layer1_1_conv1_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t152 = layer1_1_bn1_running_mean.reshape((1, 64, 1, 1))
     t153 = layer1_1_bn1_running_var.reshape((1, 64, 1, 1))
@@ -115,13 +144,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t159 = np.maximum(t158, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t160_xp = np.pad(t159, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t160_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t160_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t160_xp
-    t160 = layer1_1_conv2_weight.reshape(-1, layer1_1_conv2_weight[0].size) @ t160_cols.reshape(layer1_1_conv2_weight[0].size, -1)
-    t160 = np.ascontiguousarray(t160.reshape((-1,) + t160_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t160_cols
+    t160 = _conv2d(t159, layer1_1_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t161 = layer1_1_bn2_running_mean.reshape((1, 64, 1, 1))
     t162 = layer1_1_bn2_running_var.reshape((1, 64, 1, 1))
@@ -138,13 +161,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t168 = np.maximum(t167, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t169_xp = np.pad(t168, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t169_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t169_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t169_xp
-    t169 = layer2_0_conv1_weight.reshape(-1, layer2_0_conv1_weight[0].size) @ t169_cols.reshape(layer2_0_conv1_weight[0].size, -1)
-    t169 = np.ascontiguousarray(t169.reshape((-1,) + t169_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t169_cols
+    t169 = _conv2d(t168, layer2_0_conv1_weight, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t170 = layer2_0_bn1_running_mean.reshape((1, 128, 1, 1))
     t171 = layer2_0_bn1_running_var.reshape((1, 128, 1, 1))
@@ -156,13 +173,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t177 = np.maximum(t176, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t178_xp = np.pad(t177, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t178_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t178_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t178_xp
-    t178 = layer2_0_conv2_weight.reshape(-1, layer2_0_conv2_weight[0].size) @ t178_cols.reshape(layer2_0_conv2_weight[0].size, -1)
-    t178 = np.ascontiguousarray(t178.reshape((-1,) + t178_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t178_cols
+    t178 = _conv2d(t177, layer2_0_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t179 = layer2_0_bn2_running_mean.reshape((1, 128, 1, 1))
     t180 = layer2_0_bn2_running_var.reshape((1, 128, 1, 1))
@@ -171,11 +182,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t183 = layer2_0_bn2_weight.reshape((1, 128, 1, 1))
     t184 = layer2_0_bn2_bias.reshape((1, 128, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t185_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t168, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t185 = layer2_0_downsample_0_weight.reshape(-1, layer2_0_downsample_0_weight[0].size) @ t185_cols.reshape(layer2_0_downsample_0_weight[0].size, -1)
-    t185 = np.ascontiguousarray(t185.reshape((-1,) + t185_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t185_cols
+    t185 = _conv2d(t168, layer2_0_downsample_0_weight, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     t186 = layer2_0_downsample_1_running_mean.reshape((1, 128, 1, 1))
     t187 = layer2_0_downsample_1_running_var.reshape((1, 128, 1, 1))
     t188 = np.sqrt(t187 + 1e-05)
@@ -187,13 +194,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t193 = np.maximum(t192, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t194_xp = np.pad(t193, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t194_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t194_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t194_xp
-    t194 = layer2_1_conv1_weight.reshape(-1, layer2_1_conv1_weight[0].size) @ t194_cols.reshape(layer2_1_conv1_weight[0].size, -1)
-    t194 = np.ascontiguousarray(t194.reshape((-1,) + t194_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t194_cols
+    t194 = _conv2d(t193, layer2_1_conv1_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t195 = layer2_1_bn1_running_mean.reshape((1, 128, 1, 1))
     t196 = layer2_1_bn1_running_var.reshape((1, 128, 1, 1))
@@ -205,13 +206,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t202 = np.maximum(t201, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t203_xp = np.pad(t202, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t203_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t203_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t203_xp
-    t203 = layer2_1_conv2_weight.reshape(-1, layer2_1_conv2_weight[0].size) @ t203_cols.reshape(layer2_1_conv2_weight[0].size, -1)
-    t203 = np.ascontiguousarray(t203.reshape((-1,) + t203_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t203_cols
+    t203 = _conv2d(t202, layer2_1_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t204 = layer2_1_bn2_running_mean.reshape((1, 128, 1, 1))
     t205 = layer2_1_bn2_running_var.reshape((1, 128, 1, 1))
@@ -224,13 +219,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t211 = np.maximum(t210, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t212_xp = np.pad(t211, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t212_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t212_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t212_xp
-    t212 = layer3_0_conv1_weight.reshape(-1, layer3_0_conv1_weight[0].size) @ t212_cols.reshape(layer3_0_conv1_weight[0].size, -1)
-    t212 = np.ascontiguousarray(t212.reshape((-1,) + t212_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t212_cols
+    t212 = _conv2d(t211, layer3_0_conv1_weight, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t213 = layer3_0_bn1_running_mean.reshape((1, 256, 1, 1))
     t214 = layer3_0_bn1_running_var.reshape((1, 256, 1, 1))
@@ -242,13 +231,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t220 = np.maximum(t219, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t221_xp = np.pad(t220, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t221_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t221_xp
-    t221 = layer3_0_conv2_weight.reshape(-1, layer3_0_conv2_weight[0].size) @ t221_cols.reshape(layer3_0_conv2_weight[0].size, -1)
-    t221 = np.ascontiguousarray(t221.reshape((-1,) + t221_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t221_cols
+    t221 = _conv2d(t220, layer3_0_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t222 = layer3_0_bn2_running_mean.reshape((1, 256, 1, 1))
     t223 = layer3_0_bn2_running_var.reshape((1, 256, 1, 1))
@@ -257,11 +240,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t226 = layer3_0_bn2_weight.reshape((1, 256, 1, 1))
     t227 = layer3_0_bn2_bias.reshape((1, 256, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t228_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t211, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t228 = layer3_0_downsample_0_weight.reshape(-1, layer3_0_downsample_0_weight[0].size) @ t228_cols.reshape(layer3_0_downsample_0_weight[0].size, -1)
-    t228 = np.ascontiguousarray(t228.reshape((-1,) + t228_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t228_cols
+    t228 = _conv2d(t211, layer3_0_downsample_0_weight, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     t229 = layer3_0_downsample_1_running_mean.reshape((1, 256, 1, 1))
     t230 = layer3_0_downsample_1_running_var.reshape((1, 256, 1, 1))
     t231 = np.sqrt(t230 + 1e-05)
@@ -273,13 +252,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t236 = np.maximum(t235, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t237_xp = np.pad(t236, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t237_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t237_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t237_xp
-    t237 = layer3_1_conv1_weight.reshape(-1, layer3_1_conv1_weight[0].size) @ t237_cols.reshape(layer3_1_conv1_weight[0].size, -1)
-    t237 = np.ascontiguousarray(t237.reshape((-1,) + t237_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t237_cols
+    t237 = _conv2d(t236, layer3_1_conv1_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t238 = layer3_1_bn1_running_mean.reshape((1, 256, 1, 1))
     t239 = layer3_1_bn1_running_var.reshape((1, 256, 1, 1))
@@ -291,13 +264,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t245 = np.maximum(t244, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t246_xp = np.pad(t245, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t246_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t246_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t246_xp
-    t246 = layer3_1_conv2_weight.reshape(-1, layer3_1_conv2_weight[0].size) @ t246_cols.reshape(layer3_1_conv2_weight[0].size, -1)
-    t246 = np.ascontiguousarray(t246.reshape((-1,) + t246_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t246_cols
+    t246 = _conv2d(t245, layer3_1_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t247 = layer3_1_bn2_running_mean.reshape((1, 256, 1, 1))
     t248 = layer3_1_bn2_running_var.reshape((1, 256, 1, 1))
@@ -310,13 +277,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t254 = np.maximum(t253, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t255_xp = np.pad(t254, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t255_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t255_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t255_xp
-    t255 = layer4_0_conv1_weight.reshape(-1, layer4_0_conv1_weight[0].size) @ t255_cols.reshape(layer4_0_conv1_weight[0].size, -1)
-    t255 = np.ascontiguousarray(t255.reshape((-1,) + t255_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t255_cols
+    t255 = _conv2d(t254, layer4_0_conv1_weight, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t256 = layer4_0_bn1_running_mean.reshape((1, 512, 1, 1))
     t257 = layer4_0_bn1_running_var.reshape((1, 512, 1, 1))
@@ -328,13 +289,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t263 = np.maximum(t262, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t264_xp = np.pad(t263, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t264_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t264_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t264_xp
-    t264 = layer4_0_conv2_weight.reshape(-1, layer4_0_conv2_weight[0].size) @ t264_cols.reshape(layer4_0_conv2_weight[0].size, -1)
-    t264 = np.ascontiguousarray(t264.reshape((-1,) + t264_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t264_cols
+    t264 = _conv2d(t263, layer4_0_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t265 = layer4_0_bn2_running_mean.reshape((1, 512, 1, 1))
     t266 = layer4_0_bn2_running_var.reshape((1, 512, 1, 1))
@@ -343,11 +298,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     t269 = layer4_0_bn2_weight.reshape((1, 512, 1, 1))
     t270 = layer4_0_bn2_bias.reshape((1, 512, 1, 1))
     # models.py:57: identity = self.downsample(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t271_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t254, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t271 = layer4_0_downsample_0_weight.reshape(-1, layer4_0_downsample_0_weight[0].size) @ t271_cols.reshape(layer4_0_downsample_0_weight[0].size, -1)
-    t271 = np.ascontiguousarray(t271.reshape((-1,) + t271_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t271_cols
+    t271 = _conv2d(t254, layer4_0_downsample_0_weight, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     t272 = layer4_0_downsample_1_running_mean.reshape((1, 512, 1, 1))
     t273 = layer4_0_downsample_1_running_var.reshape((1, 512, 1, 1))
     t274 = np.sqrt(t273 + 1e-05)
@@ -359,13 +310,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:59: out = self.relu(out)
     t279 = np.maximum(t278, 0)
     # models.py:51: out = self.conv1(x)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t280_xp = np.pad(t279, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t280_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t280_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t280_xp
-    t280 = layer4_1_conv1_weight.reshape(-1, layer4_1_conv1_weight[0].size) @ t280_cols.reshape(layer4_1_conv1_weight[0].size, -1)
-    t280 = np.ascontiguousarray(t280.reshape((-1,) + t280_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t280_cols
+    t280 = _conv2d(t279, layer4_1_conv1_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:52: out = self.bn1(out)
     t281 = layer4_1_bn1_running_mean.reshape((1, 512, 1, 1))
     t282 = layer4_1_bn1_running_var.reshape((1, 512, 1, 1))
@@ -377,13 +322,7 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:53: out = self.relu(out)
     t288 = np.maximum(t287, 0)
     # models.py:54: out = self.conv2(out)
-    # conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)
-    t289_xp = np.pad(t288, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t289_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t289_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t289_xp
-    t289 = layer4_1_conv2_weight.reshape(-1, layer4_1_conv2_weight[0].size) @ t289_cols.reshape(layer4_1_conv2_weight[0].size, -1)
-    t289 = np.ascontiguousarray(t289.reshape((-1,) + t289_cols.shape[3:]).transpose(1, 0, 2, 3))
-    del t289_cols
+    t289 = _conv2d(t288, layer4_1_conv2_weight, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t290 = layer4_1_bn2_running_mean.reshape((1, 512, 1, 1))
     t291 = layer4_1_bn2_running_var.reshape((1, 512, 1, 1))
@@ -471,25 +410,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t152 = t151.reshape((512,))
     t153 = t137*t147/saved3
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t154_g = np.ascontiguousarray(t153.transpose(1, 2, 3, 0))
-    t154_cols = layer4_1_conv2_weight.reshape(-1, layer4_1_conv2_weight[0].size).swapaxes(-1, -2) @ t154_g.reshape(-1, t154_g[0].size)
-    t154_cols = t154_cols.reshape((-1, 3, 3) + t154_g.shape[1:])
-    del t154_g
-    t154 = np.zeros((t154_cols.shape[0], 4, 4, t153.shape[0]), dtype=t154_cols.dtype)
-    for t154_i in range(3):
-        for t154_j in range(3):
-            t154[:, t154_i:t154_i + 2:1, t154_j:t154_j + 2:1] += t154_cols[:, t154_i, t154_j]
-    del t154_cols
-    t154 = np.ascontiguousarray(t154[:, 1:3, 1:3].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t155_xp = np.pad(saved5, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t155_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t155_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t155_xp
-    t155_g = np.ascontiguousarray(t153.transpose(1, 0, 2, 3))
-    t155 = t155_g.reshape(-1, t155_g[0].size) @ t155_cols.reshape(-1, t155_g[0].size).swapaxes(-1, -2)
-    t155 = t155.reshape(t153.shape[1], -1, 3, 3)
-    del t155_cols, t155_g
+    t154 = _conv2d_input_grad(t153, layer4_1_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t155 = _conv2d_weight_grad(t153, saved5, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t156 = np.where((saved6 > 0), t154, 0)
     # models.py:52: out = self.bn1(out)
@@ -500,25 +422,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t161 = t160.reshape((512,))
     t162 = t136*t156/saved8
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t163_g = np.ascontiguousarray(t162.transpose(1, 2, 3, 0))
-    t163_cols = layer4_1_conv1_weight.reshape(-1, layer4_1_conv1_weight[0].size).swapaxes(-1, -2) @ t163_g.reshape(-1, t163_g[0].size)
-    t163_cols = t163_cols.reshape((-1, 3, 3) + t163_g.shape[1:])
-    del t163_g
-    t163 = np.zeros((t163_cols.shape[0], 4, 4, t162.shape[0]), dtype=t163_cols.dtype)
-    for t163_i in range(3):
-        for t163_j in range(3):
-            t163[:, t163_i:t163_i + 2:1, t163_j:t163_j + 2:1] += t163_cols[:, t163_i, t163_j]
-    del t163_cols
-    t163 = np.ascontiguousarray(t163[:, 1:3, 1:3].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t164_xp = np.pad(saved10, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t164_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t164_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t164_xp
-    t164_g = np.ascontiguousarray(t162.transpose(1, 0, 2, 3))
-    t164 = t164_g.reshape(-1, t164_g[0].size) @ t164_cols.reshape(-1, t164_g[0].size).swapaxes(-1, -2)
-    t164 = t164.reshape(t162.shape[1], -1, 3, 3)
-    del t164_cols, t164_g
+    t163 = _conv2d_input_grad(t162, layer4_1_conv1_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t164 = _conv2d_weight_grad(t162, saved10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t165 = np.where((saved11 > 0), t147 + t163, 0)
     # models.py:57: identity = self.downsample(x)
@@ -528,48 +433,16 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t169 = np.sum(t168, axis=(2, 3))
     t170 = t169.reshape((512,))
     t171 = t135*t165/saved13
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t172_g = np.ascontiguousarray(t171.transpose(1, 2, 3, 0))
-    t172_cols = layer4_0_downsample_0_weight.reshape(-1, layer4_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t172_g.reshape(-1, t172_g[0].size)
-    t172_cols = t172_cols.reshape((-1, 1, 1) + t172_g.shape[1:])
-    del t172_g
-    t172 = np.zeros((t172_cols.shape[0], 4, 4, t171.shape[0]), dtype=t172_cols.dtype)
-    for t172_i in range(1):
-        for t172_j in range(1):
-            t172[:, t172_i:t172_i + 3:2, t172_j:t172_j + 3:2] += t172_cols[:, t172_i, t172_j]
-    del t172_cols
-    t172 = np.ascontiguousarray(t172[:, 0:4, 0:4].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t173_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved15, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t173_g = np.ascontiguousarray(t171.transpose(1, 0, 2, 3))
-    t173 = t173_g.reshape(-1, t173_g[0].size) @ t173_cols.reshape(-1, t173_g[0].size).swapaxes(-1, -2)
-    t173 = t173.reshape(t171.shape[1], -1, 1, 1)
-    del t173_cols, t173_g
+    t172 = _conv2d_input_grad(t171, layer4_0_downsample_0_weight, input_size=(4, 4), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t173 = _conv2d_weight_grad(t171, saved15, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t174 = saved16*t165
     t175 = np.sum(t174, axis=(2, 3))
     t176 = t175.reshape((512,))
     t177 = t134*t165/saved17
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t178_g = np.ascontiguousarray(t177.transpose(1, 2, 3, 0))
-    t178_cols = layer4_0_conv2_weight.reshape(-1, layer4_0_conv2_weight[0].size).swapaxes(-1, -2) @ t178_g.reshape(-1, t178_g[0].size)
-    t178_cols = t178_cols.reshape((-1, 3, 3) + t178_g.shape[1:])
-    del t178_g
-    t178 = np.zeros((t178_cols.shape[0], 4, 4, t177.shape[0]), dtype=t178_cols.dtype)
-    for t178_i in range(3):
-        for t178_j in range(3):
-            t178[:, t178_i:t178_i + 2:1, t178_j:t178_j + 2:1] += t178_cols[:, t178_i, t178_j]
-    del t178_cols
-    t178 = np.ascontiguousarray(t178[:, 1:3, 1:3].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t179_xp = np.pad(saved19, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t179_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t179_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t179_xp
-    t179_g = np.ascontiguousarray(t177.transpose(1, 0, 2, 3))
-    t179 = t179_g.reshape(-1, t179_g[0].size) @ t179_cols.reshape(-1, t179_g[0].size).swapaxes(-1, -2)
-    t179 = t179.reshape(t177.shape[1], -1, 3, 3)
-    del t179_cols, t179_g
+    t178 = _conv2d_input_grad(t177, layer4_0_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t179 = _conv2d_weight_grad(t177, saved19, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t180 = np.where((saved20 > 0), t178, 0)
     # models.py:52: out = self.bn1(out)
@@ -580,25 +453,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t185 = t184.reshape((512,))
     t186 = t133*t180/saved22
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t187_g = np.ascontiguousarray(t186.transpose(1, 2, 3, 0))
-    t187_cols = layer4_0_conv1_weight.reshape(-1, layer4_0_conv1_weight[0].size).swapaxes(-1, -2) @ t187_g.reshape(-1, t187_g[0].size)
-    t187_cols = t187_cols.reshape((-1, 3, 3) + t187_g.shape[1:])
-    del t187_g
-    t187 = np.zeros((t187_cols.shape[0], 6, 6, t186.shape[0]), dtype=t187_cols.dtype)
-    for t187_i in range(3):
-        for t187_j in range(3):
-            t187[:, t187_i:t187_i + 3:2, t187_j:t187_j + 3:2] += t187_cols[:, t187_i, t187_j]
-    del t187_cols
-    t187 = np.ascontiguousarray(t187[:, 1:5, 1:5].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t188_xp = np.pad(saved15, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t188_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t188_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t188_xp
-    t188_g = np.ascontiguousarray(t186.transpose(1, 0, 2, 3))
-    t188 = t188_g.reshape(-1, t188_g[0].size) @ t188_cols.reshape(-1, t188_g[0].size).swapaxes(-1, -2)
-    t188 = t188.reshape(t186.shape[1], -1, 3, 3)
-    del t188_cols, t188_g
+    t187 = _conv2d_input_grad(t186, layer4_0_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t188 = _conv2d_weight_grad(t186, saved15, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t189 = np.where((saved24 > 0), t172 + t187, 0)
     # models.py:55: out = self.bn2(out)
@@ -609,25 +465,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t194 = t193.reshape((256,))
     t195 = t132*t189/saved26
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t196_g = np.ascontiguousarray(t195.transpose(1, 2, 3, 0))
-    t196_cols = layer3_1_conv2_weight.reshape(-1, layer3_1_conv2_weight[0].size).swapaxes(-1, -2) @ t196_g.reshape(-1, t196_g[0].size)
-    t196_cols = t196_cols.reshape((-1, 3, 3) + t196_g.shape[1:])
-    del t196_g
-    t196 = np.zeros((t196_cols.shape[0], 6, 6, t195.shape[0]), dtype=t196_cols.dtype)
-    for t196_i in range(3):
-        for t196_j in range(3):
-            t196[:, t196_i:t196_i + 4:1, t196_j:t196_j + 4:1] += t196_cols[:, t196_i, t196_j]
-    del t196_cols
-    t196 = np.ascontiguousarray(t196[:, 1:5, 1:5].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t197_xp = np.pad(saved28, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t197_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t197_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t197_xp
-    t197_g = np.ascontiguousarray(t195.transpose(1, 0, 2, 3))
-    t197 = t197_g.reshape(-1, t197_g[0].size) @ t197_cols.reshape(-1, t197_g[0].size).swapaxes(-1, -2)
-    t197 = t197.reshape(t195.shape[1], -1, 3, 3)
-    del t197_cols, t197_g
+    t196 = _conv2d_input_grad(t195, layer3_1_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t197 = _conv2d_weight_grad(t195, saved28, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t198 = np.where((saved29 > 0), t196, 0)
     # models.py:52: out = self.bn1(out)
@@ -638,25 +477,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t203 = t202.reshape((256,))
     t204 = t131*t198/saved31
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t205_g = np.ascontiguousarray(t204.transpose(1, 2, 3, 0))
-    t205_cols = layer3_1_conv1_weight.reshape(-1, layer3_1_conv1_weight[0].size).swapaxes(-1, -2) @ t205_g.reshape(-1, t205_g[0].size)
-    t205_cols = t205_cols.reshape((-1, 3, 3) + t205_g.shape[1:])
-    del t205_g
-    t205 = np.zeros((t205_cols.shape[0], 6, 6, t204.shape[0]), dtype=t205_cols.dtype)
-    for t205_i in range(3):
-        for t205_j in range(3):
-            t205[:, t205_i:t205_i + 4:1, t205_j:t205_j + 4:1] += t205_cols[:, t205_i, t205_j]
-    del t205_cols
-    t205 = np.ascontiguousarray(t205[:, 1:5, 1:5].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t206_xp = np.pad(saved33, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t206_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t206_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t206_xp
-    t206_g = np.ascontiguousarray(t204.transpose(1, 0, 2, 3))
-    t206 = t206_g.reshape(-1, t206_g[0].size) @ t206_cols.reshape(-1, t206_g[0].size).swapaxes(-1, -2)
-    t206 = t206.reshape(t204.shape[1], -1, 3, 3)
-    del t206_cols, t206_g
+    t205 = _conv2d_input_grad(t204, layer3_1_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t206 = _conv2d_weight_grad(t204, saved33, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t207 = np.where((saved34 > 0), t189 + t205, 0)
     # models.py:57: identity = self.downsample(x)
@@ -666,48 +488,16 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t211 = np.sum(t210, axis=(2, 3))
     t212 = t211.reshape((256,))
     t213 = t130*t207/saved36
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t214_g = np.ascontiguousarray(t213.transpose(1, 2, 3, 0))
-    t214_cols = layer3_0_downsample_0_weight.reshape(-1, layer3_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t214_g.reshape(-1, t214_g[0].size)
-    t214_cols = t214_cols.reshape((-1, 1, 1) + t214_g.shape[1:])
-    del t214_g
-    t214 = np.zeros((t214_cols.shape[0], 8, 8, t213.shape[0]), dtype=t214_cols.dtype)
-    for t214_i in range(1):
-        for t214_j in range(1):
-            t214[:, t214_i:t214_i + 7:2, t214_j:t214_j + 7:2] += t214_cols[:, t214_i, t214_j]
-    del t214_cols
-    t214 = np.ascontiguousarray(t214[:, 0:8, 0:8].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t215_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved38, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t215_g = np.ascontiguousarray(t213.transpose(1, 0, 2, 3))
-    t215 = t215_g.reshape(-1, t215_g[0].size) @ t215_cols.reshape(-1, t215_g[0].size).swapaxes(-1, -2)
-    t215 = t215.reshape(t213.shape[1], -1, 1, 1)
-    del t215_cols, t215_g
+    t214 = _conv2d_input_grad(t213, layer3_0_downsample_0_weight, input_size=(8, 8), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t215 = _conv2d_weight_grad(t213, saved38, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t216 = saved39*t207
     t217 = np.sum(t216, axis=(2, 3))
     t218 = t217.reshape((256,))
     t219 = t129*t207/saved40
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t220_g = np.ascontiguousarray(t219.transpose(1, 2, 3, 0))
-    t220_cols = layer3_0_conv2_weight.reshape(-1, layer3_0_conv2_weight[0].size).swapaxes(-1, -2) @ t220_g.reshape(-1, t220_g[0].size)
-    t220_cols = t220_cols.reshape((-1, 3, 3) + t220_g.shape[1:])
-    del t220_g
-    t220 = np.zeros((t220_cols.shape[0], 6, 6, t219.shape[0]), dtype=t220_cols.dtype)
-    for t220_i in range(3):
-        for t220_j in range(3):
-            t220[:, t220_i:t220_i + 4:1, t220_j:t220_j + 4:1] += t220_cols[:, t220_i, t220_j]
-    del t220_cols
-    t220 = np.ascontiguousarray(t220[:, 1:5, 1:5].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t221_xp = np.pad(saved42, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t221_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t221_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t221_xp
-    t221_g = np.ascontiguousarray(t219.transpose(1, 0, 2, 3))
-    t221 = t221_g.reshape(-1, t221_g[0].size) @ t221_cols.reshape(-1, t221_g[0].size).swapaxes(-1, -2)
-    t221 = t221.reshape(t219.shape[1], -1, 3, 3)
-    del t221_cols, t221_g
+    t220 = _conv2d_input_grad(t219, layer3_0_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t221 = _conv2d_weight_grad(t219, saved42, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t222 = np.where((saved43 > 0), t220, 0)
     # models.py:52: out = self.bn1(out)
@@ -718,25 +508,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t227 = t226.reshape((256,))
     t228 = t128*t222/saved45
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t229_g = np.ascontiguousarray(t228.transpose(1, 2, 3, 0))
-    t229_cols = layer3_0_conv1_weight.reshape(-1, layer3_0_conv1_weight[0].size).swapaxes(-1, -2) @ t229_g.reshape(-1, t229_g[0].size)
-    t229_cols = t229_cols.reshape((-1, 3, 3) + t229_g.shape[1:])
-    del t229_g
-    t229 = np.zeros((t229_cols.shape[0], 10, 10, t228.shape[0]), dtype=t229_cols.dtype)
-    for t229_i in range(3):
-        for t229_j in range(3):
-            t229[:, t229_i:t229_i + 7:2, t229_j:t229_j + 7:2] += t229_cols[:, t229_i, t229_j]
-    del t229_cols
-    t229 = np.ascontiguousarray(t229[:, 1:9, 1:9].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t230_xp = np.pad(saved38, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t230_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t230_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t230_xp
-    t230_g = np.ascontiguousarray(t228.transpose(1, 0, 2, 3))
-    t230 = t230_g.reshape(-1, t230_g[0].size) @ t230_cols.reshape(-1, t230_g[0].size).swapaxes(-1, -2)
-    t230 = t230.reshape(t228.shape[1], -1, 3, 3)
-    del t230_cols, t230_g
+    t229 = _conv2d_input_grad(t228, layer3_0_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t230 = _conv2d_weight_grad(t228, saved38, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t231 = np.where((saved47 > 0), t214 + t229, 0)
     # models.py:55: out = self.bn2(out)
@@ -747,25 +520,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t236 = t235.reshape((128,))
     t237 = t127*t231/saved49
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t238_g = np.ascontiguousarray(t237.transpose(1, 2, 3, 0))
-    t238_cols = layer2_1_conv2_weight.reshape(-1, layer2_1_conv2_weight[0].size).swapaxes(-1, -2) @ t238_g.reshape(-1, t238_g[0].size)
-    t238_cols = t238_cols.reshape((-1, 3, 3) + t238_g.shape[1:])
-    del t238_g
-    t238 = np.zeros((t238_cols.shape[0], 10, 10, t237.shape[0]), dtype=t238_cols.dtype)
-    for t238_i in range(3):
-        for t238_j in range(3):
-            t238[:, t238_i:t238_i + 8:1, t238_j:t238_j + 8:1] += t238_cols[:, t238_i, t238_j]
-    del t238_cols
-    t238 = np.ascontiguousarray(t238[:, 1:9, 1:9].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t239_xp = np.pad(saved51, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t239_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t239_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t239_xp
-    t239_g = np.ascontiguousarray(t237.transpose(1, 0, 2, 3))
-    t239 = t239_g.reshape(-1, t239_g[0].size) @ t239_cols.reshape(-1, t239_g[0].size).swapaxes(-1, -2)
-    t239 = t239.reshape(t237.shape[1], -1, 3, 3)
-    del t239_cols, t239_g
+    t238 = _conv2d_input_grad(t237, layer2_1_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t239 = _conv2d_weight_grad(t237, saved51, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t240 = np.where((saved52 > 0), t238, 0)
     # models.py:52: out = self.bn1(out)
@@ -776,25 +532,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t245 = t244.reshape((128,))
     t246 = t126*t240/saved54
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t247_g = np.ascontiguousarray(t246.transpose(1, 2, 3, 0))
-    t247_cols = layer2_1_conv1_weight.reshape(-1, layer2_1_conv1_weight[0].size).swapaxes(-1, -2) @ t247_g.reshape(-1, t247_g[0].size)
-    t247_cols = t247_cols.reshape((-1, 3, 3) + t247_g.shape[1:])
-    del t247_g
-    t247 = np.zeros((t247_cols.shape[0], 10, 10, t246.shape[0]), dtype=t247_cols.dtype)
-    for t247_i in range(3):
-        for t247_j in range(3):
-            t247[:, t247_i:t247_i + 8:1, t247_j:t247_j + 8:1] += t247_cols[:, t247_i, t247_j]
-    del t247_cols
-    t247 = np.ascontiguousarray(t247[:, 1:9, 1:9].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t248_xp = np.pad(saved56, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t248_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t248_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t248_xp
-    t248_g = np.ascontiguousarray(t246.transpose(1, 0, 2, 3))
-    t248 = t248_g.reshape(-1, t248_g[0].size) @ t248_cols.reshape(-1, t248_g[0].size).swapaxes(-1, -2)
-    t248 = t248.reshape(t246.shape[1], -1, 3, 3)
-    del t248_cols, t248_g
+    t247 = _conv2d_input_grad(t246, layer2_1_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t248 = _conv2d_weight_grad(t246, saved56, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t249 = np.where((saved57 > 0), t231 + t247, 0)
     # models.py:57: identity = self.downsample(x)
@@ -804,48 +543,16 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t253 = np.sum(t252, axis=(2, 3))
     t254 = t253.reshape((128,))
     t255 = t125*t249/saved59
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t256_g = np.ascontiguousarray(t255.transpose(1, 2, 3, 0))
-    t256_cols = layer2_0_downsample_0_weight.reshape(-1, layer2_0_downsample_0_weight[0].size).swapaxes(-1, -2) @ t256_g.reshape(-1, t256_g[0].size)
-    t256_cols = t256_cols.reshape((-1, 1, 1) + t256_g.shape[1:])
-    del t256_g
-    t256 = np.zeros((t256_cols.shape[0], 16, 16, t255.shape[0]), dtype=t256_cols.dtype)
-    for t256_i in range(1):
-        for t256_j in range(1):
-            t256[:, t256_i:t256_i + 15:2, t256_j:t256_j + 15:2] += t256_cols[:, t256_i, t256_j]
-    del t256_cols
-    t256 = np.ascontiguousarray(t256[:, 0:16, 0:16].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t257_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(saved61, (1, 1), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    t257_g = np.ascontiguousarray(t255.transpose(1, 0, 2, 3))
-    t257 = t257_g.reshape(-1, t257_g[0].size) @ t257_cols.reshape(-1, t257_g[0].size).swapaxes(-1, -2)
-    t257 = t257.reshape(t255.shape[1], -1, 1, 1)
-    del t257_cols, t257_g
+    t256 = _conv2d_input_grad(t255, layer2_0_downsample_0_weight, input_size=(16, 16), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t257 = _conv2d_weight_grad(t255, saved61, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
     t258 = saved62*t249
     t259 = np.sum(t258, axis=(2, 3))
     t260 = t259.reshape((128,))
     t261 = t124*t249/saved63
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t262_g = np.ascontiguousarray(t261.transpose(1, 2, 3, 0))
-    t262_cols = layer2_0_conv2_weight.reshape(-1, layer2_0_conv2_weight[0].size).swapaxes(-1, -2) @ t262_g.reshape(-1, t262_g[0].size)
-    t262_cols = t262_cols.reshape((-1, 3, 3) + t262_g.shape[1:])
-    del t262_g
-    t262 = np.zeros((t262_cols.shape[0], 10, 10, t261.shape[0]), dtype=t262_cols.dtype)
-    for t262_i in range(3):
-        for t262_j in range(3):
-            t262[:, t262_i:t262_i + 8:1, t262_j:t262_j + 8:1] += t262_cols[:, t262_i, t262_j]
-    del t262_cols
-    t262 = np.ascontiguousarray(t262[:, 1:9, 1:9].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t263_xp = np.pad(saved65, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t263_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t263_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t263_xp
-    t263_g = np.ascontiguousarray(t261.transpose(1, 0, 2, 3))
-    t263 = t263_g.reshape(-1, t263_g[0].size) @ t263_cols.reshape(-1, t263_g[0].size).swapaxes(-1, -2)
-    t263 = t263.reshape(t261.shape[1], -1, 3, 3)
-    del t263_cols, t263_g
+    t262 = _conv2d_input_grad(t261, layer2_0_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t263 = _conv2d_weight_grad(t261, saved65, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
     t264 = np.where((saved66 > 0), t262, 0)
     # models.py:52: out = self.bn1(out)
@@ -856,25 +563,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t269 = t268.reshape((128,))
     t270 = t123*t264/saved68
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t271_g = np.ascontiguousarray(t270.transpose(1, 2, 3, 0))
-    t271_cols = layer2_0_conv1_weight.reshape(-1, layer2_0_conv1_weight[0].size).swapaxes(-1, -2) @ t271_g.reshape(-1, t271_g[0].size)
-    t271_cols = t271_cols.reshape((-1, 3, 3) + t271_g.shape[1:])
-    del t271_g
-    t271 = np.zeros((t271_cols.shape[0], 18, 18, t270.shape[0]), dtype=t271_cols.dtype)
-    for t271_i in range(3):
-        for t271_j in range(3):
-            t271[:, t271_i:t271_i + 15:2, t271_j:t271_j + 15:2] += t271_cols[:, t271_i, t271_j]
-    del t271_cols
-    t271 = np.ascontiguousarray(t271[:, 1:17, 1:17].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t272_xp = np.pad(saved61, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t272_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t272_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t272_xp
-    t272_g = np.ascontiguousarray(t270.transpose(1, 0, 2, 3))
-    t272 = t272_g.reshape(-1, t272_g[0].size) @ t272_cols.reshape(-1, t272_g[0].size).swapaxes(-1, -2)
-    t272 = t272.reshape(t270.shape[1], -1, 3, 3)
-    del t272_cols, t272_g
+    t271 = _conv2d_input_grad(t270, layer2_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t272 = _conv2d_weight_grad(t270, saved61, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
     t273 = np.where((saved70 > 0), t256 + t271, 0)
     del t256, t271
@@ -888,25 +578,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t279 /= saved72
     del t276
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t280_g = np.ascontiguousarray(t279.transpose(1, 2, 3, 0))
-    t280_cols = layer1_1_conv2_weight.reshape(-1, layer1_1_conv2_weight[0].size).swapaxes(-1, -2) @ t280_g.reshape(-1, t280_g[0].size)
-    t280_cols = t280_cols.reshape((-1, 3, 3) + t280_g.shape[1:])
-    del t280_g
-    t280 = np.zeros((t280_cols.shape[0], 18, 18, t279.shape[0]), dtype=t280_cols.dtype)
-    for t280_i in range(3):
-        for t280_j in range(3):
-            t280[:, t280_i:t280_i + 16:1, t280_j:t280_j + 16:1] += t280_cols[:, t280_i, t280_j]
-    del t280_cols
-    t280 = np.ascontiguousarray(t280[:, 1:17, 1:17].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t281_xp = np.pad(saved74, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t281_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t281_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t281_xp
-    t281_g = np.ascontiguousarray(t279.transpose(1, 0, 2, 3))
-    t281 = t281_g.reshape(-1, t281_g[0].size) @ t281_cols.reshape(-1, t281_g[0].size).swapaxes(-1, -2)
-    t281 = t281.reshape(t279.shape[1], -1, 3, 3)
-    del t281_cols, t281_g
+    t280 = _conv2d_input_grad(t279, layer1_1_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t281 = _conv2d_weight_grad(t279, saved74, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     del t279
     # models.py:53: out = self.relu(out)
     t282 = np.where((saved75 > 0), t280, 0)
@@ -921,25 +594,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t288 /= saved77
     del t285, t282
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t289_g = np.ascontiguousarray(t288.transpose(1, 2, 3, 0))
-    t289_cols = layer1_1_conv1_weight.reshape(-1, layer1_1_conv1_weight[0].size).swapaxes(-1, -2) @ t289_g.reshape(-1, t289_g[0].size)
-    t289_cols = t289_cols.reshape((-1, 3, 3) + t289_g.shape[1:])
-    del t289_g
-    t289 = np.zeros((t289_cols.shape[0], 18, 18, t288.shape[0]), dtype=t289_cols.dtype)
-    for t289_i in range(3):
-        for t289_j in range(3):
-            t289[:, t289_i:t289_i + 16:1, t289_j:t289_j + 16:1] += t289_cols[:, t289_i, t289_j]
-    del t289_cols
-    t289 = np.ascontiguousarray(t289[:, 1:17, 1:17].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t290_xp = np.pad(saved79, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t290_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t290_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t290_xp
-    t290_g = np.ascontiguousarray(t288.transpose(1, 0, 2, 3))
-    t290 = t290_g.reshape(-1, t290_g[0].size) @ t290_cols.reshape(-1, t290_g[0].size).swapaxes(-1, -2)
-    t290 = t290.reshape(t288.shape[1], -1, 3, 3)
-    del t290_cols, t290_g
+    t289 = _conv2d_input_grad(t288, layer1_1_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t290 = _conv2d_weight_grad(t288, saved79, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     del t288
     # models.py:59: out = self.relu(out)
     t291 = np.where((saved80 > 0), t273 + t289, 0)
@@ -954,25 +610,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t297 /= saved82
     del t294
     # models.py:54: out = self.conv2(out)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t298_g = np.ascontiguousarray(t297.transpose(1, 2, 3, 0))
-    t298_cols = layer1_0_conv2_weight.reshape(-1, layer1_0_conv2_weight[0].size).swapaxes(-1, -2) @ t298_g.reshape(-1, t298_g[0].size)
-    t298_cols = t298_cols.reshape((-1, 3, 3) + t298_g.shape[1:])
-    del t298_g
-    t298 = np.zeros((t298_cols.shape[0], 18, 18, t297.shape[0]), dtype=t298_cols.dtype)
-    for t298_i in range(3):
-        for t298_j in range(3):
-            t298[:, t298_i:t298_i + 16:1, t298_j:t298_j + 16:1] += t298_cols[:, t298_i, t298_j]
-    del t298_cols
-    t298 = np.ascontiguousarray(t298[:, 1:17, 1:17].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t299_xp = np.pad(saved84, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t299_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t299_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t299_xp
-    t299_g = np.ascontiguousarray(t297.transpose(1, 0, 2, 3))
-    t299 = t299_g.reshape(-1, t299_g[0].size) @ t299_cols.reshape(-1, t299_g[0].size).swapaxes(-1, -2)
-    t299 = t299.reshape(t297.shape[1], -1, 3, 3)
-    del t299_cols, t299_g
+    t298 = _conv2d_input_grad(t297, layer1_0_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t299 = _conv2d_weight_grad(t297, saved84, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     del t297
     # models.py:53: out = self.relu(out)
     t300 = np.where((saved85 > 0), t298, 0)
@@ -987,25 +626,8 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t306 /= saved87
     del t303, t300
     # models.py:51: out = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t307_g = np.ascontiguousarray(t306.transpose(1, 2, 3, 0))
-    t307_cols = layer1_0_conv1_weight.reshape(-1, layer1_0_conv1_weight[0].size).swapaxes(-1, -2) @ t307_g.reshape(-1, t307_g[0].size)
-    t307_cols = t307_cols.reshape((-1, 3, 3) + t307_g.shape[1:])
-    del t307_g
-    t307 = np.zeros((t307_cols.shape[0], 18, 18, t306.shape[0]), dtype=t307_cols.dtype)
-    for t307_i in range(3):
-        for t307_j in range(3):
-            t307[:, t307_i:t307_i + 16:1, t307_j:t307_j + 16:1] += t307_cols[:, t307_i, t307_j]
-    del t307_cols
-    t307 = np.ascontiguousarray(t307[:, 1:17, 1:17].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t308_xp = np.pad(saved89, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    t308_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t308_xp, (3, 3), axis=(2, 3)).transpose(1, 4, 5, 0, 2, 3))
-    del t308_xp
-    t308_g = np.ascontiguousarray(t306.transpose(1, 0, 2, 3))
-    t308 = t308_g.reshape(-1, t308_g[0].size) @ t308_cols.reshape(-1, t308_g[0].size).swapaxes(-1, -2)
-    t308 = t308.reshape(t306.shape[1], -1, 3, 3)
-    del t308_cols, t308_g
+    t307 = _conv2d_input_grad(t306, layer1_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t308 = _conv2d_weight_grad(t306, saved89, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     del t306
     t309 = t291 + t307
     del t291, t307
@@ -1040,24 +662,7 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     t317 /= saved93
     del t314, t311
     # models.py:101: x = self.conv1(x)
-    # conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)
-    t318_g = np.ascontiguousarray(t317.transpose(1, 2, 3, 0))
-    t318_cols = conv1_weight.reshape(-1, conv1_weight[0].size).swapaxes(-1, -2) @ t318_g.reshape(-1, t318_g[0].size)
-    t318_cols = t318_cols.reshape((-1, 7, 7) + t318_g.shape[1:])
-    del t318_g
-    t318 = np.zeros((t318_cols.shape[0], 70, 70, t317.shape[0]), dtype=t318_cols.dtype)
-    for t318_i in range(7):
-        for t318_j in range(7):
-            t318[:, t318_i:t318_i + 63:2, t318_j:t318_j + 63:2] += t318_cols[:, t318_i, t318_j]
-    del t318_cols
-    t318 = np.ascontiguousarray(t318[:, 3:67, 3:67].transpose(3, 0, 1, 2))
-    # conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T
-    t319_xp = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)))
-    t319_cols = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(t319_xp, (7, 7), axis=(2, 3))[:, :, ::2, ::2].transpose(1, 4, 5, 0, 2, 3))
-    del t319_xp
-    t319_g = np.ascontiguousarray(t317.transpose(1, 0, 2, 3))
-    t319 = t319_g.reshape(-1, t319_g[0].size) @ t319_cols.reshape(-1, t319_g[0].size).swapaxes(-1, -2)
-    t319 = t319.reshape(t317.shape[1], -1, 7, 7)
-    del t319_cols, t319_g
+    t318 = _conv2d_input_grad(t317, conv1_weight, input_size=(64, 64), kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
+    t319 = _conv2d_weight_grad(t317, x, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
     del t317
     return (t319, t316, t313, t308, t305, t302, t299, t296, t293, t290, t287, t284, t281, t278, t275, t272, t269, t266, t263, t260, t251, t257, t254, t251, t248, t245, t242, t239, t236, t233, t230, t227, t224, t221, t218, t209, t215, t212, t209, t206, t203, t200, t197, t194, t191, t188, t185, t182, t179, t176, t167, t173, t170, t167, t164, t161, t158, t155, t152, t149, t143, t139, t318)

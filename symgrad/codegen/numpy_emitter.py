@@ -24,7 +24,8 @@ from symgrad.core.ir import Graph
 from symgrad.core.passes import optimized
 from symgrad.core.primitives import PRIMITIVES
 
-RESERVED = {"np", "math", "GuardFailed", "_erf"}
+RESERVED = {"np", "math", "GuardFailed", "_erf", "_conv2d", "_conv2d_input_grad", "_conv2d_weight_grad",
+            "_im2col", "_by_group"}
 _GENERATED_NAME = re.compile(r"^(t|const|arg|d|k)\d+$")
 _CODING_COOKIE = re.compile(r"coding[:=]")
 

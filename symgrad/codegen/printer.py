@@ -20,6 +20,9 @@ _KNOWN.update({"Abs": "np.abs", "erf": "_erf"})
 # Helper definitions a module needs when its code calls them (name -> the template that defines it).
 HELPERS = {
     "_erf": "helper_erf.py.j2",
+    "_conv2d": "helper_conv2d.py.j2",
+    "_conv2d_input_grad": "helper_conv2d.py.j2",
+    "_conv2d_weight_grad": "helper_conv2d.py.j2",
 }
 
 
@@ -190,7 +193,7 @@ def _helper_definitions() -> dict:
     from symgrad.codegen.templates import render
 
     namespace = {"np": np, "math": math}
-    for template in HELPERS.values():
+    for template in dict.fromkeys(HELPERS.values()):
         exec(render(template), namespace)
     return namespace
 
@@ -202,4 +205,4 @@ def helper_namespace() -> dict:
 
 def helpers_used(code: str) -> list[str]:
     """The templates of the helpers `code` calls."""
-    return [template for name, template in HELPERS.items() if name + "(" in code]
+    return list(dict.fromkeys(template for name, template in HELPERS.items() if name + "(" in code))

@@ -5,9 +5,8 @@ Structural rows of the primitive table, listed in `ROWS` (registered by `primiti
 * `conv2d(x, w)` and the two halves of its adjoint, `conv2d_input_grad(g, w)` (a transposed
   convolution) and `conv2d_weight_grad(g, x)`. The three are one bilinear map seen from its three
   sides, so each one's VJP is written in the other two and every derivative order stays available.
-  Forward and weight gradient are im2col + one GEMM per group: `np.pad`, one strided copy of a
-  `sliding_window_view` into channels-first columns, `@`; the input gradient is a GEMM and col2im,
-  a strided add per kernel tap. No Python loop over pixels, images or groups.
+  Each emits a call of a helper (templates/helper_conv2d.py.j2): im2col + one GEMM per group, the
+  input gradient a GEMM and col2im; `codegen.conv_c` runs them with C im2col / col2im where it can.
 * `max_pool2d(x)` (padding is -inf; the gradient goes to the *first* maximum of each window, as
   torch), `max_pool2d_grad(g, x)` (scatter of g to those argmaxes, via `np.bincount`) and
   `max_pool2d_select(c, x)` (gather of c at those argmaxes): the last two are each other's adjoint.
@@ -16,7 +15,8 @@ Structural rows of the primitive table, listed in `ROWS` (registered by `primiti
   variance, in-place scale and shift); its VJP recomputes them from x, as torch.
 
 The NumPy evaluation of every row *is* its emitted code (executed once compiled and memoised), so
-eager values and generated modules agree by construction. Emitted statements use "{out}" plus
+eager values and generated modules agree by construction. The conv rows evaluate their helpers
+through `codegen.conv_c`, as symgrad's loaded modules do (see "conv2d rows" below). Emitted statements use "{out}" plus
 suffixed temporaries ("{out}_win") and import nothing but numpy.
 The functions users call (conv2d with bias, pooling, batch norm, losses...) are composites over
 these rows in `nn_composites`. `pair` and `out_size` are shared with them.
@@ -28,6 +28,7 @@ import functools
 
 import numpy as np
 
+from symgrad.codegen import conv_c
 from symgrad.core.location import user_location
 from symgrad.core.rows import Structural
 
@@ -101,102 +102,29 @@ def _float_dtype(*specs):
 
 
 # ----------------------------------------------------------------------------- conv2d rows
-# Each conv kernel is im2col + one GEMM (one per group): `{out}_cols` holds every window channels
-# first, (C, kh, kw, N, Ho, Wo), written by ONE strided copy of a window view, so the GEMM's other
-# dimension is N*Ho*Wo and its result (O, N*Ho*Wo) needs one more, output-sized copy into NCHW.
-# Measured on resnet18's convs (benchmarks/conv_bench.py --layers): both copies are small next to the
-# GEMM; shifted GEMMs over a padded flat image lost to it (skinny GEMMs, a pass per tap to accumulate,
-# up to 4x wasted positions on 4x4 and 2x2 maps). Temporaries are deleted as soon as they are read.
-_CHANNELS_FIRST = "(1, 4, 5, 0, 2, 3)"  # window view (N, C, Ho, Wo, kh, kw) -> (C, kh, kw, N, Ho, Wo)
-
-
-def _matrix(name, groups, rows, cols) -> str:
-    """`name` as a (rows, cols) matrix, or a stack of `groups` of them (np.matmul pairs them up)."""
-    return f"{name}.reshape({rows}, {cols})" if groups == 1 else f"{name}.reshape({groups}, {rows}, {cols})"
-
-
-def _columns_lines(x, kernel_size, stride, padding, dilation):
-    """Statements setting {out}_cols, the im2col of x: (C, kh, kw, N, Ho, Wo), contiguous."""
-    lines, src = _pad_lines(f"{O}_xp", x, padding)
-    window = _window_line(f"{O}_cols", src, kernel_size, stride, dilation).split(" = ", 1)[1]
-    lines.append(f"{O}_cols = np.ascontiguousarray({window}.transpose{_CHANNELS_FIRST})")
-    if src != x:
-        lines.append(f"del {src}")
-    return lines
-
-
-def _to_nchw_line(positions) -> str:
-    """{out}: (channels, N*Ho*Wo), or (groups, channels per group, N*Ho*Wo) -> contiguous NCHW."""
-    return f"{O} = np.ascontiguousarray({O}.reshape((-1,) + {positions}).transpose(1, 0, 2, 3))"
+# Each conv row emits one call of its helper (`_conv2d`, `_conv2d_input_grad`, `_conv2d_weight_grad`,
+# defined in templates/helper_conv2d.py.j2 and included in the modules that call them): im2col + one
+# GEMM per group, and col2im for the input gradient. `conv_c` gives the same helpers with C im2col /
+# col2im over cache-sized chunks of images; the rows' eager evaluation and symgrad's loaded modules
+# use those where a C compiler is found, and the plain NumPy definitions everywhere else.
+def _conv_call(helper, operands, **attrs) -> str:
+    arguments = ", ".join([*operands, *(f"{key}={value!r}" for key, value in attrs.items())])
+    return f"{helper}({arguments})"
 
 
 def _conv_emit(names, kernel_size, stride, padding, dilation, groups):
-    x, w = names
-    lines = ["# conv2d: im2col, then (O, C*kh*kw) @ (C*kh*kw, N*Ho*Wo)"]
-    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
-    lines.append(f"{O} = {_matrix(w, groups, '-1', f'{w}[0].size')} @ "
-                 f"{_matrix(f'{O}_cols', groups, f'{w}[0].size', '-1')}")
-    lines.append(_to_nchw_line(f"{O}_cols.shape[3:]"))
-    lines.append(f"del {O}_cols")
-    return lines
+    return _conv_call("_conv2d", names, kernel_size=kernel_size, stride=stride, padding=padding,
+                      dilation=dilation, groups=groups)
 
 
 def _conv_weight_grad_emit(names, kernel_size, stride, padding, dilation, groups):
-    g, x = names
-    lines = ["# conv2d weight gradient: (O, N*Ho*Wo) @ im2col(x).T"]
-    lines += _columns_lines(x, kernel_size, stride, padding, dilation)
-    lines.append(f"{O}_g = np.ascontiguousarray({g}.transpose(1, 0, 2, 3))")
-    # the (O, C*kh*kw) result is C-contiguous like the weight (a transposed one would make every
-    # consumer of the gradient pay a cache-hostile transposing copy)
-    lines.append(f"{O} = {_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')} @ "
-                 f"{_matrix(f'{O}_cols', groups, '-1', f'{O}_g[0].size')}.swapaxes(-1, -2)")
-    lines.append(f"{O} = {O}.reshape({g}.shape[1], -1, {kernel_size[0]}, {kernel_size[1]})")
-    lines.append(f"del {O}_cols, {O}_g")
-    return lines
+    return _conv_call("_conv2d_weight_grad", names, kernel_size=kernel_size, stride=stride,
+                      padding=padding, dilation=dilation, groups=groups)
 
 
 def _conv_input_grad_emit(names, input_size, kernel_size, stride, padding, dilation, groups):
-    """dL/dx of conv2d, a transposed convolution: GEMM, then col2im (see `_input_grad_col2im`).
-
-    Measured on resnet18's layers at batch 1 and 16 (benchmarks/conv_bench.py --layers): col2im with
-    the batch innermost is as fast as correlating the padded g with the flipped kernel on 16x16
-    maps and up to 2.5x faster on smaller ones, where the correlation's flipped, transposed copy of
-    the whole weight costs more than the GEMM.
-    """
-    return _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups)
-
-
-def _input_grad_col2im(names, input_size, kernel_size, stride, padding, dilation, groups):
-    """Columns (C*kh*kw, Ho*Wo*N) = W.T @ g, each tap's then added at its strided place (col2im).
-
-    The batch is the innermost axis of the columns and of the accumulator, so each strided add runs
-    over rows of N (times Wo at stride 1), not over a resnet's 2- or 4-wide rows. (Correlating a
-    zero-dilated g instead would spend s*s times the GEMM on zeros.)
-    """
-    g, w = names
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wd) = kernel_size, stride, padding, dilation, input_size
-    ho, wo = out_size(input_size, kernel_size, stride, padding, dilation)
-    lines = ["# conv2d input gradient: (C*kh*kw, O) @ (O, Ho*Wo*N), then col2im (a strided add per tap)",
-             f"{O}_g = np.ascontiguousarray({g}.transpose(1, 2, 3, 0))",
-             f"{O}_cols = {_matrix(w, groups, '-1', f'{w}[0].size')}.swapaxes(-1, -2) @ "
-             f"{_matrix(f'{O}_g', groups, '-1', f'{O}_g[0].size')}",
-             f"{O}_cols = {O}_cols.reshape((-1, {kh}, {kw}) + {O}_g.shape[1:])",
-             f"del {O}_g",
-             f"{O} = np.zeros(({O}_cols.shape[0], {h + 2 * ph}, {wd + 2 * pw}, {g}.shape[0]), "
-             f"dtype={O}_cols.dtype)",
-             f"for {O}_i in range({kh}):",
-             f"    for {O}_j in range({kw}):",
-             f"        {O}[:, {_tap_slice(f'{O}_i', dh, sh, ho)}, {_tap_slice(f'{O}_j', dw, sw, wo)}] "
-             f"+= {O}_cols[:, {O}_i, {O}_j]",
-             f"del {O}_cols",
-             f"{O} = np.ascontiguousarray({O}[:, {ph}:{ph + h}, {pw}:{pw + wd}].transpose(3, 0, 1, 2))"]
-    return lines
-
-
-def _tap_slice(tap, dilation, stride, length) -> str:
-    """The `length` positions, `stride` apart, that kernel tap `tap` (a loop variable) reaches."""
-    start = tap if dilation == 1 else f"{dilation} * {tap}"
-    return f"{start}:{start} + {stride * (length - 1) + 1}:{stride}"
+    return _conv_call("_conv2d_input_grad", names, input_size=tuple(input_size), kernel_size=kernel_size,
+                      stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def _conv_vjp(F, g, out, x, w, kernel_size, **conv):
@@ -405,17 +333,17 @@ ROWS = [
         torch_name="NativeBatchNormBackward0",
     ),
     Structural(
-        "conv2d", _run_emitted("conv2d"), _conv_emit, _conv_vjp, shape=_conv_shape,
+        "conv2d", conv_c.kernel("_conv2d"), _conv_emit, _conv_vjp, shape=_conv_shape,
         examples=_CONV_EXAMPLES,
         torch_name="ConvolutionBackward0",
     ),
     Structural(
-        "conv2d_input_grad", _run_emitted("conv2d_input_grad"), _conv_input_grad_emit,
+        "conv2d_input_grad", conv_c.kernel("_conv2d_input_grad"), _conv_input_grad_emit,
         _conv_input_grad_vjp, shape=_conv_input_grad_shape, examples=_grad_examples("input"),
         torch_name="ConvolutionBackwardBackward0",
     ),
     Structural(
-        "conv2d_weight_grad", _run_emitted("conv2d_weight_grad"), _conv_weight_grad_emit,
+        "conv2d_weight_grad", conv_c.kernel("_conv2d_weight_grad"), _conv_weight_grad_emit,
         _conv_weight_grad_vjp, shape=_conv_weight_grad_shape, examples=_grad_examples("weight"),
         torch_name="ConvolutionBackwardBackward0",
     ),
