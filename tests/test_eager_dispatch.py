@@ -92,3 +92,21 @@ def test_promotion_on_and_off_the_float_fast_path(left, right, expected):
     other = symgrad.ones(2, dtype=right) if isinstance(right, symgrad.dtype) else right
     assert (x * other).dtype == getattr(symgrad, expected)
     assert (other * x).dtype == getattr(symgrad, expected)
+
+
+@pytest.mark.parametrize("f", [lambda x, y: (x * 2.0).sum() + y.sum(), lambda x, y: (x + y).sum(),
+                               lambda x, y: (x * x).sum() + (y * 3.0).sum(), lambda x, y: (x @ y.T).sum()])
+def test_each_grad_taken_from_backward_owns_its_memory(f):
+    """`.grad` takes the backward's fresh arrays without a copy (as torch's AccumulateGrad steals),
+    never an array something else holds: zeroing one .grad in place changes no later gradient."""
+    x, y = (symgrad.randn(3, 4, dtype=symgrad.float64, requires_grad=True) for _ in range(2))
+    f(x, y).backward()
+    first = (x.grad.clone(), y.grad.clone())
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    with symgrad.no_grad():
+        x.grad.zero_()
+        y.grad.zero_()
+    x.grad = y.grad = None
+    f(x, y).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), first[0].numpy())
+    np.testing.assert_array_equal(y.grad.numpy(), first[1].numpy())

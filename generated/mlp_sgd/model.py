@@ -31,24 +31,21 @@ def backward(out_weight, saved1, hidden2_weight, saved3, hidden1_weight, x, grad
     # aot_models.py:26: return self.out(h)
     t7 = np.sum(grad_output0, axis=0)
     t8 = grad_output0 @ out_weight
-    t9 = saved1.T
-    t10 = t9 @ grad_output0
-    t11 = t10.T
+    t9 = grad_output0.T
+    t10 = t9 @ saved1
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t12 = t8*(1 - saved1**2)
-    t13 = np.sum(t12, axis=0)
-    t14 = t12 @ hidden2_weight
-    t15 = saved3.T
-    t16 = t15 @ t12
-    t17 = t16.T
+    t11 = t8*(1 - saved1**2)
+    t12 = np.sum(t11, axis=0)
+    t13 = t11 @ hidden2_weight
+    t14 = t11.T
+    t15 = t14 @ saved3
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t18 = t14*(1 - saved3**2)
-    t19 = np.sum(t18, axis=0)
-    t20 = t18 @ hidden1_weight
-    t21 = x.T
-    t22 = t21 @ t18
-    t23 = t22.T
-    return (t23, t19, t17, t13, t11, t7, t20)
+    t16 = t13*(1 - saved3**2)
+    t17 = np.sum(t16, axis=0)
+    t18 = t16 @ hidden1_weight
+    t19 = t16.T
+    t20 = t19 @ x
+    return (t20, t17, t15, t12, t10, t7, t18)
 
 
 def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_weight, out_bias, x, target, step, hidden1_weight_momentum_buffer, hidden1_bias_momentum_buffer, hidden2_weight_momentum_buffer, hidden2_bias_momentum_buffer, out_weight_momentum_buffer, out_bias_momentum_buffer, const0):
@@ -79,34 +76,31 @@ def train_step(hidden1_weight, hidden1_bias, hidden2_weight, hidden2_bias, out_w
     # aot_models.py:26: return self.out(h)
     t26 = np.sum(t25, axis=0)
     t27 = t25 @ out_weight
-    t28 = t12.T
-    t29 = t28 @ t25
-    t30 = t29.T
+    t28 = t25.T
+    t29 = t28 @ t12
     # aot_models.py:25: h = self.hidden2(h).tanh()
-    t31 = t27*(1 - t12**2)
-    t32 = np.sum(t31, axis=0)
-    t33 = t31 @ hidden2_weight
-    t34 = t9.T
-    t35 = t34 @ t31
-    t36 = t35.T
+    t30 = t27*(1 - t12**2)
+    t31 = np.sum(t30, axis=0)
+    t32 = t30 @ hidden2_weight
+    t33 = t30.T
+    t34 = t33 @ t9
     # aot_models.py:24: h = self.hidden1(x).tanh()
-    t37 = t33*(1 - t9**2)
-    t38 = np.sum(t37, axis=0)
-    t39 = x.T
-    t40 = t39 @ t37
-    t41 = t40.T
+    t35 = t32*(1 - t9**2)
+    t36 = np.sum(t35, axis=0)
+    t37 = t35.T
+    t38 = t37 @ x
     # symgrad compile --train sgd: the optimiser step
-    t43 = step + 1
-    t45 = 0.9*hidden1_weight_momentum_buffer + t41
-    t46 = hidden1_weight - 0.1*t45
-    t48 = 0.9*hidden1_bias_momentum_buffer + t38
-    t49 = hidden1_bias - 0.1*t48
-    t51 = 0.9*hidden2_weight_momentum_buffer + t36
-    t52 = hidden2_weight - 0.1*t51
-    t54 = 0.9*hidden2_bias_momentum_buffer + t32
-    t55 = hidden2_bias - 0.1*t54
-    t57 = 0.9*out_weight_momentum_buffer + t30
-    t58 = out_weight - 0.1*t57
-    t60 = 0.9*out_bias_momentum_buffer + t26
-    t61 = out_bias - 0.1*t60
-    return (t21, t46, t49, t52, t55, t58, t61, t43, t45, t48, t51, t54, t57, t60)
+    t40 = step + 1
+    t42 = 0.9*hidden1_weight_momentum_buffer + t38
+    t43 = hidden1_weight - 0.1*t42
+    t45 = 0.9*hidden1_bias_momentum_buffer + t36
+    t46 = hidden1_bias - 0.1*t45
+    t48 = 0.9*hidden2_weight_momentum_buffer + t34
+    t49 = hidden2_weight - 0.1*t48
+    t51 = 0.9*hidden2_bias_momentum_buffer + t31
+    t52 = hidden2_bias - 0.1*t51
+    t54 = 0.9*out_weight_momentum_buffer + t29
+    t55 = out_weight - 0.1*t54
+    t57 = 0.9*out_bias_momentum_buffer + t26
+    t58 = out_bias - 0.1*t57
+    return (t21, t43, t46, t49, t52, t55, t58, t40, t42, t45, t48, t51, t54, t57)

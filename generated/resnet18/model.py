@@ -342,10 +342,10 @@ def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_
     # models.py:111: x = self.fc(x)
     t301 = fc_weight.T
     t302 = fc_bias + t300 @ t301
-    return (t302, fc_weight, t296, t293, t292, layer4_1_conv2_weight, t288, t287, t284, t283, layer4_1_conv1_weight, t279, t278, t275, t274, layer4_0_downsample_0_weight, t254, t268, t267, layer4_0_conv2_weight, t263, t262, t259, t258, layer4_0_conv1_weight, t253, t250, t249, layer3_1_conv2_weight, t245, t244, t241, t240, layer3_1_conv1_weight, t236, t235, t232, t231, layer3_0_downsample_0_weight, t211, t225, t224, layer3_0_conv2_weight, t220, t219, t216, t215, layer3_0_conv1_weight, t210, t207, t206, layer2_1_conv2_weight, t202, t201, t198, t197, layer2_1_conv1_weight, t193, t192, t189, t188, layer2_0_downsample_0_weight, t168, t182, t181, layer2_0_conv2_weight, t177, t176, t173, t172, layer2_0_conv1_weight, t167, t164, t163, layer1_1_conv2_weight, t159, t158, t155, t154, layer1_1_conv1_weight, t150, t149, t146, t145, layer1_0_conv2_weight, t141, t140, t137, t136, layer1_0_conv1_weight, t132, t131, t130, t127, t126, conv1_weight, x, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight, t299)
+    return (t302, fc_weight, t296, t293, t292, layer4_1_conv2_weight, t288, t287, t284, t283, layer4_1_conv1_weight, t279, t278, t275, t274, layer4_0_downsample_0_weight, t254, t268, t267, layer4_0_conv2_weight, t263, t262, t259, t258, layer4_0_conv1_weight, t253, t250, t249, layer3_1_conv2_weight, t245, t244, t241, t240, layer3_1_conv1_weight, t236, t235, t232, t231, layer3_0_downsample_0_weight, t211, t225, t224, layer3_0_conv2_weight, t220, t219, t216, t215, layer3_0_conv1_weight, t210, t207, t206, layer2_1_conv2_weight, t202, t201, t198, t197, layer2_1_conv1_weight, t193, t192, t189, t188, layer2_0_downsample_0_weight, t168, t182, t181, layer2_0_conv2_weight, t177, t176, t173, t172, layer2_0_conv1_weight, t167, t164, t163, layer1_1_conv2_weight, t159, t158, t155, t154, layer1_1_conv1_weight, t150, t149, t146, t145, layer1_0_conv2_weight, t141, t140, t137, t136, layer1_0_conv1_weight, t132, t131, t130, t127, t126, conv1_weight, x, t299, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight)
 
 
-def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, saved6, saved7, saved8, layer4_1_conv1_weight, saved10, saved11, saved12, saved13, layer4_0_downsample_0_weight, saved15, saved16, saved17, layer4_0_conv2_weight, saved19, saved20, saved21, saved22, layer4_0_conv1_weight, saved24, saved25, saved26, layer3_1_conv2_weight, saved28, saved29, saved30, saved31, layer3_1_conv1_weight, saved33, saved34, saved35, saved36, layer3_0_downsample_0_weight, saved38, saved39, saved40, layer3_0_conv2_weight, saved42, saved43, saved44, saved45, layer3_0_conv1_weight, saved47, saved48, saved49, layer2_1_conv2_weight, saved51, saved52, saved53, saved54, layer2_1_conv1_weight, saved56, saved57, saved58, saved59, layer2_0_downsample_0_weight, saved61, saved62, saved63, layer2_0_conv2_weight, saved65, saved66, saved67, saved68, layer2_0_conv1_weight, saved70, saved71, saved72, layer1_1_conv2_weight, saved74, saved75, saved76, saved77, layer1_1_conv1_weight, saved79, saved80, saved81, saved82, layer1_0_conv2_weight, saved84, saved85, saved86, saved87, layer1_0_conv1_weight, saved89, saved90, saved91, saved92, saved93, conv1_weight, x, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight, saved116, grad_output0):
+def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, saved6, saved7, saved8, layer4_1_conv1_weight, saved10, saved11, saved12, saved13, layer4_0_downsample_0_weight, saved15, saved16, saved17, layer4_0_conv2_weight, saved19, saved20, saved21, saved22, layer4_0_conv1_weight, saved24, saved25, saved26, layer3_1_conv2_weight, saved28, saved29, saved30, saved31, layer3_1_conv1_weight, saved33, saved34, saved35, saved36, layer3_0_downsample_0_weight, saved38, saved39, saved40, layer3_0_conv2_weight, saved42, saved43, saved44, saved45, layer3_0_conv1_weight, saved47, saved48, saved49, layer2_1_conv2_weight, saved51, saved52, saved53, saved54, layer2_1_conv1_weight, saved56, saved57, saved58, saved59, layer2_0_downsample_0_weight, saved61, saved62, saved63, layer2_0_conv2_weight, saved65, saved66, saved67, saved68, layer2_0_conv1_weight, saved70, saved71, saved72, layer1_1_conv2_weight, saved74, saved75, saved76, saved77, layer1_1_conv1_weight, saved79, saved80, saved81, saved82, layer1_0_conv2_weight, saved84, saved85, saved86, saved87, layer1_0_conv1_weight, saved89, saved90, saved91, saved92, saved93, conv1_weight, x, saved96, layer4_1_bn2_weight, layer4_1_bn1_weight, layer4_0_downsample_1_weight, layer4_0_bn2_weight, layer4_0_bn1_weight, layer3_1_bn2_weight, layer3_1_bn1_weight, layer3_0_downsample_1_weight, layer3_0_bn2_weight, layer3_0_bn1_weight, layer2_1_bn2_weight, layer2_1_bn1_weight, layer2_0_downsample_1_weight, layer2_0_bn2_weight, layer2_0_bn1_weight, layer1_1_bn2_weight, layer1_1_bn1_weight, layer1_0_bn2_weight, layer1_0_bn1_weight, bn1_weight, grad_output0):
     """backward pass: (*saved values, *output gradients) -> gradients of the parameters, then of the float inputs"""
     # models.py:102: x = self.bn1(x)
     t118 = bn1_weight.reshape((1, 64, 1, 1))
@@ -388,281 +388,280 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     # models.py:55: out = self.bn2(out)
     t137 = layer4_1_bn2_weight.reshape((1, 512, 1, 1))
     # models.py:110: x = x.flatten(1)
-    t138 = saved116.reshape((1, 512))
+    t138 = saved96.reshape((1, 512))
     # models.py:111: x = self.fc(x)
     t139 = np.sum(grad_output0, axis=0)
     t140 = grad_output0 @ fc_weight
-    t141 = t138.T
-    t142 = grad_output0*t141
-    t143 = t142.T
+    t141 = grad_output0.T
+    t142 = t138*t141
     # models.py:110: x = x.flatten(1)
-    t144 = t140.reshape((1, 512, 1, 1))
+    t143 = t140.reshape((1, 512, 1, 1))
     # models.py:109: x = self.avgpool(x)
-    t145 = (0.25)*t144
-    t146 = np.broadcast_to(t145, (1, 512, 2, 2))
+    t144 = (0.25)*t143
+    t145 = np.broadcast_to(t144, (1, 512, 2, 2))
     # models.py:59: out = self.relu(out)
-    t147 = np.where((saved1 > 0), t146, 0)
+    t146 = np.where((saved1 > 0), t145, 0)
     # models.py:55: out = self.bn2(out)
-    t148 = np.sum(t147, axis=(2, 3))
-    t149 = t148.reshape((512,))
-    t150 = saved2*t147
-    t151 = np.sum(t150, axis=(2, 3))
-    t152 = t151.reshape((512,))
-    t153 = t137*t147/saved3
+    t147 = np.sum(t146, axis=(2, 3))
+    t148 = t147.reshape((512,))
+    t149 = saved2*t146
+    t150 = np.sum(t149, axis=(2, 3))
+    t151 = t150.reshape((512,))
+    t152 = t137*t146/saved3
     # models.py:54: out = self.conv2(out)
-    t154 = _conv2d_input_grad(t153, layer4_1_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t155 = _conv2d_weight_grad(t153, saved5, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t153 = _conv2d_input_grad(t152, layer4_1_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t154 = _conv2d_weight_grad(t152, saved5, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t156 = np.where((saved6 > 0), t154, 0)
+    t155 = np.where((saved6 > 0), t153, 0)
     # models.py:52: out = self.bn1(out)
-    t157 = np.sum(t156, axis=(2, 3))
-    t158 = t157.reshape((512,))
-    t159 = saved7*t156
-    t160 = np.sum(t159, axis=(2, 3))
-    t161 = t160.reshape((512,))
-    t162 = t136*t156/saved8
+    t156 = np.sum(t155, axis=(2, 3))
+    t157 = t156.reshape((512,))
+    t158 = saved7*t155
+    t159 = np.sum(t158, axis=(2, 3))
+    t160 = t159.reshape((512,))
+    t161 = t136*t155/saved8
     # models.py:51: out = self.conv1(x)
-    t163 = _conv2d_input_grad(t162, layer4_1_conv1_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t164 = _conv2d_weight_grad(t162, saved10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t162 = _conv2d_input_grad(t161, layer4_1_conv1_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t163 = _conv2d_weight_grad(t161, saved10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t165 = np.where((saved11 > 0), t147 + t163, 0)
+    t164 = np.where((saved11 > 0), t146 + t162, 0)
     # models.py:57: identity = self.downsample(x)
-    t166 = np.sum(t165, axis=(2, 3))
-    t167 = t166.reshape((512,))
-    t168 = saved12*t165
-    t169 = np.sum(t168, axis=(2, 3))
-    t170 = t169.reshape((512,))
-    t171 = t135*t165/saved13
-    t172 = _conv2d_input_grad(t171, layer4_0_downsample_0_weight, input_size=(4, 4), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
-    t173 = _conv2d_weight_grad(t171, saved15, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t165 = np.sum(t164, axis=(2, 3))
+    t166 = t165.reshape((512,))
+    t167 = saved12*t164
+    t168 = np.sum(t167, axis=(2, 3))
+    t169 = t168.reshape((512,))
+    t170 = t135*t164/saved13
+    t171 = _conv2d_input_grad(t170, layer4_0_downsample_0_weight, input_size=(4, 4), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t172 = _conv2d_weight_grad(t170, saved15, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
-    t174 = saved16*t165
-    t175 = np.sum(t174, axis=(2, 3))
-    t176 = t175.reshape((512,))
-    t177 = t134*t165/saved17
+    t173 = saved16*t164
+    t174 = np.sum(t173, axis=(2, 3))
+    t175 = t174.reshape((512,))
+    t176 = t134*t164/saved17
     # models.py:54: out = self.conv2(out)
-    t178 = _conv2d_input_grad(t177, layer4_0_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t179 = _conv2d_weight_grad(t177, saved19, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t177 = _conv2d_input_grad(t176, layer4_0_conv2_weight, input_size=(2, 2), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t178 = _conv2d_weight_grad(t176, saved19, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t180 = np.where((saved20 > 0), t178, 0)
+    t179 = np.where((saved20 > 0), t177, 0)
     # models.py:52: out = self.bn1(out)
-    t181 = np.sum(t180, axis=(2, 3))
-    t182 = t181.reshape((512,))
-    t183 = saved21*t180
-    t184 = np.sum(t183, axis=(2, 3))
-    t185 = t184.reshape((512,))
-    t186 = t133*t180/saved22
+    t180 = np.sum(t179, axis=(2, 3))
+    t181 = t180.reshape((512,))
+    t182 = saved21*t179
+    t183 = np.sum(t182, axis=(2, 3))
+    t184 = t183.reshape((512,))
+    t185 = t133*t179/saved22
     # models.py:51: out = self.conv1(x)
-    t187 = _conv2d_input_grad(t186, layer4_0_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
-    t188 = _conv2d_weight_grad(t186, saved15, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t186 = _conv2d_input_grad(t185, layer4_0_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t187 = _conv2d_weight_grad(t185, saved15, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t189 = np.where((saved24 > 0), t172 + t187, 0)
+    t188 = np.where((saved24 > 0), t171 + t186, 0)
     # models.py:55: out = self.bn2(out)
-    t190 = np.sum(t189, axis=(2, 3))
-    t191 = t190.reshape((256,))
-    t192 = saved25*t189
-    t193 = np.sum(t192, axis=(2, 3))
-    t194 = t193.reshape((256,))
-    t195 = t132*t189/saved26
+    t189 = np.sum(t188, axis=(2, 3))
+    t190 = t189.reshape((256,))
+    t191 = saved25*t188
+    t192 = np.sum(t191, axis=(2, 3))
+    t193 = t192.reshape((256,))
+    t194 = t132*t188/saved26
     # models.py:54: out = self.conv2(out)
-    t196 = _conv2d_input_grad(t195, layer3_1_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t197 = _conv2d_weight_grad(t195, saved28, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t195 = _conv2d_input_grad(t194, layer3_1_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t196 = _conv2d_weight_grad(t194, saved28, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t198 = np.where((saved29 > 0), t196, 0)
+    t197 = np.where((saved29 > 0), t195, 0)
     # models.py:52: out = self.bn1(out)
-    t199 = np.sum(t198, axis=(2, 3))
-    t200 = t199.reshape((256,))
-    t201 = saved30*t198
-    t202 = np.sum(t201, axis=(2, 3))
-    t203 = t202.reshape((256,))
-    t204 = t131*t198/saved31
+    t198 = np.sum(t197, axis=(2, 3))
+    t199 = t198.reshape((256,))
+    t200 = saved30*t197
+    t201 = np.sum(t200, axis=(2, 3))
+    t202 = t201.reshape((256,))
+    t203 = t131*t197/saved31
     # models.py:51: out = self.conv1(x)
-    t205 = _conv2d_input_grad(t204, layer3_1_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t206 = _conv2d_weight_grad(t204, saved33, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t204 = _conv2d_input_grad(t203, layer3_1_conv1_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t205 = _conv2d_weight_grad(t203, saved33, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t207 = np.where((saved34 > 0), t189 + t205, 0)
+    t206 = np.where((saved34 > 0), t188 + t204, 0)
     # models.py:57: identity = self.downsample(x)
-    t208 = np.sum(t207, axis=(2, 3))
-    t209 = t208.reshape((256,))
-    t210 = saved35*t207
-    t211 = np.sum(t210, axis=(2, 3))
-    t212 = t211.reshape((256,))
-    t213 = t130*t207/saved36
-    t214 = _conv2d_input_grad(t213, layer3_0_downsample_0_weight, input_size=(8, 8), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
-    t215 = _conv2d_weight_grad(t213, saved38, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t207 = np.sum(t206, axis=(2, 3))
+    t208 = t207.reshape((256,))
+    t209 = saved35*t206
+    t210 = np.sum(t209, axis=(2, 3))
+    t211 = t210.reshape((256,))
+    t212 = t130*t206/saved36
+    t213 = _conv2d_input_grad(t212, layer3_0_downsample_0_weight, input_size=(8, 8), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t214 = _conv2d_weight_grad(t212, saved38, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
-    t216 = saved39*t207
-    t217 = np.sum(t216, axis=(2, 3))
-    t218 = t217.reshape((256,))
-    t219 = t129*t207/saved40
+    t215 = saved39*t206
+    t216 = np.sum(t215, axis=(2, 3))
+    t217 = t216.reshape((256,))
+    t218 = t129*t206/saved40
     # models.py:54: out = self.conv2(out)
-    t220 = _conv2d_input_grad(t219, layer3_0_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t221 = _conv2d_weight_grad(t219, saved42, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t219 = _conv2d_input_grad(t218, layer3_0_conv2_weight, input_size=(4, 4), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t220 = _conv2d_weight_grad(t218, saved42, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t222 = np.where((saved43 > 0), t220, 0)
+    t221 = np.where((saved43 > 0), t219, 0)
     # models.py:52: out = self.bn1(out)
-    t223 = np.sum(t222, axis=(2, 3))
-    t224 = t223.reshape((256,))
-    t225 = saved44*t222
-    t226 = np.sum(t225, axis=(2, 3))
-    t227 = t226.reshape((256,))
-    t228 = t128*t222/saved45
+    t222 = np.sum(t221, axis=(2, 3))
+    t223 = t222.reshape((256,))
+    t224 = saved44*t221
+    t225 = np.sum(t224, axis=(2, 3))
+    t226 = t225.reshape((256,))
+    t227 = t128*t221/saved45
     # models.py:51: out = self.conv1(x)
-    t229 = _conv2d_input_grad(t228, layer3_0_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
-    t230 = _conv2d_weight_grad(t228, saved38, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t228 = _conv2d_input_grad(t227, layer3_0_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t229 = _conv2d_weight_grad(t227, saved38, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t231 = np.where((saved47 > 0), t214 + t229, 0)
+    t230 = np.where((saved47 > 0), t213 + t228, 0)
     # models.py:55: out = self.bn2(out)
-    t232 = np.sum(t231, axis=(2, 3))
-    t233 = t232.reshape((128,))
-    t234 = saved48*t231
-    t235 = np.sum(t234, axis=(2, 3))
-    t236 = t235.reshape((128,))
-    t237 = t127*t231/saved49
+    t231 = np.sum(t230, axis=(2, 3))
+    t232 = t231.reshape((128,))
+    t233 = saved48*t230
+    t234 = np.sum(t233, axis=(2, 3))
+    t235 = t234.reshape((128,))
+    t236 = t127*t230/saved49
     # models.py:54: out = self.conv2(out)
-    t238 = _conv2d_input_grad(t237, layer2_1_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t239 = _conv2d_weight_grad(t237, saved51, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t237 = _conv2d_input_grad(t236, layer2_1_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t238 = _conv2d_weight_grad(t236, saved51, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t240 = np.where((saved52 > 0), t238, 0)
+    t239 = np.where((saved52 > 0), t237, 0)
     # models.py:52: out = self.bn1(out)
-    t241 = np.sum(t240, axis=(2, 3))
-    t242 = t241.reshape((128,))
-    t243 = saved53*t240
-    t244 = np.sum(t243, axis=(2, 3))
-    t245 = t244.reshape((128,))
-    t246 = t126*t240/saved54
+    t240 = np.sum(t239, axis=(2, 3))
+    t241 = t240.reshape((128,))
+    t242 = saved53*t239
+    t243 = np.sum(t242, axis=(2, 3))
+    t244 = t243.reshape((128,))
+    t245 = t126*t239/saved54
     # models.py:51: out = self.conv1(x)
-    t247 = _conv2d_input_grad(t246, layer2_1_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t248 = _conv2d_weight_grad(t246, saved56, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t246 = _conv2d_input_grad(t245, layer2_1_conv1_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t247 = _conv2d_weight_grad(t245, saved56, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t249 = np.where((saved57 > 0), t231 + t247, 0)
+    t248 = np.where((saved57 > 0), t230 + t246, 0)
     # models.py:57: identity = self.downsample(x)
-    t250 = np.sum(t249, axis=(2, 3))
-    t251 = t250.reshape((128,))
-    t252 = saved58*t249
-    t253 = np.sum(t252, axis=(2, 3))
-    t254 = t253.reshape((128,))
-    t255 = t125*t249/saved59
-    t256 = _conv2d_input_grad(t255, layer2_0_downsample_0_weight, input_size=(16, 16), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
-    t257 = _conv2d_weight_grad(t255, saved61, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t249 = np.sum(t248, axis=(2, 3))
+    t250 = t249.reshape((128,))
+    t251 = saved58*t248
+    t252 = np.sum(t251, axis=(2, 3))
+    t253 = t252.reshape((128,))
+    t254 = t125*t248/saved59
+    t255 = _conv2d_input_grad(t254, layer2_0_downsample_0_weight, input_size=(16, 16), kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
+    t256 = _conv2d_weight_grad(t254, saved61, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0), dilation=(1, 1), groups=1)
     # models.py:55: out = self.bn2(out)
-    t258 = saved62*t249
-    t259 = np.sum(t258, axis=(2, 3))
-    t260 = t259.reshape((128,))
-    t261 = t124*t249/saved63
+    t257 = saved62*t248
+    t258 = np.sum(t257, axis=(2, 3))
+    t259 = t258.reshape((128,))
+    t260 = t124*t248/saved63
     # models.py:54: out = self.conv2(out)
-    t262 = _conv2d_input_grad(t261, layer2_0_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t263 = _conv2d_weight_grad(t261, saved65, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t261 = _conv2d_input_grad(t260, layer2_0_conv2_weight, input_size=(8, 8), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t262 = _conv2d_weight_grad(t260, saved65, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:53: out = self.relu(out)
-    t264 = np.where((saved66 > 0), t262, 0)
+    t263 = np.where((saved66 > 0), t261, 0)
     # models.py:52: out = self.bn1(out)
-    t265 = np.sum(t264, axis=(2, 3))
-    t266 = t265.reshape((128,))
-    t267 = saved67*t264
-    t268 = np.sum(t267, axis=(2, 3))
-    t269 = t268.reshape((128,))
-    t270 = t123*t264/saved68
+    t264 = np.sum(t263, axis=(2, 3))
+    t265 = t264.reshape((128,))
+    t266 = saved67*t263
+    t267 = np.sum(t266, axis=(2, 3))
+    t268 = t267.reshape((128,))
+    t269 = t123*t263/saved68
     # models.py:51: out = self.conv1(x)
-    t271 = _conv2d_input_grad(t270, layer2_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
-    t272 = _conv2d_weight_grad(t270, saved61, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t270 = _conv2d_input_grad(t269, layer2_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    t271 = _conv2d_weight_grad(t269, saved61, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
     # models.py:59: out = self.relu(out)
-    t273 = np.where((saved70 > 0), t256 + t271, 0)
-    del t256, t271
+    t272 = np.where((saved70 > 0), t255 + t270, 0)
+    del t255, t270
     # models.py:55: out = self.bn2(out)
-    t274 = np.sum(t273, axis=(2, 3))
-    t275 = t274.reshape((64,))
-    t276 = saved71 * t273
-    t277 = np.sum(t276, axis=(2, 3))
-    t278 = t277.reshape((64,))
-    t279 = np.multiply(t122, t273, out=t276)
-    t279 /= saved72
-    del t276
+    t273 = np.sum(t272, axis=(2, 3))
+    t274 = t273.reshape((64,))
+    t275 = saved71 * t272
+    t276 = np.sum(t275, axis=(2, 3))
+    t277 = t276.reshape((64,))
+    t278 = np.multiply(t122, t272, out=t275)
+    t278 /= saved72
+    del t275
     # models.py:54: out = self.conv2(out)
-    t280 = _conv2d_input_grad(t279, layer1_1_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t281 = _conv2d_weight_grad(t279, saved74, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t279 = _conv2d_input_grad(t278, layer1_1_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t280 = _conv2d_weight_grad(t278, saved74, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    del t278
+    # models.py:53: out = self.relu(out)
+    t281 = np.where((saved75 > 0), t279, 0)
     del t279
-    # models.py:53: out = self.relu(out)
-    t282 = np.where((saved75 > 0), t280, 0)
-    del t280
     # models.py:52: out = self.bn1(out)
-    t283 = np.sum(t282, axis=(2, 3))
-    t284 = t283.reshape((64,))
-    t285 = saved76 * t282
-    t286 = np.sum(t285, axis=(2, 3))
-    t287 = t286.reshape((64,))
-    t288 = np.multiply(t121, t282, out=t285)
-    t288 /= saved77
-    del t285, t282
+    t282 = np.sum(t281, axis=(2, 3))
+    t283 = t282.reshape((64,))
+    t284 = saved76 * t281
+    t285 = np.sum(t284, axis=(2, 3))
+    t286 = t285.reshape((64,))
+    t287 = np.multiply(t121, t281, out=t284)
+    t287 /= saved77
+    del t284, t281
     # models.py:51: out = self.conv1(x)
-    t289 = _conv2d_input_grad(t288, layer1_1_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t290 = _conv2d_weight_grad(t288, saved79, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    del t288
+    t288 = _conv2d_input_grad(t287, layer1_1_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t289 = _conv2d_weight_grad(t287, saved79, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    del t287
     # models.py:59: out = self.relu(out)
-    t291 = np.where((saved80 > 0), t273 + t289, 0)
-    del t273, t289
+    t290 = np.where((saved80 > 0), t272 + t288, 0)
+    del t272, t288
     # models.py:55: out = self.bn2(out)
-    t292 = np.sum(t291, axis=(2, 3))
-    t293 = t292.reshape((64,))
-    t294 = saved81 * t291
-    t295 = np.sum(t294, axis=(2, 3))
-    t296 = t295.reshape((64,))
-    t297 = np.multiply(t120, t291, out=t294)
-    t297 /= saved82
-    del t294
+    t291 = np.sum(t290, axis=(2, 3))
+    t292 = t291.reshape((64,))
+    t293 = saved81 * t290
+    t294 = np.sum(t293, axis=(2, 3))
+    t295 = t294.reshape((64,))
+    t296 = np.multiply(t120, t290, out=t293)
+    t296 /= saved82
+    del t293
     # models.py:54: out = self.conv2(out)
-    t298 = _conv2d_input_grad(t297, layer1_0_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t299 = _conv2d_weight_grad(t297, saved84, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    del t297
+    t297 = _conv2d_input_grad(t296, layer1_0_conv2_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t298 = _conv2d_weight_grad(t296, saved84, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    del t296
     # models.py:53: out = self.relu(out)
-    t300 = np.where((saved85 > 0), t298, 0)
-    del t298
+    t299 = np.where((saved85 > 0), t297, 0)
+    del t297
     # models.py:52: out = self.bn1(out)
-    t301 = np.sum(t300, axis=(2, 3))
-    t302 = t301.reshape((64,))
-    t303 = saved86 * t300
-    t304 = np.sum(t303, axis=(2, 3))
-    t305 = t304.reshape((64,))
-    t306 = np.multiply(t119, t300, out=t303)
-    t306 /= saved87
-    del t303, t300
+    t300 = np.sum(t299, axis=(2, 3))
+    t301 = t300.reshape((64,))
+    t302 = saved86 * t299
+    t303 = np.sum(t302, axis=(2, 3))
+    t304 = t303.reshape((64,))
+    t305 = np.multiply(t119, t299, out=t302)
+    t305 /= saved87
+    del t302, t299
     # models.py:51: out = self.conv1(x)
-    t307 = _conv2d_input_grad(t306, layer1_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    t308 = _conv2d_weight_grad(t306, saved89, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-    del t306
-    t309 = t291 + t307
-    del t291, t307
+    t306 = _conv2d_input_grad(t305, layer1_0_conv1_weight, input_size=(16, 16), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    t307 = _conv2d_weight_grad(t305, saved89, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    del t305
+    t308 = t290 + t306
+    del t290, t306
     # models.py:104: x = self.maxpool(x)
-    t310_xp = np.pad(saved90, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    t310_win = np.lib.stride_tricks.sliding_window_view(t310_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
-    t310_max = t310_win[..., 0, 0].copy()
-    t310_arg = np.zeros(t310_max.shape, dtype=np.uint8)  # which tap holds the first maximum
-    for t310_t, (t310_i, t310_j) in list(enumerate(np.ndindex(3, 3)))[1:]:
-        t310_next = np.maximum(t310_max, t310_win[..., t310_i, t310_j])
-        t310_new = (t310_next != t310_max) & (t310_max == t310_max)
-        np.maximum(t310_arg, t310_new * np.uint8(t310_t), out=t310_arg)  # taps come in increasing order
-        t310_max = t310_next
-        del t310_next, t310_new
-    t310_off = (np.arange(3)[:, None] * t310_xp.shape[3] + np.arange(3)).ravel()  # of each tap from its window's corner
-    t310_idx = np.lib.stride_tricks.sliding_window_view(np.arange(t310_xp.size).reshape(t310_xp.shape), (3, 3), axis=(2, 3))[:, :, ::2, ::2][..., 0, 0] + t310_off[t310_arg]
-    del t310_win, t310_max, t310_arg, t310_off
-    t310 = np.bincount(t310_idx.ravel(), weights=t309.ravel(), minlength=t310_xp.size)
-    t310 = t310.reshape(t310_xp.shape)[:, :, 1:-1, 1:-1].astype(t309.dtype)
-    del t310_idx, t310_xp
-    del t309
+    t309_xp = np.pad(saved90, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    t309_win = np.lib.stride_tricks.sliding_window_view(t309_xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    t309_max = t309_win[..., 0, 0].copy()
+    t309_arg = np.zeros(t309_max.shape, dtype=np.uint8)  # which tap holds the first maximum
+    for t309_t, (t309_i, t309_j) in list(enumerate(np.ndindex(3, 3)))[1:]:
+        t309_next = np.maximum(t309_max, t309_win[..., t309_i, t309_j])
+        t309_new = (t309_next != t309_max) & (t309_max == t309_max)
+        np.maximum(t309_arg, t309_new * np.uint8(t309_t), out=t309_arg)  # taps come in increasing order
+        t309_max = t309_next
+        del t309_next, t309_new
+    t309_off = (np.arange(3)[:, None] * t309_xp.shape[3] + np.arange(3)).ravel()  # of each tap from its window's corner
+    t309_idx = np.lib.stride_tricks.sliding_window_view(np.arange(t309_xp.size).reshape(t309_xp.shape), (3, 3), axis=(2, 3))[:, :, ::2, ::2][..., 0, 0] + t309_off[t309_arg]
+    del t309_win, t309_max, t309_arg, t309_off
+    t309 = np.bincount(t309_idx.ravel(), weights=t308.ravel(), minlength=t309_xp.size)
+    t309 = t309.reshape(t309_xp.shape)[:, :, 1:-1, 1:-1].astype(t308.dtype)
+    del t309_idx, t309_xp
+    del t308
     # models.py:103: x = self.relu(x)
-    t311 = np.where((saved91 > 0), t310, 0)
-    del t310
+    t310 = np.where((saved91 > 0), t309, 0)
+    del t309
     # models.py:102: x = self.bn1(x)
-    t312 = np.sum(t311, axis=(2, 3))
-    t313 = t312.reshape((64,))
-    t314 = saved92 * t311
-    t315 = np.sum(t314, axis=(2, 3))
-    t316 = t315.reshape((64,))
-    t317 = np.multiply(t118, t311, out=t314)
-    t317 /= saved93
-    del t314, t311
+    t311 = np.sum(t310, axis=(2, 3))
+    t312 = t311.reshape((64,))
+    t313 = saved92 * t310
+    t314 = np.sum(t313, axis=(2, 3))
+    t315 = t314.reshape((64,))
+    t316 = np.multiply(t118, t310, out=t313)
+    t316 /= saved93
+    del t313, t310
     # models.py:101: x = self.conv1(x)
-    t318 = _conv2d_input_grad(t317, conv1_weight, input_size=(64, 64), kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
-    t319 = _conv2d_weight_grad(t317, x, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
-    del t317
-    return (t319, t316, t313, t308, t305, t302, t299, t296, t293, t290, t287, t284, t281, t278, t275, t272, t269, t266, t263, t260, t251, t257, t254, t251, t248, t245, t242, t239, t236, t233, t230, t227, t224, t221, t218, t209, t215, t212, t209, t206, t203, t200, t197, t194, t191, t188, t185, t182, t179, t176, t167, t173, t170, t167, t164, t161, t158, t155, t152, t149, t143, t139, t318)
+    t317 = _conv2d_input_grad(t316, conv1_weight, input_size=(64, 64), kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
+    t318 = _conv2d_weight_grad(t316, x, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
+    del t316
+    return (t318, t315, t312, t307, t304, t301, t298, t295, t292, t289, t286, t283, t280, t277, t274, t271, t268, t265, t262, t259, t250, t256, t253, t250, t247, t244, t241, t238, t235, t232, t229, t226, t223, t220, t217, t208, t214, t211, t208, t205, t202, t199, t196, t193, t190, t187, t184, t181, t178, t175, t166, t172, t169, t166, t163, t160, t157, t154, t151, t148, t142, t139, t317)

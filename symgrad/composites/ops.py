@@ -460,8 +460,18 @@ def method_transpose(x, *axes):
     return transpose(x, _shape_arg(axes) if axes else None)
 
 
-def permute_dims(x, axes=None):
-    return transpose(x, axes)
+permute_dims = transpose
+
+
+def transpose_cotangent(g, axes):
+    """The transpose row's VJP. (a @ b).T of a traced 2-D product is built as b.T @ a.T: the same
+    numbers, made in C order (a `.grad` then needs no copy) instead of a transposed view."""
+    node = g.node if isinstance(g, Tracer) else None
+    if node is None or node.op != "matmul" or axes != (1, 0) or builtins.any(len(g.builder.nodes[j].shape) != 2
+                                                                    for j in node.inputs):
+        return transpose(g, axes)
+    a, b = (Tracer(g.builder, j) for j in node.inputs)
+    return matmul(transpose(b), transpose(a))
 
 
 def swapaxes(x, axis1, axis2):

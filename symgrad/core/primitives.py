@@ -353,7 +353,7 @@ _STRUCTURAL = [
     Structural(
         "transpose", lambda x, axes: np.transpose(x, axes),
         lambda n, axes: f"{n[0]}.T" if axes == (1, 0) else f"{n[0]}.transpose({axes!r})",
-        lambda F, g, out, x, axes: (F.transpose(g, tuple(int(i) for i in np.argsort(axes))),),
+        lambda F, g, out, x, axes: (F.transpose_cotangent(g, tuple(int(i) for i in np.argsort(axes))),),
         shape=lambda x, axes: (tuple(x[0][a] for a in axes), x[1]),
         examples=((((3, 4),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(2, 0, 1)))),
         torch_name=_transpose_name,

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from symgrad.compiler.pipeline import function_spec, load_module, vjp_graphs
@@ -89,10 +91,12 @@ def _sweep(root_fn, seed, pending, retain_graph: bool = True, reached=None) -> N
     _check_freed(order)
     if not retain_graph:  # the generated code releases each saved value after its last use
         _free(order)
-    grads = quietly(function, saved, seed)  # as torch: inf/nan propagate silently
-    for leaf, grad in zip(plan.leaves, grads):
+    grads = list(quietly(function, saved, seed))  # as torch: inf/nan propagate silently
+    for k, leaf in enumerate(plan.leaves):
+        grad, grads[k] = grads[k], None
         if isinstance(leaf, Tensor):
-            _accumulate(leaf, grad, reached)
+            take = _held_only_here(grad)  # (before the call below puts `grad` on the stack)
+            _accumulate(leaf, grad, reached, take)
         else:  # an output of an opaque node
             _add_pending(pending, leaf, grad)
 
@@ -125,7 +129,18 @@ def _size(shape) -> str:
     return f"symgrad.Size({list(shape)})"
 
 
-def _accumulate(leaf: Tensor, grad, reached=None) -> None:
+def _held_only_here(grad) -> bool:
+    """The generated backward made `grad` and nothing else holds it: `.grad` may take it as it is.
+
+    NOTE: CPython's reference count tells a fresh result from an array the module also keeps (a
+    constant, a saved value, the seed, the same array for two leaves): 3 counts the caller's name,
+    this parameter and getrefcount's own argument. torch's AccumulateGrad steals such gradients too.
+    """
+    return (type(grad) is np.ndarray and grad.flags.owndata and grad.flags.c_contiguous and grad.flags.writeable
+            and sys.getrefcount(grad) <= 3)
+
+
+def _accumulate(leaf: Tensor, grad, reached=None, take: bool = False) -> None:
     if reached is not None:
         reached.setdefault(id(leaf), leaf)
     if type(grad) is not np.ndarray:
@@ -137,7 +152,9 @@ def _accumulate(leaf: Tensor, grad, reached=None) -> None:
             raise RuntimeError(f"internal error: gradient of shape {grad.shape} for a leaf of shape "
                                f"{leaf._value.shape}; please report it")
     if leaf._grad is None:
-        leaf._grad = _new(np.array(grad, dtype=leaf._value.dtype, copy=True, order="C"))  # C layout, as the leaf
+        if not (take and grad.dtype == leaf._value.dtype):
+            grad = np.array(grad, dtype=leaf._value.dtype, copy=True, order="C")  # C layout, as the leaf
+        leaf._grad = _new(grad)
     else:
         leaf._grad._value = leaf._grad._value + grad.astype(leaf._value.dtype, copy=False)
         leaf._grad._version.value += 1
