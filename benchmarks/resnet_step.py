@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import symgrad
 
 
-def _symgrad_case(batch, frozen):
+def _symgrad_case(batch, frozen, mode="eager"):
+    """mode: "eager", "compile(model)" (forward and backward modules) or "compile(step)" (one module)."""
     symgrad.manual_seed(0)
     model = symgrad.models.resnet18()
     if frozen:
@@ -36,14 +37,15 @@ def _symgrad_case(batch, frozen):
     opt = symgrad.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = symgrad.rand(batch, 3, 64, 64)
     y = symgrad.tensor(np.arange(batch) % 10)
+    forward = symgrad.compile(model) if mode == "compile(model)" else model
 
     def step():
         opt.zero_grad()
-        loss = symgrad.nn.functional.cross_entropy(model(x), y)
+        loss = symgrad.nn.functional.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
 
-    return step
+    return symgrad.compile(step) if mode == "compile(step)" else step
 
 
 def _torch_case(batch, frozen):
@@ -72,10 +74,12 @@ def _torch_case(batch, frozen):
 CLOCK = time.perf_counter  # --cpu-time: time.process_time, robust when other jobs share the cores
 
 
-def _time(step, repeats):
+def _time(step, repeats, warmup=0):
     t = CLOCK()
     step()
     first = CLOCK() - t
+    for _ in range(warmup):  # compiled steps: the second step has momentum buffers, a new variant
+        step()
     times = []
     for _ in range(repeats):
         t = CLOCK()
@@ -136,6 +140,9 @@ def rows(quick: bool = False, repeats: int = 5):
         for frozen in (False, True):
             name = f"resnet18 step {batch}x3x64x64{' frozen backbone' if frozen else ''}"
             result.append(Row(name, "symgrad (eager)", _time(_symgrad_case(batch, frozen), repeats)[1]))
+            for mode in () if frozen else ("compile(model)", "compile(step)"):
+                step = _symgrad_case(batch, frozen, mode)
+                result.append(Row(name, f"symgrad {mode}", _time(step, repeats, warmup=1)[1]))
             if torch is not None:
                 result.append(Row(name, "torch", _time(_torch_case(batch, frozen), repeats)[1]))
     with tempfile.TemporaryDirectory() as cache:
