@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symgrad.codegen import printer
+from symgrad.codegen.schedule import late_readers
 from symgrad.codegen.templates import render
 from symgrad.core.ir import Graph
 from symgrad.core.passes import optimized
@@ -88,8 +89,10 @@ def emit_c_module(functions: list[FunctionSpec], header: list[str], version: str
 def _emit(functions, header, version, optimize, kernels, library_path=BESIDE) -> str:
     rendered, code = [], []
     for spec in functions:
-        spec = FunctionSpec(spec.name, optimized(spec.graph, fuse=optimize), spec.docstring, spec.param_names,
-                            spec.donated, spec.consumed)
+        graph = optimized(spec.graph, fuse=optimize)
+        if kernels is not None:
+            graph = late_readers(graph)  # kernels end at fewer reductions: fewer values stored
+        spec = FunctionSpec(spec.name, graph, spec.docstring, spec.param_names, spec.donated, spec.consumed)
         fn = _emit_function(spec, kernels)
         rendered.append(fn)
         code.extend(line for group in fn["groups"] for line in group["lines"])
