@@ -353,7 +353,8 @@ class _Cluster:
             "docstring": f'"""{", ".join(outputs)} on one block of the elementwise code below (_in_blocks)"""',
             "returns": "(" + ", ".join(outputs) + ",)"})
         dtype = self.graph.nodes[members[0]].dtype
-        buffers = ", into=(" + "".join(f"{into.get(k, 'None')}, " for k in range(len(outputs))) + ")" if into else ""
+        targets = [into.get(k, "None") for k in range(len(outputs))]
+        buffers = f", into=({', '.join(targets)}{',' if len(targets) == 1 else ''})" if into else ""
         operands = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
         return [f"# {name} (above) computes the elementwise code from here on, {BLOCK} elements at a time",
                 f"{', '.join(outputs)}, = _in_blocks({name}, ({operands}), {len(outputs)}, np.{dtype}{buffers})"]
