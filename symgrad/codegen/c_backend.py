@@ -6,7 +6,8 @@ indexing, broadcasting clusters) stays NumPy. Kernels compute in double, flat SS
 `sympy.cse`, compiled with `-O3` into one shared library per module, loaded with `ctypes` by the
 generated Python module (which finds `<module>.so` beside itself). Built with -march=native (the
 CPU is part of the cache key) and with glibc's vector math functions declared `simd`, so loops of
-tanh/exp/sin vectorise. No compiler: a clear error naming what to install; NumPy needs none.
+tanh/exp/sin vectorise (sin and cos are kept from merging into a scalar sincos, see FLAGS). No
+compiler: a clear error naming what to install; NumPy needs none.
 """
 
 from __future__ import annotations
