@@ -6,10 +6,10 @@ loaded machine, where wall-clock ratios swing with the other processes).
 
 from __future__ import annotations
 
-import numpy as np
-
 import statistics
 import time
+
+import numpy as np
 
 from .common import Row, autograd_or_none, jax_or_none, median_seconds, torch_or_none
 

@@ -116,8 +116,8 @@ def test_gradient_of_an_elementwise_loss_is_one_kernel_storing_only_what_the_sum
 
 def _run(graph, args):
     """Values of `graph`'s outputs, node by node with NumPy (a reference interpreter)."""
-    from symgrad.interpret.bind import evaluate
     from symgrad.core.symbolic import evaluate as evaluate_expr
+    from symgrad.interpret.bind import evaluate
 
     values = {}
     for i, node in enumerate(graph.nodes):
