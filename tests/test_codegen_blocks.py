@@ -83,3 +83,11 @@ def test_an_operand_read_after_a_pending_kernel_is_not_freed_before_it(backend):
 
     x = np.linspace(0, 1, 70000)
     np.testing.assert_allclose(symgrad.compile(f, backend=backend)(x), f(x), rtol=1e-12)
+
+
+def test_the_block_size_of_the_helper_is_the_emitters():
+    from symgrad.codegen.numpy_emitter import BLOCK
+    from symgrad.codegen.templates import render
+
+    helper = render("helper_blocks.py.j2")
+    assert helper.count(str(BLOCK)) == 3  # the docstring, the loop step and the block end
