@@ -90,3 +90,65 @@ def test_donation_only_after_the_last_guard():
     params = [np.ones(4)]
     out = compiled(params, -np.ones(2))  # the guard fails before any write: retraced from intact inputs
     np.testing.assert_allclose(out[0], 3 * np.ones(4))
+
+
+def _elementwise_loss(x, y):
+    a = np.sin(x) * np.cos(y) + np.exp(-x * x)
+    b = np.tanh(a * y - x) / (1 + y * y)
+    return np.sum((b - a) * np.sin(a) + np.cos(x) * b)
+
+
+@needs_cc
+def test_gradient_of_an_elementwise_loss_is_one_kernel_storing_only_what_the_sum_reads():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=300), rng.normal(size=300)
+    g = symgrad.value_and_grad(_elementwise_loss, argnums=(0, 1), backend="c")
+    value, (gx, gy) = g(x, y)
+    want_value, (want_x, want_y) = symgrad.value_and_grad(_elementwise_loss, argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(value, want_value, rtol=1e-13)
+    np.testing.assert_allclose(gx, want_x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gy, want_y, rtol=1e-12, atol=1e-14)
+    # the loss's sum runs after the backward's elementwise code: forward and backward are one loop
+    assert g.code.count("# C kernel k") == 1
+    call = next(line for line in g.code.splitlines() if "= k0(" in line)
+    assert call.split("=")[0].count(",") == 3  # three stored values: the summand and two gradients
+
+
+def _run(graph, args):
+    """Values of `graph`'s outputs, node by node with NumPy (a reference interpreter)."""
+    from symgrad.core.symbolic import evaluate as evaluate_expr
+    from symgrad.interpret.bind import evaluate
+
+    values = {}
+    for i, node in enumerate(graph.nodes):
+        if node.op == "input":
+            values[i] = args[node.attr("position")]
+        elif node.op == "const":
+            values[i] = node.attr("value")
+        elif node.op == "expr":
+            values[i] = evaluate_expr(node.attr("expr"), [values[j] for j in node.inputs])
+        else:
+            values[i] = evaluate(node.op, [values[j] for j in node.inputs], node.kwargs)
+    return [values[i] for i in graph.outputs]
+
+
+def test_late_readers_keeps_a_topological_order_the_values_and_the_guards():
+    from symgrad.codegen.schedule import late_readers
+    from symgrad.core.passes import optimized
+
+    def f(x, y):
+        s = np.sum(np.exp(x) * y)
+        if s > -100:  # a guard: the sum it tests stays where it was computed
+            return np.sum(np.sin(x) * s + np.cos(y) * np.mean(x * y))
+        return np.sum(x)
+
+    rng = np.random.default_rng(2)
+    args = [rng.normal(size=8), rng.normal(size=8)]
+    graph = optimized(symgrad.trace(symgrad.grad(f, argnums=(0, 1)), *args), fuse=False)
+    moved = late_readers(graph)
+    assert moved.nodes != graph.nodes  # something moved (the mean, after the elementwise code)
+    assert sorted((n.op, n.shape) for n in moved.nodes) == sorted((n.op, n.shape) for n in graph.nodes)
+    assert all(j < i for i, node in enumerate(moved.nodes) for j in node.inputs)
+    assert [(moved.nodes[i].op, v) for i, v in moved.guards] == [(graph.nodes[i].op, v) for i, v in graph.guards]
+    for got, want in zip(_run(moved, args), _run(graph, args)):
+        np.testing.assert_array_equal(got, want)

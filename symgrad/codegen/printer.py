@@ -23,6 +23,7 @@ HELPERS = {
     "_conv2d": "helper_conv2d.py.j2",
     "_conv2d_input_grad": "helper_conv2d.py.j2",
     "_conv2d_weight_grad": "helper_conv2d.py.j2",
+    "_in_blocks": "helper_blocks.py.j2",
 }
 
 

@@ -201,25 +201,25 @@ def apply(op: str, operands, **attrs) -> "Tracer":
     """Record `op` on `operands` (Tracers, scalars or arrays); compute its value when all are known."""
     prim = PRIMITIVES[op]
     builder = _builder_of(operands)
-    ids = tuple(lift(builder, x) for x in operands)
+    ids = tuple([x.index if type(x) is Tracer else lift(builder, x) for x in operands])
     if not prim.elementwise:  # structural code needs arrays, not literals
-        ids = tuple(_materialised(builder, i) for i in ids)
-    elif ids and all(builder.nodes[i].op == "const" for i in ids):
+        ids = tuple([_materialised(builder, i) for i in ids])
+    elif ids and all([builder.nodes[i].op == "const" for i in ids]):
         return Tracer(builder, _folded(builder, prim, op, ids, attrs))
     else:  # SymPy's nan absorbs (x*nan -> nan, d/dx 0) and oo is not IEEE: keep them out of it
-        ids = tuple(_materialised(builder, i) if _non_finite_literal(builder.nodes[i]) else i for i in ids)
+        ids = tuple([_materialised(builder, i) if _non_finite_literal(builder.nodes[i]) else i for i in ids])
     values = [builder.values[i] for i in ids]
     nodes = [builder.nodes[i] for i in ids]
     where = user_location()
-    known = all(v is not None or i in builder.pending for v, i in zip(values, ids))  # now or lazily
+    pending = builder.pending
+    known = all([v is not None or i in pending for v, i in zip(values, ids)])  # now or lazily
     deferred = known and builder.lazy and (prim.elementwise or prim.shape is not None)
     if known and not deferred:
         value = np.asarray(_evaluate(prim, op, [builder.value_of(i) for i in ids], attrs))
         shape, dtype = value.shape, dtype_name(value.dtype)
     else:  # shape and dtype only: compiling ahead of time, or a lazy recording (values on demand)
         value = None
-        with np.errstate(all="ignore"):
-            shape, dtype = _infer(prim, op, nodes, values, attrs)
+        shape, dtype = _infer(prim, op, nodes, values, attrs)
     node = Node(op, ids, make_attrs(**attrs), tuple(shape), dtype, where)
     index = builder.add(node, value)
     if deferred and builder.values[index] is None and index not in builder.pending:
@@ -263,8 +263,10 @@ def _evaluate(prim, op, values, attrs):
 
 def _infer(prim, op, nodes, values, attrs):
     if prim.elementwise:
-        try:
-            shape = np.broadcast_shapes(*(n.shape for n in nodes))
+        shapes = {n.shape for n in nodes}
+        shapes.discard(())
+        try:  # NOTE: operands of one shape (or 0-d) skip np.broadcast_shapes: a hot path of re-recording
+            shape = next(iter(shapes), ()) if len(shapes) < 2 else np.broadcast_shapes(*shapes)
         except ValueError:
             shapes = " ".join(_shape_text(n.shape) for n in nodes)  # NumPy's own spelling
             raise TraceError(f"{op}: operands could not be broadcast together with shapes {shapes} "
@@ -274,7 +276,8 @@ def _infer(prim, op, nodes, values, attrs):
         shape, dtype = prim.shape(*((n.shape, n.dtype) for n in nodes), **attrs)
         return tuple(shape), dtype_name(np.dtype(dtype))
     samples = [v if v is not None else _dummy(n.shape, n.dtype) for n, v in zip(nodes, values)]
-    result = np.asarray(_evaluate(prim, op, samples, attrs))
+    with np.errstate(all="ignore"):
+        result = np.asarray(_evaluate(prim, op, samples, attrs))
     return result.shape, result.dtype.name
 
 
@@ -294,7 +297,8 @@ def _elementwise_dtype(prim, op, nodes, values, attrs) -> str:
         if found is not None:
             return found
     samples = [v if n.op == "const" else _dummy((), n.dtype) for n, v in zip(nodes, values)]
-    name = dtype_name(np.asarray(_evaluate(prim, op, samples, attrs)).dtype)
+    with np.errstate(all="ignore"):
+        name = dtype_name(np.asarray(_evaluate(prim, op, samples, attrs)).dtype)
     if key is not None:
         _RESULT_DTYPES[key] = name
     return name
