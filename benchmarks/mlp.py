@@ -85,6 +85,7 @@ def torch_shaped_rows(batches=(1, 64)) -> list[Row]:
     """The same MLP written as PyTorch users write it (float32 `nn.Sequential`, `nn.CrossEntropyLoss`,
     `optim.SGD` momentum), one step = zero_grad, forward, loss, backward, step: symgrad eager,
     `compile(model)` with an eager optimiser, and `compile(step)` (the whole step generated)."""
+    same_heap_for_every_peer()
     rows = []
     for batch in batches:
         name = f"MLP step torch-shaped (float32), batch {batch}"
@@ -142,7 +143,16 @@ def _torch_shaped_torch(torch, x, y):
     return step
 
 
+def same_heap_for_every_peer():
+    """symgrad sets glibc's malloc thresholds when it loads a generated module (codegen/heap.py); set
+    them before any row so that NumPy by hand, torch and JAX are timed under the same allocator."""
+    from symgrad.codegen.heap import keep_freed_memory
+
+    keep_freed_memory()
+
+
 def run(batches=(1, 64, 512)) -> list[Row]:
+    same_heap_for_every_peer()
     rows = []
     for batch in batches:
         name = f"MLP step, batch {batch}"
