@@ -42,7 +42,7 @@ def _apply() -> bool:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it (musl's mallopt is a no-op)
+        libc.gnu_get_libc_version  # only glibc has it (musl's mallopt is a no-op)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
