@@ -5,7 +5,6 @@ several steps; effects it cannot capture run eagerly (logged), never a wrong res
 from __future__ import annotations
 
 import logging
-
 import re
 
 import numpy as np
