@@ -134,8 +134,7 @@ def fuse_elementwise(graph: Graph, max_operands: int = 8) -> Graph:
 
 def transposed_products(graph: Graph) -> Graph:
     """`(A @ B).T` of 2-D operands rewritten as `B.T @ A.T` (and `X.T.T` as `X`); a 2-D product
-    over a length-1 axis (an outer product: a weight gradient at batch 1) as a broadcast `A * B`, and
-    the transpose of such a broadcast product, `(a * b).T`, as `b.T * a.T`.
+    over a length-1 axis (an outer product: a weight gradient at batch 1) as a broadcast `A * B`.
 
     The reverse sweep writes a weight gradient as `(x.T @ g).T`: a transposed (Fortran-order) view
     that every later elementwise use (the optimiser's update) reads with strides. `g.T @ x` makes the
@@ -153,8 +152,7 @@ def transposed_products(graph: Graph) -> Graph:
 
     for i, node in enumerate(nodes):
         source = nodes[node.inputs[0]] if node.inputs else None
-        if (node.op == "transpose" and node.attr("axes") == (1, 0) and source.op in ("matmul", "mul")
-                and (source.op == "matmul" or _is_outer(nodes, source))
+        if (node.op == "transpose" and node.attr("axes") == (1, 0) and source.op == "matmul"
                 and all(nodes[j].ndim == 2 for j in source.inputs)):
             a, b = (index[j] for j in source.inputs)
             new.append(_product(new, (transposed(b), transposed(a)), node))
@@ -167,12 +165,6 @@ def transposed_products(graph: Graph) -> Graph:
     return dead_code_eliminated(Graph(tuple(new), tuple(index[i] for i in graph.inputs),
                                       tuple(index[i] for i in graph.outputs), graph.name,
                                       tuple((index[i], v) for i, v in graph.guards)))
-
-
-def _is_outer(nodes, node: Node) -> bool:
-    """`a * b` of a column (m, 1) and a row (1, n): an outer product (`rewrite` makes one of a matmul)."""
-    a, b = (nodes[j] for j in node.inputs) if len(node.inputs) == 2 else (None, None)
-    return a is not None and a.ndim == b.ndim == 2 and a.shape[1] == 1 and b.shape[0] == 1
 
 
 def _product(new: list, operands: tuple, node: Node) -> Node:
