@@ -5,6 +5,7 @@ several steps; effects it cannot capture run eagerly (logged), never a wrong res
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -251,7 +252,10 @@ def test_batch_one_float64_gradients_exact_and_c_ordered(recompiles):
         np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-12, atol=1e-14)
         assert b.grad.numpy().flags.c_contiguous
-    assert "runs eagerly" not in recompiles.text and ".T @" not in compiled.code.split("def forward")[1]
+    forward = compiled.code.split("def forward")[1]
+    assert "runs eagerly" not in recompiles.text and ".T @" not in forward
+    products = re.findall(r"(t\d+) = t\d+ ?\* ?t\d+\n", forward)  # the outer products
+    assert products and not [p for p in products if re.search(rf"= {p}\.T\n", forward)]  # used C-ordered
 
 
 def test_rebinding_the_optimizer_global_retraces():

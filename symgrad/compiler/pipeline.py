@@ -22,6 +22,7 @@ import functools
 import inspect
 
 from symgrad._version import __version__
+from symgrad.codegen.heap import keep_freed_memory
 from symgrad.compiler import cache
 from symgrad.interpret.trace import user_location
 
@@ -143,6 +144,7 @@ def load_module(fn, kind: str, graph, make_specs, backend: str = "numpy", header
     `signature` replaces `graph.signature()` in the key where the caller has its own structure text;
     `fn` may be None (then `header` is required); `trailer()` is source appended to a NumPy module.
     """
+    keep_freed_memory()  # NOTE: per-call arrays reuse heap pages (codegen/heap.py: the MLP regression)
     key = module_key(signature if signature is not None else graph.signature(), kind, backend, **key_parts)
     description = f"{kind} of {qualified_name(fn)} ({backend})" if fn is not None else f"{kind} ({backend})"
 

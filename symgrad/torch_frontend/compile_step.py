@@ -401,18 +401,20 @@ class CompiledStep(CompiledTensorFunction):
     def _new_trace(self, builder, state_names):
         return StepTrace(builder, state_names, self.optimizers)
 
-    def _key(self, leaves, structure, modules):
+    def _key_extra(self, leaves, module_tensors) -> tuple:
+        """Per optimiser: hyper-parameters, which parameters have a .grad, their state's entries; and
+        which argument and module tensors have a .grad."""
         self.optimizers = reachable(self.fn, is_optimizer)  # per call: a rebound global names another
-        parts = [tuple(id(opt) for opt in self.optimizers)]
+        parts = [tuple(map(id, self.optimizers))]
         for opt in self.optimizers:
+            state = opt.state
             for group in opt.param_groups:
                 hyper = tuple((k, repr(v)) for k, v in sorted(group.items()) if k != "params")
-                params = tuple((id(p), p._grad is None, tuple(
-                    (k, v._value.shape, v._value.dtype.str) if isinstance(v, Tensor) else (k, repr(v))
-                    for k, v in sorted(opt.state.get(p, {}).items()))) for p in group["params"])
-                parts.append((hyper, params))
-        grads = tuple(p._grad is None for p in self._leaves_with_grads(leaves, modules))
-        return super()._key(leaves, structure, modules), tuple(parts), grads
+                parts.append((hyper, tuple((id(p), p._grad is None, _state_key(state.get(p)))
+                                           for p in group["params"])))
+        grads = [x._grad is None for x in leaves if isinstance(x, Tensor)]
+        grads += [t._grad is None for t in module_tensors]
+        return tuple(parts), tuple(grads)
 
     def _donated(self, sources, targets) -> tuple:
         """Parameters, buffers and optimiser state the step writes back: updated in their own arrays."""
@@ -469,6 +471,14 @@ class CompiledStep(CompiledTensorFunction):
         for p in variant.cleared:
             p._grad = None
         return result
+
+
+def _state_key(entries) -> tuple:
+    """Names, shapes and dtypes of one parameter's optimiser state (reprs for non-Tensors)."""
+    if not entries:
+        return ()
+    return tuple((k, v._value.shape, v._value.dtype.str) if isinstance(v, Tensor) else (k, repr(v))
+                 for k, v in sorted(entries.items()))
 
 
 def _leaves(out) -> list:

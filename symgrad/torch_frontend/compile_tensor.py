@@ -120,6 +120,26 @@ def named_state(module) -> list:
     return named
 
 
+def _module_walk(module) -> tuple:
+    """(training flag of each submodule, the parameters and buffers) of `module` for the call key:
+    one walk over the registries where the module has torch's (`_modules`, `_parameters`, `_buffers`),
+    else `_submodules` and `named_state`."""
+    registries = ("_modules", "_parameters", "_buffers")
+    if not all(isinstance(getattr(module, r, None), dict) for r in registries):
+        return tuple(m.training for m in _submodules(module)), [t for _, t in named_state(module)]
+    flags, tensors, stack, seen = [], [], [module], set()
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        flags.append(m.training)
+        tensors += [t for t in m._parameters.values() if t is not None]
+        tensors += [t for t in m._buffers.values() if isinstance(t, Tensor)]
+        stack += [c for c in reversed(m._modules.values()) if c is not None]
+    return tuple(flags), tensors
+
+
 def _identifier(name: str) -> str:
     text = re.sub(r"\W", "_", str(name)).strip("_") or "p"
     return text if not text[0].isdigit() else "p" + text
@@ -381,11 +401,21 @@ class CompiledCall:
 _SEQUENCE = __import__("itertools").count()
 
 
-def _owned(value, arrays, results) -> bool:
+def _not_owned(arrays, results) -> set:
+    """ids of the arrays a slot must copy, not adopt: the inputs and constants, and results returned
+    more than once."""
+    shared = {id(a) for a in arrays}
+    seen: set = set()
+    for r in results:
+        (shared if id(r) in seen else seen).add(id(r))
+    return shared
+
+
+def _owned(value, not_owned: set) -> bool:
     """True when `value` is a fresh C-ordered array of the generated code's own, returned once, no
-    input's or constant's: a slot may adopt it instead of copying it."""
+    input's or constant's (`_not_owned`): a slot may adopt it instead of copying it."""
     return (isinstance(value, np.ndarray) and value.base is None and value.flags.c_contiguous
-            and not any(value is a for a in arrays) and sum(value is r for r in results) == 1)
+            and id(value) not in not_owned)
 
 
 class _Output:
@@ -433,8 +463,7 @@ class _TensorVariant:
         self.out_structure = out_structure
 
     def matches(self) -> bool:
-        return all(t._value.shape == s and t._value.dtype == d and t._requires_grad == r
-                   for t, (s, d, r) in zip(self.captured, self.captured_meta))
+        return [(t._value.shape, t._value.dtype, t._requires_grad) for t in self.captured] == self.captured_meta
 
 
 class CompiledTensorFunction:
@@ -498,9 +527,13 @@ class CompiledTensorFunction:
                 parts.append(("A", x.shape, x.dtype.str))
             else:
                 parts.append(("S", type(x).__name__, repr(x)))
-        mods = tuple((tuple(m.training for m in _submodules(mod)), tuple(id(t) for _, t in named_state(mod)))
-                     for mod in modules)
-        return structure, tuple(parts), grad_on, mods
+        walks = [_module_walk(mod) for mod in modules]
+        mods = tuple((flags, tuple(map(id, tensors))) for flags, tensors in walks)
+        return structure, tuple(parts), grad_on, mods, self._key_extra(leaves, [t for _, ts in walks for t in ts])
+
+    def _key_extra(self, leaves, module_tensors) -> tuple:
+        """More of the key (`compile_step`); `module_tensors`: the modules' parameters and buffers."""
+        return ()
 
     def _run(self, variant, leaves, draws=None):
         arrays = []
@@ -527,13 +560,16 @@ class CompiledTensorFunction:
             results = variant.forward(*arrays, *variant.consts)
         self._last = variant
         n_out, n_upd = len(variant.out_info), len(variant.updates)
+        not_owned = None
         for t, value in zip(variant.updates, results[n_out:n_out + n_upd]):
             if isinstance(t, Tensor):
                 if value is not t._value:  # else written in place by the generated code (donated)
                     np.copyto(t._value, value, casting="unsafe")
                 t._version.value += 1
             else:  # a slot (`compile_step`): a gradient or an optimiser state entry
-                t.write(value, _owned(value, [*arrays, *variant.consts], results))
+                if not_owned is None:
+                    not_owned = _not_owned(arrays + variant.consts, results)
+                t.write(value, _owned(value, not_owned))
         out_tensors = [new_tensor(np.asarray(o), requires_grad=r)
                        for o, (r, _) in zip(results[:n_out], variant.out_info)]
         if any(r for r, _ in variant.out_info):
