@@ -24,6 +24,7 @@ from symgrad.codegen.templates import render
 from symgrad.core.ir import Graph
 from symgrad.core.passes import optimized
 from symgrad.core.primitives import PRIMITIVES
+from symgrad.core.rows import Statements
 
 RESERVED = {"np", "math", "GuardFailed", "_erf", "_conv2d", "_conv2d_input_grad", "_conv2d_weight_grad",
             "_im2col", "_by_group", "_in_blocks"}
@@ -494,12 +495,11 @@ def _statement(graph: Graph, i: int, names: dict, donations=None, buffers=None) 
                 buffers.owned.add(i)
                 return lines
         return _elementwise_lines(graph, node, operands, names[i])
-    code = row.emit(operands, **node.kwargs)
-    if isinstance(code, str):
-        if buffers is not None and node.op == "matmul" and node.shape:
-            buffers.owned.add(i)  # `a @ b` is a new array (never a view)
-        return [f"{names[i]} = {code}"]
-    return [line.replace("{out}", names[i]) for line in code]
+    if isinstance(row.emit, Statements):
+        return list(row.emit.lines(names[i], operands, **node.kwargs))
+    if buffers is not None and node.op == "matmul" and node.shape:
+        buffers.owned.add(i)  # `a @ b` is a new array (never a view)
+    return [f"{names[i]} = {row.emit(operands, **node.kwargs)}"]
 
 
 def _elementwise_lines(graph: Graph, node, operands, target: str, out: str | None = None,

@@ -24,6 +24,7 @@ import inspect
 from symgrad._version import __version__
 from symgrad.codegen.heap import keep_freed_memory
 from symgrad.compiler import cache
+from symgrad.core.ir import dead_code_eliminated
 from symgrad.interpret.trace import user_location
 
 BACKENDS = ("numpy", "c")
@@ -84,20 +85,28 @@ def function_spec(name, graph, docstring, **options):
     return FunctionSpec(name, graph, comment_text(docstring), **options)
 
 
-def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None):
+def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None, passes=()):
     """derive -> passes: (whole, forward, backward, saved) of a vector-Jacobian product.
 
     `whole` is `recorded` with a cotangent input per differentiated output and the gradients of
     `wrt` appended; `passes.split` cuts it after `recorded`'s outputs into a forward graph (outputs,
     then the saved values) and a backward graph (saved values, cotangents -> gradients). `saved`:
-    positions in `whole` (`recompute_from`: as `split`'s, for eager tapes).
+    positions in `whole` (`recompute_from`: as `split`'s, for eager tapes). With no `differentiated`
+    output nothing is derived (`whole` is `recorded`, dead code removed; the backward returns
+    nothing). `passes`: Graph -> Graph rewrites applied to the forward and backward graphs.
     """
-    from symgrad.compiler.derive import gradient_graph
     from symgrad.core.passes import split
 
-    whole = gradient_graph(recorded, wrt, differentiated, cotangent_names, values)
+    if differentiated:
+        from symgrad.compiler.derive import gradient_graph
+
+        whole = gradient_graph(recorded, wrt, differentiated, cotangent_names, values)
+    else:
+        whole = dead_code_eliminated(recorded)
     cotangents = set(whole.inputs[len(recorded.inputs):])
     forward, backward, saved = split(whole, len(recorded.outputs), cotangents, recompute_from=recompute_from)
+    for rewrite in passes:
+        forward, backward = rewrite(forward), rewrite(backward)
     return whole, forward, backward, saved
 
 

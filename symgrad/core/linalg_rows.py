@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgrad.core.rows import Structural
+from symgrad.core.rows import Statements, Structural
 
 
 def _t(F, x):
@@ -136,16 +136,16 @@ ROWS = [
                          (((2, 3, 3),), dict(lower=1.0, upper=1.0, diagonal=0.0)))),
     Structural("cholesky", np.linalg.cholesky, lambda n: f"np.linalg.cholesky({n[0]})", _cholesky_vjp,
                shape=lambda a: a, examples=((_SPD, {}),), torch_name="LinalgCholeskyExBackward0"),
-    Structural("eigh", _eigh_numpy, lambda n: [
-        f"{{out}}_w, {{out}}_v = np.linalg.eigh({n[0]})",
-        "{out} = np.concatenate([{out}_v, {out}_w[..., None, :]], axis=-2)"],
+    Structural("eigh", _eigh_numpy, Statements(lambda out, n: [
+        f"{out}_w, {out}_v = np.linalg.eigh({n[0]})",
+        f"{out} = np.concatenate([{out}_v, {out}_w[..., None, :]], axis=-2)"]),
                _eigh_vjp, shape=lambda a: (tuple(a[0][:-2]) + (a[0][-1] + 1, a[0][-1]), a[1]),
                examples=((_SPD, {}),), torch_name="LinalgEighBackward0"),
-    Structural("svd", _svd_numpy, lambda n: [
-        f"{{out}}_u, {{out}}_s, {{out}}_vh = np.linalg.svd({n[0]}, full_matrices=False)",
-        f"{{out}}_lead = {n[0]}.shape[:-2]",
-        "{out} = np.concatenate([{out}_u.reshape({out}_lead + (-1,)), {out}_s, "
-        "{out}_vh.reshape({out}_lead + (-1,))], axis=-1)"],
+    Structural("svd", _svd_numpy, Statements(lambda out, n: [
+        f"{out}_u, {out}_s, {out}_vh = np.linalg.svd({n[0]}, full_matrices=False)",
+        f"{out}_lead = {n[0]}.shape[:-2]",
+        f"{out} = np.concatenate([{out}_u.reshape({out}_lead + (-1,)), {out}_s, "
+        f"{out}_vh.reshape({out}_lead + (-1,))], axis=-1)"]),
         _svd_vjp, shape=_svd_shape,
         examples=(((np.array([[2.0, 0.3, -0.5], [0.1, 1.0, 0.4]]),), {}),
                   ((np.array([[2.0, 0.3], [0.1, 1.0], [-0.5, 0.7]]),), {}),

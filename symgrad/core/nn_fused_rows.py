@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgrad.core.rows import Structural
+from symgrad.core.rows import Statements, Structural
 
 _REDUCE = {"none": "{}", "sum": "np.sum({})", "mean": "np.mean({})"}
 
@@ -116,23 +116,23 @@ def _log_softmax_numpy(x, axis):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-def _softmax_emit(names, axis):
-    return [f"{{out}} = np.exp({names[0]} - np.max({names[0]}, axis={axis}, keepdims=True))",
-            f"{{out}} = {{out}} / np.sum({{out}}, axis={axis}, keepdims=True)"]
+def _softmax_lines(out, names, axis):
+    return [f"{out} = np.exp({names[0]} - np.max({names[0]}, axis={axis}, keepdims=True))",
+            f"{out} = {out} / np.sum({out}, axis={axis}, keepdims=True)"]
 
 
-def _log_softmax_emit(names, axis):
-    return [f"{{out}} = {names[0]} - np.max({names[0]}, axis={axis}, keepdims=True)",
-            f"{{out}} = {{out}} - np.log(np.sum(np.exp({{out}}), axis={axis}, keepdims=True))"]
+def _log_softmax_lines(out, names, axis):
+    return [f"{out} = {names[0]} - np.max({names[0]}, axis={axis}, keepdims=True)",
+            f"{out} = {out} - np.log(np.sum(np.exp({out}), axis={axis}, keepdims=True))"]
 
 
 _AXIS_EXAMPLES = ((((3, 4),), dict(axis=1)), (((2, 3, 4),), dict(axis=0)), (((5,),), dict(axis=0)))
 
 ROWS = [
-    Structural("softmax", _softmax_numpy, _softmax_emit,
+    Structural("softmax", _softmax_numpy, Statements(_softmax_lines),
                lambda F, g, out, x, axis: (out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
                shape=lambda x, axis: x, examples=_AXIS_EXAMPLES, torch_name="SoftmaxBackward0"),
-    Structural("log_softmax", _log_softmax_numpy, _log_softmax_emit,
+    Structural("log_softmax", _log_softmax_numpy, Statements(_log_softmax_lines),
                lambda F, g, out, x, axis: (g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
                shape=lambda x, axis: x, examples=_AXIS_EXAMPLES, torch_name="LogSoftmaxBackward0"),
 

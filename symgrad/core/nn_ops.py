@@ -16,8 +16,9 @@ Structural rows of the primitive table, listed in `ROWS` (registered by `primiti
 
 The NumPy evaluation of every row *is* its emitted code (executed once compiled and memoised), so
 eager values and generated modules agree by construction. The conv rows evaluate their helpers
-through `codegen.conv_c`, as symgrad's loaded modules do (see "conv2d rows" below). Emitted statements use "{out}" plus
-suffixed temporaries ("{out}_win") and import nothing but numpy.
+through `codegen.conv_c`, as symgrad's loaded modules do (see "conv2d rows" below). Statement
+emitters (`rows.Statements`) take the node's name `out`, name their temporaries after it
+(`{out}_win`) and import nothing but numpy.
 The functions users call (conv2d with bias, pooling, batch norm, losses...) are composites over
 these rows in `nn_composites`. `pair` and `out_size` are shared with them.
 """
@@ -30,9 +31,7 @@ import numpy as np
 
 from symgrad.codegen import conv_c
 from symgrad.core.location import user_location
-from symgrad.core.rows import Structural
-
-O = "{out}"  # the node's own name in emitted statements
+from symgrad.core.rows import Statements, Structural
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -79,9 +78,10 @@ def _window_line(dst, src, kernel, stride, dilation) -> str:
 @functools.lru_cache(maxsize=512)
 def _compiled(op, n_operands, attrs):
     names = [f"_x{i}" for i in range(n_operands)]
-    code = _ROW_BY_NAME[op].emit(names, **dict(attrs))
-    lines = [f"{O} = {code}"] if isinstance(code, str) else list(code)
-    source = "\n".join(line.replace(O, "_out") for line in lines)
+    emit = _ROW_BY_NAME[op].emit
+    lines = emit.lines("_out", names, **dict(attrs)) if isinstance(emit, Statements) else [
+        f"_out = {emit(names, **dict(attrs))}"]
+    source = "\n".join(lines)
     return compile(source, f"<symgrad.core.nn_ops {op}>", "exec")
 
 
@@ -199,51 +199,51 @@ def _del_line(*names) -> str:
     return "del " + ", ".join(name for name in names if name)
 
 
-def _taps(kernel_size) -> str:
+def _taps(out, kernel_size) -> str:
     """The loop header over every kernel tap but the first, (0, 0), in row-major order."""
-    return f"for {O}_i, {O}_j in list(np.ndindex{tuple(kernel_size)!r})[1:]:"
+    return f"for {out}_i, {out}_j in list(np.ndindex{tuple(kernel_size)!r})[1:]:"
 
 
-def _max_pool_emit(names, kernel_size, stride, padding, dilation):
+def _max_pool_lines(out, names, kernel_size, stride, padding, dilation):
     (x,) = names
-    lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
-    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
+    lines, src = _pad_lines(f"{out}_xp", x, padding, value="-np.inf")
+    lines.append(_window_line(f"{out}_win", src, kernel_size, stride, dilation))
     # one np.maximum per kernel tap over whole (N, C, Ho, Wo) views: a reduction over the window's
     # own two small axes would run NumPy's inner loop 3 elements at a time
-    return lines + [f"{O} = {O}_win[..., 0, 0].copy()",
-                    _taps(kernel_size),
-                    f"    np.maximum({O}, {O}_win[..., {O}_i, {O}_j], out={O})",
-                    _del_line(f"{O}_win", src if src != x else None)]
+    return lines + [f"{out} = {out}_win[..., 0, 0].copy()",
+                    _taps(out, kernel_size),
+                    f"    np.maximum({out}, {out}_win[..., {out}_i, {out}_j], out={out})",
+                    _del_line(f"{out}_win", src if src != x else None)]
 
 
 def _times(factor) -> str:
     return "" if factor == 1 else f" * {factor}"
 
 
-def _argmax_lines(x, kernel_size, stride, padding, dilation):
-    """Statements setting {out}_idx: flat index into the padded x of each window's first maximum.
+def _argmax_lines(out, x, kernel_size, stride, padding, dilation):
+    """Statements setting `<out>_idx`: flat index into the padded x of each window's first maximum.
 
     Tap by tap in row-major order, a tap takes over where it is strictly larger (so the first of equal
     maxima wins, as torch) or is the window's first NaN (NaN is the maximum, as np.argmax and torch).
     """
     (kh, kw), (dh, dw) = kernel_size, dilation
-    lines, src = _pad_lines(f"{O}_xp", x, padding, value="-np.inf")
-    lines.append(_window_line(f"{O}_win", src, kernel_size, stride, dilation))
+    lines, src = _pad_lines(f"{out}_xp", x, padding, value="-np.inf")
+    lines.append(_window_line(f"{out}_win", src, kernel_size, stride, dilation))
     tap_type = "np.uint8" if kh * kw <= 256 else "np.int64"
     return lines + [
-        f"{O}_max = {O}_win[..., 0, 0].copy()",
-        f"{O}_arg = np.zeros({O}_max.shape, dtype={tap_type})  # which tap holds the first maximum",
-        f"for {O}_t, ({O}_i, {O}_j) in list(enumerate(np.ndindex({kh}, {kw})))[1:]:",
-        f"    {O}_next = np.maximum({O}_max, {O}_win[..., {O}_i, {O}_j])",
-        f"    {O}_new = ({O}_next != {O}_max) & ({O}_max == {O}_max)",
-        f"    np.maximum({O}_arg, {O}_new * {tap_type}({O}_t), out={O}_arg)  # taps come in increasing order",
-        f"    {O}_max = {O}_next",
-        f"    del {O}_next, {O}_new",
-        f"{O}_off = (np.arange({kh})[:, None]{_times(dh)} * {src}.shape[3] + np.arange({kw}){_times(dw)}).ravel()"
+        f"{out}_max = {out}_win[..., 0, 0].copy()",
+        f"{out}_arg = np.zeros({out}_max.shape, dtype={tap_type})  # which tap holds the first maximum",
+        f"for {out}_t, ({out}_i, {out}_j) in list(enumerate(np.ndindex({kh}, {kw})))[1:]:",
+        f"    {out}_next = np.maximum({out}_max, {out}_win[..., {out}_i, {out}_j])",
+        f"    {out}_new = ({out}_next != {out}_max) & ({out}_max == {out}_max)",
+        f"    np.maximum({out}_arg, {out}_new * {tap_type}({out}_t), out={out}_arg)  # taps come in increasing order",
+        f"    {out}_max = {out}_next",
+        f"    del {out}_next, {out}_new",
+        f"{out}_off = (np.arange({kh})[:, None]{_times(dh)} * {src}.shape[3] + np.arange({kw}){_times(dw)}).ravel()"
         "  # of each tap from its window's corner",
-        _window_line(f"{O}_idx", f"np.arange({src}.size).reshape({src}.shape)", kernel_size, stride,
-                     dilation) + "[..., 0, 0]" + f" + {O}_off[{O}_arg]",
-        f"del {O}_win, {O}_max, {O}_arg, {O}_off",
+        _window_line(f"{out}_idx", f"np.arange({src}.size).reshape({src}.shape)", kernel_size, stride,
+                     dilation) + "[..., 0, 0]" + f" + {out}_off[{out}_arg]",
+        f"del {out}_win, {out}_max, {out}_arg, {out}_off",
     ], src
 
 
@@ -251,24 +251,24 @@ def _crop_text(padding) -> str:
     return ", ".join(f"{p}:{-p}" if p else ":" for p in padding)
 
 
-def _max_pool_grad_emit(names, kernel_size, stride, padding, dilation):
+def _max_pool_grad_lines(out, names, kernel_size, stride, padding, dilation):
     g, x = names
-    lines, src = _argmax_lines(x, kernel_size, stride, padding, dilation)
-    lines.append(f"{O} = np.bincount({O}_idx.ravel(), weights={g}.ravel(), minlength={src}.size)")
+    lines, src = _argmax_lines(out, x, kernel_size, stride, padding, dilation)
+    lines.append(f"{out} = np.bincount({out}_idx.ravel(), weights={g}.ravel(), minlength={src}.size)")
     crop = "" if padding == (0, 0) else f"[:, :, {_crop_text(padding)}]"
-    lines.append(f"{O} = {O}.reshape({src}.shape){crop}.astype({g}.dtype)")
-    return lines + [_del_line(f"{O}_idx", src if src != x else None)]
+    lines.append(f"{out} = {out}.reshape({src}.shape){crop}.astype({g}.dtype)")
+    return lines + [_del_line(f"{out}_idx", src if src != x else None)]
 
 
-def _max_pool_select_emit(names, kernel_size, stride, padding, dilation):
+def _max_pool_select_lines(out, names, kernel_size, stride, padding, dilation):
     c, x = names
-    lines, src = _argmax_lines(x, kernel_size, stride, padding, dilation)
+    lines, src = _argmax_lines(out, x, kernel_size, stride, padding, dilation)
     csrc = c
     if padding != (0, 0):
-        pad, csrc = _pad_lines(f"{O}_cp", c, padding)
+        pad, csrc = _pad_lines(f"{out}_cp", c, padding)
         lines += pad
-    lines.append(f"{O} = {csrc}.reshape(-1)[{O}_idx]")
-    return lines + [_del_line(f"{O}_idx", *(name for name in (src, csrc) if name not in (x, c)))]
+    lines.append(f"{out} = {csrc}.reshape(-1)[{out}_idx]")
+    return lines + [_del_line(f"{out}_idx", *(name for name in (src, csrc) if name not in (x, c)))]
 
 
 def _pool_examples():
@@ -293,16 +293,16 @@ def _bn_channel(F, v, ndim: int):
     return F.reshape(v, (1, -1) + (1,) * (ndim - 2))
 
 
-def _bn_train_emit(names, eps, ndim):
+def _bn_train_lines(out, names, eps, ndim):
     x, w, b = names
     axes, shape = _bn_axes(ndim), (1, -1) + (1,) * (ndim - 2)
     dims = {3: "ncl", 4: "nchw", 5: "ncdhw"}.get(ndim, "nc" + "defghijklm"[:ndim - 2])  # einsum letters
     return [
         "# batch norm (training): centre, biased variance in one pass, then scale and shift in place",
-        f"{O} = {x} - {x}.mean(axis={axes!r}, keepdims=True)",
-        f"{O}_var = np.einsum('{dims},{dims}->c', {O}, {O}).reshape({shape!r}) / {O}[:, 0].size",
-        f"{O} *= {w}.reshape({shape!r}) / np.sqrt({O}_var + {eps!r})",
-        f"{O} += {b}.reshape({shape!r})",
+        f"{out} = {x} - {x}.mean(axis={axes!r}, keepdims=True)",
+        f"{out}_var = np.einsum('{dims},{dims}->c', {out}, {out}).reshape({shape!r}) / {out}[:, 0].size",
+        f"{out} *= {w}.reshape({shape!r}) / np.sqrt({out}_var + {eps!r})",
+        f"{out} += {b}.reshape({shape!r})",
     ]
 
 
@@ -326,7 +326,7 @@ def _bn_train_vjp(F, g, out, x, w, b, eps, ndim):
 
 ROWS = [
     Structural(
-        "batch_norm_train", _run_emitted("batch_norm_train"), _bn_train_emit, _bn_train_vjp,
+        "batch_norm_train", _run_emitted("batch_norm_train"), Statements(_bn_train_lines), _bn_train_vjp,
         shape=lambda x, w, b, eps, ndim: x,
         examples=((((4, 3, 2, 2), (3,), (3,)), dict(eps=1e-5, ndim=4)),
                   (((6, 3), (3,), (3,)), dict(eps=1e-3, ndim=2))),
@@ -348,13 +348,13 @@ ROWS = [
         torch_name="ConvolutionBackwardBackward0",
     ),
     Structural(
-        "max_pool2d", _run_emitted("max_pool2d"), _max_pool_emit,
+        "max_pool2d", _run_emitted("max_pool2d"), Statements(_max_pool_lines),
         lambda F, g, out, x, **a: (_max_pool_grad(F, g, x, **a),),
         shape=_pool_attrs_shape, examples=_pool_examples(),
         torch_name="MaxPool2DWithIndicesBackward0",
     ),
     Structural(
-        "max_pool2d_grad", _run_emitted("max_pool2d_grad"), _max_pool_grad_emit,
+        "max_pool2d_grad", _run_emitted("max_pool2d_grad"), Statements(_max_pool_grad_lines),
         # Linear in g; the routing is piecewise constant in x (no gradient), as torch.
         lambda F, c, out, g, x, **a: (_max_pool_select(F, c, x, **a), None),
         shape=lambda g, x, **a: (x[0], g[1]),
@@ -362,7 +362,7 @@ ROWS = [
         torch_name="MaxPool2DWithIndicesBackwardBackward0",
     ),
     Structural(
-        "max_pool2d_select", _run_emitted("max_pool2d_select"), _max_pool_select_emit,
+        "max_pool2d_select", _run_emitted("max_pool2d_select"), Statements(_max_pool_select_lines),
         lambda F, h, out, c, x, **a: (_max_pool_grad(F, h, x, **a), None),
         shape=lambda c, x, **a: (_pool_attrs_shape(x, **a)[0], c[1]),
         examples=_with_x(_pool_examples(), lambda xs, a: xs),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgrad.core import numeric_helpers  # erf: the generated modules' own helper
-from symgrad.core.rows import Elementwise, Structural
+from symgrad.core.rows import Elementwise, Statements, Structural
 
 PRIMITIVES: dict[str, Elementwise | Structural] = {}
 
@@ -300,14 +300,13 @@ def _scatter_add(g, *arrays, index, shape):
     return out
 
 
-def _scatter_add_emit(names, index, shape):
+def _scatter_add_lines(out, names, index, shape):
     g, arrays = names[0], names[1:]
-    target = f"{{out}}[{index_text(index, arrays)}]"
     if any(item[0] == "array" for item in index):
-        put = f"np.add.at({{out}}, np.s_[{index_text(index, arrays)}], {g})"
+        put = f"np.add.at({out}, np.s_[{index_text(index, arrays)}], {g})"
     else:
-        put = f"{target} = {g}"
-    return [f"{{out}} = np.zeros({shape!r}, dtype={g}.dtype)", put]
+        put = f"{out}[{index_text(index, arrays)}] = {g}"
+    return [f"{out} = np.zeros({shape!r}, dtype={g}.dtype)", put]
 
 
 _IDX = np.array([2, 0, 2, 1])
@@ -374,7 +373,7 @@ _STRUCTURAL = [
         torch_name="IndexBackward0",
     ),
     Structural(
-        "scatter_add", _scatter_add, _scatter_add_emit,
+        "scatter_add", _scatter_add, Statements(_scatter_add_lines),
         lambda F, g, out, x, *arrays, index, shape: (
             F.getitem_template(g, arrays, index), *([None] * len(arrays))),
         shape=lambda g, *arrays, index, shape: (shape, g[1]),

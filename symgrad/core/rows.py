@@ -3,7 +3,9 @@
 * `Elementwise`: a SymPy expression of its operands (`sym`, given the vocabulary `S` of
   `symbolic.py`), a NumPy function, optional pinned partials at kinks, test domains, torch's name.
 * `Structural`: a NumPy evaluation, a code emitter, a VJP rule `(F, g, out, *operands, **attrs)`
-  written in the composite layer `F`, an optional shape rule, test examples, torch's name.
+  written in the composite layer `F`, an optional shape rule, test examples, torch's name. The
+  emitter returns one NumPy expression (the code generator assigns it), or is a `Statements`: it is
+  given the node's name and writes the statements that assign it.
 
 Derived facts (`Elementwise.result_kind`) are computed from the row itself, so no side table
 repeats them. This module imports nothing from symgrad.
@@ -38,10 +40,21 @@ class Elementwise:
 
 
 @dataclass(frozen=True)
+class Statements:
+    """A row emitter of several statements: `lines(out, names, **attrs)` -> statements assigning `out`.
+
+    `out` is the node's name in the generated code; temporaries are named `out` plus a suffix
+    (`f"{out}_win"`), so they never clash with another node's.
+    """
+
+    lines: Callable
+
+
+@dataclass(frozen=True)
 class Structural:
     name: str
     numpy: Callable  # (*arrays, **attrs) -> ndarray
-    emit: Callable  # (names, **attrs) -> NumPy expression (str) or statements using "{out}"
+    emit: Callable | Statements  # (names, **attrs) -> NumPy expression (str); or a `Statements`
     vjp: Callable | None = None  # (F, g, out, *operands, **attrs) -> cotangent per operand (or None);
     # F is the composite layer (`symgrad.composites.ops`), handed in by the reverse sweep
     shape: Callable | None = None  # (*(shape, dtype), **attrs) -> (shape, dtype); else dummy evaluation

@@ -22,7 +22,7 @@ import types
 import numpy as np
 
 from symgrad.composites import ops
-from symgrad.core.rows import Structural
+from symgrad.core.rows import Statements, Structural
 from symgrad.interpret.bind import bind
 
 AVAILABLE = importlib.util.find_spec("scipy") is not None
@@ -43,14 +43,15 @@ _POSITIVE = np.linspace(0.5, 3.0, 12).reshape(3, 4)  # away from the poles at 0,
 ROWS = [
     Structural(
         "gammaln", lambda x: _special().gammaln(x),
-        lambda n: ["from scipy import special as scipy_special", f"{{out}} = scipy_special.gammaln({n[0]})"],
+        Statements(lambda out, n: ["from scipy import special as scipy_special",
+                                   f"{out} = scipy_special.gammaln({n[0]})"]),
         lambda F, g, out, x: (g * F.bind("polygamma", x, n=0),),
         shape=lambda x: x, examples=(((_POSITIVE,), {}),), torch_name="LgammaBackward0",
     ),
     Structural(
         "polygamma", _polygamma_numpy,
-        lambda names, n: ["from scipy import special as scipy_special",
-                          f"{{out}} = scipy_special.polygamma({n}, {names[0]})"],
+        Statements(lambda out, names, n: ["from scipy import special as scipy_special",
+                                          f"{out} = scipy_special.polygamma({n}, {names[0]})"]),
         lambda F, g, out, x, n: (g * F.bind("polygamma", x, n=n + 1),),
         shape=lambda x, n: x, examples=(((_POSITIVE,), dict(n=0)), ((_POSITIVE,), dict(n=1))),
         torch_name="PolygammaBackward0",

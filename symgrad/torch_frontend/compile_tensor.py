@@ -6,10 +6,10 @@ Contract
   (argument structure, shapes, dtypes and requires_grad flags, static non-Tensor arguments, grad
   mode, the train/eval flags of the modules involved and the identity of their parameters and
   buffers) the function runs once eagerly while every recorded op (`tensor.record`) is also added to
-  a `trace.Builder` (values present, so Python control flow becomes guards). The IR is derived
-  (`derive.backward`), cut by `passes.split` into a forward module (inputs -> outputs, state
-  updates, saved values) and a backward module (saved values + cotangents -> gradients) and loaded
-  through `cache.load` (kind "tensor_compile"). Later calls run the forward module only.
+  a `trace.Builder` (values present, so Python control flow becomes guards). The pipeline's
+  `vjp_graphs` derives it and cuts it (`passes.split`) into a forward module (inputs -> outputs,
+  state updates, saved values) and a backward module (saved values + cotangents -> gradients),
+  loaded through `pipeline.load_module` (kind "tensor_compile"). Later calls run the forward module only.
 * Inputs of the generated code: the Tensor arguments, then every Tensor the function reads that
   existed before the call and is a Module parameter or buffer, or requires grad ("captured", in
   the order first read). Parameters are inputs, never constants, so an optimiser updating them in
@@ -37,7 +37,14 @@ import re
 
 import numpy as np
 
-from symgrad.compiler.pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
+from symgrad.compiler.pipeline import (
+    check_backend,
+    function_spec,
+    load_module,
+    parameter_names,
+    qualified_name,
+    vjp_graphs,
+)
 from symgrad.compiler.variants import VariantCache
 from symgrad.core import logs, recording, tree
 from symgrad.core.ir import Graph
@@ -631,8 +638,7 @@ class CompiledTensorFunction:
 
     def _variant(self, trace, out):
         """The generated variant for a finished recording (`out`: what the function returned)."""
-        from symgrad.compiler import derive
-        from symgrad.core.passes import split, transposed_products
+        from symgrad.core.passes import transposed_products
 
         source_fn, builder = self._source_fn(), trace.builder
         grad_on = is_grad_enabled() and not getattr(trace, "took_backward", False)
@@ -655,19 +661,13 @@ class CompiledTensorFunction:
         out_info = [(k in diff_outs, diff_outs.index(k) if k in diff_outs else None)
                     for k in range(len(tensor_outs))]
         update_ids = [i for _, i in updates]
-        n_fwd = len(out_ids) + len(update_ids)
         forward = builder.graph(out_ids + update_ids)
 
         def make_specs():
-            whole = forward
-            if diff_outs:
-                recorded = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs),
-                                 tuple(out_ids + update_ids), builder.name, tuple(builder.guards))
-                whole = derive.gradient_graph(recorded, wrt_nodes, diff_outs,
-                                              [f"grad_output{k}" for k in diff_outs], values=builder.values)
-            ct_ids = set(whole.inputs[len(builder.inputs) + len(builder.const_inputs):])
-            fwd, bwd, _ = split(whole, n_fwd, ct_ids)
-            fwd, bwd = transposed_products(fwd), transposed_products(bwd)
+            recorded = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs),
+                             tuple(out_ids + update_ids), builder.name, tuple(builder.guards))
+            _, fwd, bwd, _ = vjp_graphs(recorded, wrt_nodes, diff_outs, [f"grad_output{k}" for k in diff_outs],
+                                        values=builder.values, passes=(transposed_products,))
             return [function_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)",
                                   donated=donated),
                     function_spec("backward", bwd, "backward pass: (*saved values, *output gradients) -> "
