@@ -25,197 +25,14 @@ import tempfile
 
 import numpy as np
 
-_SOURCE = r"""
-/* im2col / col2im for symgrad's conv helpers (symgrad/codegen/conv_c.py) */
-#include <stddef.h>
-#include <string.h>
-
-/* dims: the chunk's images nb, their C, H, W, then kh, kw, stride, padding, dilation (each h, w), Ho, Wo */
-#define UNPACK(d)                                                                                  \
-    const ptrdiff_t nb = d[0], C = d[1], H = d[2], W = d[3], kh = d[4], kw = d[5], sh = d[6],    \
-                    sw = d[7], ph = d[8], pw = d[9], dh = d[10], dw = d[11], Ho = d[12], Wo = d[13]
-
-/* Maps of at most SMALL_MAP (col2im: SMALL_MAP_ADD) output positions go through a table of where
-   each position reads, element by element: the row and block copies' per-call cost would dominate
-   such tiny rows (measured on resnet18's 8x8, 4x4 and 2x2 maps; on 8x8 the adds are faster by rows). */
-#define SMALL_MAP 64
-#define SMALL_MAP_ADD 16
-
-/* where[k]: the index in its image plane that output position k of tap (i, j) reads; -1: padding */
-static void tap_sources(ptrdiff_t *where, ptrdiff_t i, ptrdiff_t j, const ptrdiff_t *dims)
-{
-    UNPACK(dims);
-    for (ptrdiff_t ho = 0; ho < Ho; ho++)
-        for (ptrdiff_t wo = 0; wo < Wo; wo++) {
-            ptrdiff_t y = ho * sh + i * dh - ph, x = wo * sw + j * dw - pw;
-            where[ho * Wo + wo] = (y >= 0 && y < H && x >= 0 && x < W) ? y * W + x : -1;
-        }
-}
-
-/* Output positions o in [*lo, *hi) read input position o * stride + offset inside [0, size). */
-static void inside(ptrdiff_t offset, ptrdiff_t stride, ptrdiff_t n_out, ptrdiff_t size,
-                   ptrdiff_t *lo, ptrdiff_t *hi)
-{
-    ptrdiff_t first = offset < 0 ? (-offset + stride - 1) / stride : 0;
-    ptrdiff_t end = offset >= size ? 0 : (size - offset + stride - 1) / stride;
-    *hi = end < n_out ? end : n_out;
-    *lo = first < *hi ? first : *hi;
-}
-"""
-
-_TYPED = r"""
-
-/* Stride 1 and Wo == W: output position k of the tap reads source[k] (rows continue into rows), so
-   its valid rows are one contiguous copy; the columns that ran into a neighbouring row are then 0. */
-static void shifted_copy_{T}({T} *restrict dst, const {T} *source, ptrdiff_t ho_lo, ptrdiff_t ho_hi,
-                             ptrdiff_t wo_lo, ptrdiff_t wo_hi, ptrdiff_t Ho, ptrdiff_t Wo)
-{
-    if (ho_lo >= ho_hi || wo_lo >= wo_hi) {
-        memset(dst, 0, Ho * Wo * sizeof({T}));
-        return;
-    }
-    ptrdiff_t first = ho_lo * Wo + wo_lo, end = (ho_hi - 1) * Wo + wo_hi;
-    for (ptrdiff_t k = 0; k < first; k++) dst[k] = 0;
-    memcpy(dst + first, source + first, (end - first) * sizeof({T}));
-    for (ptrdiff_t k = end; k < Ho * Wo; k++) dst[k] = 0;
-    if (wo_lo > 0 || wo_hi < Wo)
-        for (ptrdiff_t ho = ho_lo; ho < ho_hi; ho++) {
-            for (ptrdiff_t wo = 0; wo < wo_lo; wo++) dst[ho * Wo + wo] = 0;
-            for (ptrdiff_t wo = wo_hi; wo < Wo; wo++) dst[ho * Wo + wo] = 0;
-        }
-}
-
-/* Any stride: row by row, 0 outside the image. */
-static void window_rows_{T}({T} *restrict dst, const {T} *image, ptrdiff_t dy, ptrdiff_t dx, ptrdiff_t sh,
-                            ptrdiff_t sw, ptrdiff_t W, ptrdiff_t ho_lo, ptrdiff_t ho_hi, ptrdiff_t wo_lo,
-                            ptrdiff_t wo_hi, ptrdiff_t Ho, ptrdiff_t Wo)
-{
-    for (ptrdiff_t ho = 0; ho < Ho; ho++, dst += Wo) {
-        if (ho < ho_lo || ho >= ho_hi) {
-            memset(dst, 0, Wo * sizeof({T}));
-            continue;
-        }
-        const {T} *src = image + (ho * sh + dy) * W + dx;
-        for (ptrdiff_t wo = 0; wo < wo_lo; wo++) dst[wo] = 0;
-        for (ptrdiff_t wo = wo_lo; wo < wo_hi; wo++) dst[wo] = src[wo * sw];
-        for (ptrdiff_t wo = wo_hi; wo < Wo; wo++) dst[wo] = 0;
-    }
-}
-
-/* cols (C, kh, kw, nb, Ho, Wo) <- every window of x (nb, C, H, W); 0 where a window is in the padding */
-/* im2col of a small map (see SMALL_MAP), tap by tap */
-static void gathered_{T}(const {T} *restrict x, {T} *restrict cols, const ptrdiff_t *dims)
-{
-    UNPACK(dims);
-    ptrdiff_t where[SMALL_MAP];
-    for (ptrdiff_t i = 0; i < kh; i++)
-        for (ptrdiff_t j = 0; j < kw; j++) {
-            tap_sources(where, i, j, dims);
-            for (ptrdiff_t c = 0; c < C; c++)
-                for (ptrdiff_t b = 0; b < nb; b++) {
-                    {T} *dst = cols + (((c * kh + i) * kw + j) * nb + b) * Ho * Wo;
-                    const {T} *image = x + (b * C + c) * H * W;
-                    for (ptrdiff_t k = 0; k < Ho * Wo; k++) dst[k] = where[k] < 0 ? 0 : image[where[k]];
-                }
-        }
-}
-
-void im2col_{T}(const {T} *restrict x, {T} *restrict cols, const ptrdiff_t *dims)
-{
-    UNPACK(dims);
-    if (Ho * Wo <= SMALL_MAP) {
-        gathered_{T}(x, cols, dims);
-        return;
-    }
-    for (ptrdiff_t c = 0; c < C; c++)
-        for (ptrdiff_t i = 0; i < kh; i++)
-            for (ptrdiff_t j = 0; j < kw; j++) {
-                ptrdiff_t ho_lo, ho_hi, wo_lo, wo_hi, dy = i * dh - ph, dx = j * dw - pw;
-                inside(dy, sh, Ho, H, &ho_lo, &ho_hi);
-                inside(dx, sw, Wo, W, &wo_lo, &wo_hi);
-                for (ptrdiff_t b = 0; b < nb; b++) {
-                    {T} *dst = cols + (((c * kh + i) * kw + j) * nb + b) * Ho * Wo;
-                    const {T} *image = x + (b * C + c) * H * W;
-                    if (sw == 1 && Wo == W)
-                        shifted_copy_{T}(dst, image + dy * W + dx, ho_lo, ho_hi, wo_lo, wo_hi, Ho, Wo);
-                    else
-                        window_rows_{T}(dst, image, dy, dx, sh, sw, W, ho_lo, ho_hi, wo_lo, wo_hi, Ho, Wo);
-                }
-            }
-}
-
-/* Stride 1 and Wo == W: the adjoint of shifted_copy. The columns that ran into a neighbouring row are
-   set to 0 first (cols is scratch), so the valid rows are one contiguous add. */
-static void shifted_add_{T}({T} *target, {T} *restrict src, ptrdiff_t ho_lo, ptrdiff_t ho_hi,
-                            ptrdiff_t wo_lo, ptrdiff_t wo_hi, ptrdiff_t Wo)
-{
-    if (ho_lo >= ho_hi || wo_lo >= wo_hi)
-        return;
-    for (ptrdiff_t ho = ho_lo; ho < ho_hi; ho++) {
-        for (ptrdiff_t wo = 0; wo < wo_lo; wo++) src[ho * Wo + wo] = 0;
-        for (ptrdiff_t wo = wo_hi; wo < Wo; wo++) src[ho * Wo + wo] = 0;
-    }
-    ptrdiff_t first = ho_lo * Wo + wo_lo, end = (ho_hi - 1) * Wo + wo_hi;
-    for (ptrdiff_t k = first; k < end; k++) target[k] += src[k];
-}
-
-/* dx (nb, C, H, W) = the sum, at each window's place, of cols (C, kh, kw, nb, Ho, Wo) (im2col's
-   adjoint); cols is scratch: it may be overwritten. */
-/* col2im of a small map (see SMALL_MAP_ADD), tap by tap, into the zeroed dxs */
-static void scattered_{T}(const {T} *restrict cols, {T} *restrict dxs, const ptrdiff_t *dims)
-{
-    UNPACK(dims);
-    ptrdiff_t where[SMALL_MAP];
-    for (ptrdiff_t i = 0; i < kh; i++)
-        for (ptrdiff_t j = 0; j < kw; j++) {
-            tap_sources(where, i, j, dims);
-            for (ptrdiff_t c = 0; c < C; c++)
-                for (ptrdiff_t b = 0; b < nb; b++) {
-                    const {T} *src = cols + (((c * kh + i) * kw + j) * nb + b) * Ho * Wo;
-                    {T} *image = dxs + (b * C + c) * H * W;
-                    for (ptrdiff_t k = 0; k < Ho * Wo; k++)
-                        if (where[k] >= 0) image[where[k]] += src[k];
-                }
-        }
-}
-
-void col2im_{T}({T} *restrict cols, {T} *restrict dxs, const ptrdiff_t *dims)
-{
-    UNPACK(dims);
-    memset(dxs, 0, nb * C * H * W * sizeof({T}));
-    if (Ho * Wo <= SMALL_MAP_ADD) {
-        scattered_{T}(cols, dxs, dims);
-        return;
-    }
-    for (ptrdiff_t c = 0; c < C; c++)
-        for (ptrdiff_t i = 0; i < kh; i++)
-            for (ptrdiff_t j = 0; j < kw; j++) {
-                ptrdiff_t ho_lo, ho_hi, wo_lo, wo_hi, dy = i * dh - ph, dx = j * dw - pw;
-                inside(dy, sh, Ho, H, &ho_lo, &ho_hi);
-                inside(dx, sw, Wo, W, &wo_lo, &wo_hi);
-                for (ptrdiff_t b = 0; b < nb; b++) {
-                    {T} *src = cols + (((c * kh + i) * kw + j) * nb + b) * Ho * Wo;
-                    {T} *image = dxs + (b * C + c) * H * W;
-                    if (sw == 1 && Wo == W) {
-                        shifted_add_{T}(image + dy * W + dx, src, ho_lo, ho_hi, wo_lo, wo_hi, Wo);
-                        continue;
-                    }
-                    for (ptrdiff_t ho = ho_lo; ho < ho_hi; ho++) {
-                        const {T} *row = src + ho * Wo;
-                        {T} *dst = image + (ho * sh + dy) * W + dx;
-                        for (ptrdiff_t wo = wo_lo; wo < wo_hi; wo++) dst[wo * sw] += row[wo];
-                    }
-                }
-            }
-}
-"""
-
 _C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
 def source() -> str:
-    """The C file: the shared helper, then both functions for float and for double."""
-    return _SOURCE + "".join(_TYPED.replace("{T}", t) for t in _C_TYPES.values())
+    """The C file (templates/conv_im2col.c.j2): the shared helpers, then the functions per C type."""
+    from symgrad.codegen.templates import render
+
+    return render("conv_im2col.c.j2", c_types=list(_C_TYPES.values()))
 
 
 def enabled() -> bool:
@@ -227,15 +44,15 @@ def enabled() -> bool:
 def library():
     """The loaded library, or None (no compiler, or it failed: logged once on `symgrad.codegen`)."""
     from symgrad.codegen.c_backend import CompilerError, compile_library, fingerprint
+    from symgrad.codegen.templates import template_version
     from symgrad.compiler.cache import cache_dir
     from symgrad.core import logs
 
     try:
-        text = source()
-        key = hashlib.sha256(f"{fingerprint()}\0{text}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{fingerprint()}\0{template_version()}".encode()).hexdigest()[:24]
         path = cache_dir() / f"conv-{key}.so"
-        if not path.is_file():
-            _write_atomically(path, compile_library(text, cache_dir() / "failed"))
+        if not path.is_file():  # (a warm process renders nothing: Jinja2 is not imported)
+            _write_atomically(path, compile_library(source(), cache_dir() / "failed"))
         lib = ctypes.CDLL(str(path))
     except (CompilerError, OSError) as error:
         logs.codegen.debug("conv kernels use NumPy im2col: %s", error)
