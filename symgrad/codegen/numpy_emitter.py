@@ -378,8 +378,10 @@ class _Cluster:
                 pattern.append(("sym", len(operand_names)))
                 operand_names.append(names[j])
             expression = forward_expression(node.op, node.attrs, tuple(pattern))
-            total_ops += sp.count_ops(expression)
-            comments.append(f"#   {names[i]} = {comment_text(printer.expression_code(expression, operand_names))}")
+            # NOTE: a Piecewise is a comparison and a `where` in NumPy: two passes, so worth a C loop alone
+            total_ops += sp.count_ops(expression) + len(expression.atoms(sp.Piecewise))
+            math = printer.expression_code(expression, operand_names, helpers=False)
+            comments.append(f"#   {names[i]} = {comment_text(math)}")
             renamed = expression.xreplace({sp.Symbol(f"x{k}", real=True): sp.Symbol(name, real=True)
                                            for k, name in enumerate(operand_names)})
             steps.append((names[i], renamed, comment_text(node.where)))
