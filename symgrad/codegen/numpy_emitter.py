@@ -297,6 +297,12 @@ class _Cluster:
             return "array"
         if operand.shape == node.shape and operand.dtype == "bool":
             return "mask"
+        if self.kernels is not None and operand.dtype == node.dtype and len(node.shape) >= 2:
+            # C loops also read a broadcast row or column (an outer product fused into its update)
+            if operand.shape == (*node.shape[:-1], 1):
+                return "rows"
+            if operand.shape in ((node.shape[-1],), (*[1] * (len(node.shape) - 1), node.shape[-1])):
+                return "cols"
         if operand.shape == () and operand.dtype != "bool":
             return "scalar"
         return None
@@ -329,7 +335,8 @@ class _Cluster:
         for i in members:
             reads[i] = set().union(*[reads.get(j, {j}) for j in graph.nodes[i].inputs])
         into = {}
-        for i in members:
+        donated = set(self.donations.free)  # values computed from a donated buffer claim it first
+        for i in sorted(members, key=lambda i: not reads[i] & donated):
             if names[i] in outputs:
                 buffer = self.donations.take(i, readers=member_set, prefer=reads[i])
                 if buffer is not None:
