@@ -72,25 +72,6 @@ def _by_group(a, groups, size, rows=True):
     return a.reshape(shape) if groups == 1 else a.reshape((groups,) + shape)
 
 
-def _in_blocks(kernel, operands, count, dtype, into=None):
-    """The `count` arrays `kernel` computes, run on 16384 elements at a time (its temporaries stay in cache).
-
-    Array operands are read in flat blocks, 0-d ones whole. `into` may name an output's buffer (a
-    donated operand: each block is read before it is written); a non-contiguous one is not used.
-    """
-    shape = next(np.shape(a) for a in operands if np.ndim(a))
-    flat = [np.reshape(a, -1) if np.ndim(a) else a for a in operands]
-    outputs = [b if b is not None and b.flags.c_contiguous else np.empty(shape, dtype)
-               for b in (into or [None] * count)]
-    flat_outputs = [o.reshape(-1) for o in outputs]
-    for start in range(0, flat_outputs[0].size, 16384):
-        end = start + 16384
-        results = kernel(*[a[start:end] if np.ndim(a) else a for a in flat])
-        for out, result in zip(flat_outputs, results):
-            out[start:end] = result
-    return tuple(outputs)
-
-
 def _where_zero(condition, x):
     """np.where(condition, x, 0), exactly, without a branch per element.
 
@@ -108,15 +89,6 @@ def _where_zero(condition, x):
 
 
 _SAME_SIZE_INTEGER = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
-
-
-def k0(t309, saved91, saved92):
-    """t310, t311 on one block of the elementwise code below (_in_blocks)"""
-    # models.py:103: x = self.relu(x)
-    t310 = _where_zero((saved91 > 0), t309)
-    # models.py:102: x = self.bn1(x)
-    t311 = saved92*t310
-    return (t310, t311,)
 
 
 def forward(conv1_weight, bn1_weight, bn1_bias, layer1_0_conv1_weight, layer1_0_bn1_weight, layer1_0_bn1_bias, layer1_0_conv2_weight, layer1_0_bn2_weight, layer1_0_bn2_bias, layer1_1_conv1_weight, layer1_1_bn1_weight, layer1_1_bn1_bias, layer1_1_conv2_weight, layer1_1_bn2_weight, layer1_1_bn2_bias, layer2_0_conv1_weight, layer2_0_bn1_weight, layer2_0_bn1_bias, layer2_0_conv2_weight, layer2_0_bn2_weight, layer2_0_bn2_bias, layer2_0_downsample_0_weight, layer2_0_downsample_1_weight, layer2_0_downsample_1_bias, layer2_1_conv1_weight, layer2_1_bn1_weight, layer2_1_bn1_bias, layer2_1_conv2_weight, layer2_1_bn2_weight, layer2_1_bn2_bias, layer3_0_conv1_weight, layer3_0_bn1_weight, layer3_0_bn1_bias, layer3_0_conv2_weight, layer3_0_bn2_weight, layer3_0_bn2_bias, layer3_0_downsample_0_weight, layer3_0_downsample_1_weight, layer3_0_downsample_1_bias, layer3_1_conv1_weight, layer3_1_bn1_weight, layer3_1_bn1_bias, layer3_1_conv2_weight, layer3_1_bn2_weight, layer3_1_bn2_bias, layer4_0_conv1_weight, layer4_0_bn1_weight, layer4_0_bn1_bias, layer4_0_conv2_weight, layer4_0_bn2_weight, layer4_0_bn2_bias, layer4_0_downsample_0_weight, layer4_0_downsample_1_weight, layer4_0_downsample_1_bias, layer4_1_conv1_weight, layer4_1_bn1_weight, layer4_1_bn1_bias, layer4_1_conv2_weight, layer4_1_bn2_weight, layer4_1_bn2_bias, fc_weight, fc_bias, bn1_running_mean, bn1_running_var, bn1_num_batches_tracked, layer1_0_bn1_running_mean, layer1_0_bn1_running_var, layer1_0_bn1_num_batches_tracked, layer1_0_bn2_running_mean, layer1_0_bn2_running_var, layer1_0_bn2_num_batches_tracked, layer1_1_bn1_running_mean, layer1_1_bn1_running_var, layer1_1_bn1_num_batches_tracked, layer1_1_bn2_running_mean, layer1_1_bn2_running_var, layer1_1_bn2_num_batches_tracked, layer2_0_bn1_running_mean, layer2_0_bn1_running_var, layer2_0_bn1_num_batches_tracked, layer2_0_bn2_running_mean, layer2_0_bn2_running_var, layer2_0_bn2_num_batches_tracked, layer2_0_downsample_1_running_mean, layer2_0_downsample_1_running_var, layer2_0_downsample_1_num_batches_tracked, layer2_1_bn1_running_mean, layer2_1_bn1_running_var, layer2_1_bn1_num_batches_tracked, layer2_1_bn2_running_mean, layer2_1_bn2_running_var, layer2_1_bn2_num_batches_tracked, layer3_0_bn1_running_mean, layer3_0_bn1_running_var, layer3_0_bn1_num_batches_tracked, layer3_0_bn2_running_mean, layer3_0_bn2_running_var, layer3_0_bn2_num_batches_tracked, layer3_0_downsample_1_running_mean, layer3_0_downsample_1_running_var, layer3_0_downsample_1_num_batches_tracked, layer3_1_bn1_running_mean, layer3_1_bn1_running_var, layer3_1_bn1_num_batches_tracked, layer3_1_bn2_running_mean, layer3_1_bn2_running_var, layer3_1_bn2_num_batches_tracked, layer4_0_bn1_running_mean, layer4_0_bn1_running_var, layer4_0_bn1_num_batches_tracked, layer4_0_bn2_running_mean, layer4_0_bn2_running_var, layer4_0_bn2_num_batches_tracked, layer4_0_downsample_1_running_mean, layer4_0_downsample_1_running_var, layer4_0_downsample_1_num_batches_tracked, layer4_1_bn1_running_mean, layer4_1_bn1_running_var, layer4_1_bn1_num_batches_tracked, layer4_1_bn2_running_mean, layer4_1_bn2_running_var, layer4_1_bn2_num_batches_tracked, x):
@@ -696,20 +668,19 @@ def backward(fc_weight, saved1, saved2, saved3, layer4_1_conv2_weight, saved5, s
     del t309_idx, t309_xp
     del t308
     # models.py:103: x = self.relu(x)
-    # k0 (above) computes the elementwise code from here on, 16384 elements at a time
-    t310, t311, = _in_blocks(k0, (t309, saved91, saved92), 2, np.float32)
+    t310 = _where_zero((saved91 > 0), t309)
     del t309
     # models.py:102: x = self.bn1(x)
-    t312 = t118 * t310
-    t312 /= saved93
-    t313 = np.sum(t310, axis=(2, 3))
-    del t310
-    t314 = t313.reshape((64,))
-    t315 = np.sum(t311, axis=(2, 3))
-    del t311
-    t316 = t315.reshape((64,))
+    t311 = np.sum(t310, axis=(2, 3))
+    t312 = t311.reshape((64,))
+    t313 = saved92 * t310
+    t314 = np.sum(t313, axis=(2, 3))
+    t315 = t314.reshape((64,))
+    t316 = np.multiply(t118, t310, out=t313)
+    t316 /= saved93
+    del t313, t310
     # models.py:101: x = self.conv1(x)
-    t317 = _conv2d_input_grad(t312, conv1_weight, input_size=(64, 64), kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
-    t318 = _conv2d_weight_grad(t312, x, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
-    del t312
-    return (t318, t316, t314, t307, t304, t301, t298, t295, t292, t289, t286, t283, t280, t277, t274, t271, t268, t265, t262, t259, t250, t256, t253, t250, t247, t244, t241, t238, t235, t232, t229, t226, t223, t220, t217, t208, t214, t211, t208, t205, t202, t199, t196, t193, t190, t187, t184, t181, t178, t175, t166, t172, t169, t166, t163, t160, t157, t154, t151, t148, t142, t139, t317)
+    t317 = _conv2d_input_grad(t316, conv1_weight, input_size=(64, 64), kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
+    t318 = _conv2d_weight_grad(t316, x, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), dilation=(1, 1), groups=1)
+    del t316
+    return (t318, t315, t312, t307, t304, t301, t298, t295, t292, t289, t286, t283, t280, t277, t274, t271, t268, t265, t262, t259, t250, t256, t253, t250, t247, t244, t241, t238, t235, t232, t229, t226, t223, t220, t217, t208, t214, t211, t208, t205, t202, t199, t196, t193, t190, t187, t184, t181, t178, t175, t166, t172, t169, t166, t163, t160, t157, t154, t151, t148, t142, t139, t317)
