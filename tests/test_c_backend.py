@@ -152,3 +152,40 @@ def test_late_readers_keeps_a_topological_order_the_values_and_the_guards():
     assert [(moved.nodes[i].op, v) for i, v in moved.guards] == [(graph.nodes[i].op, v) for i, v in graph.guards]
     for got, want in zip(_run(moved, args), _run(graph, args)):
         np.testing.assert_array_equal(got, want)
+
+
+def _outer_update(w, buf, h, g):
+    grad = h.T * g  # (m, 1) * (1, n): the outer product of a batch-1 weight gradient
+    new_buf = 0.9 * buf + grad
+    return grad, new_buf, w - 0.01 * new_buf + np.tanh(g[0]) * h.T  # a row, a column and a 1-D column
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, n", [(7, 5), (1, 9), (6, 1)])
+def test_outer_product_fuses_into_its_update_kernel_with_row_and_column_operands(dtype, m, n):
+    rng = np.random.default_rng(2)
+    w, buf = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, n)).astype(dtype)
+    h, g = rng.normal(size=(1, m)).astype(dtype), rng.normal(size=(1, n)).astype(dtype)
+    want = _outer_update(w, buf, h, g)
+    step = symgrad.compile(_outer_update, backend="c", donate_argnums=(0, 1))
+    donated_w, donated_buf = w.copy(), buf.copy()
+    got = step(donated_w, donated_buf, h, g)
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and a.shape == (m, n)
+        np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
+    kernels = [line for line in step.code.splitlines() if "= k0(" in line]
+    assert len(kernels) == 1 and "k1(" not in step.code  # the outer product, momentum and update: one loop
+    # the new weight and buffer land in their own arrays; the gradient in a fresh one
+    assert got[2] is donated_w and got[1] is donated_buf and not np.shares_memory(got[0], donated_w)
+
+
+@needs_cc
+def test_broadcast_operands_never_reach_numpy_block_kernels():
+    rng = np.random.default_rng(3)
+    h, g = rng.normal(size=(1, 300)), rng.normal(size=(1, 400))
+    args = rng.normal(size=(300, 400)), rng.normal(size=(300, 400)), h, g
+    want = _outer_update(*args)
+    step = symgrad.compile(_outer_update)  # NumPy: 120000 elements run in blocks, which read whole arrays
+    for a, b in zip(step(*[a.copy() for a in args]), want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)  # SymPy may reorder a sum

@@ -58,13 +58,15 @@ class Kernel:
     """
 
     name: str
-    inputs: tuple  # ((python name, "array" | "mask" | "scalar"), ...)
+    inputs: tuple  # ((python name, "array" | "mask" | "rows" | "cols" | "scalar"), ...)
     outputs: tuple  # python names written by the kernel
     dtype: str
     params: tuple = ()
     loads: tuple = ()
     body: tuple = ()
     stores: tuple = ()
+    broadcast: bool = False  # a row or column operand: the loop runs over rows, then columns
+
 
     @property
     def c_source(self) -> str:
@@ -76,15 +78,16 @@ class Kernel:
     def binding(self) -> dict:
         """Strings for the generated module: argtypes, the wrapper's parameters and its C call."""
         shape_from = next(f"a{k}" for k, (_, kind) in enumerate(self.inputs) if kind == "array")
-        c_types = {"array": "ctypes.c_void_p", "mask": "ctypes.c_void_p", "scalar": "ctypes.c_double"}
+        c_types = {"array": "ctypes.c_void_p", "mask": "ctypes.c_void_p", "rows": "ctypes.c_void_p",
+                   "cols": "ctypes.c_void_p", "scalar": "ctypes.c_double"}
         outs = [f"o{k}" for k in range(len(self.outputs))]
-        call = [f"{shape_from}.size"]
+        call = [f"{shape_from}.size"] + [f"{shape_from}.shape[-1]"] * self.broadcast
         for k, (_, kind) in enumerate(self.inputs):
             call.append(f"float(a{k})" if kind == "scalar" else f"a{k}.ctypes.data")
         return {
             "name": self.name,
-            "argtypes": ["ctypes.c_ssize_t", *(c_types[kind] for _, kind in self.inputs),
-                         *["ctypes.c_void_p"] * len(outs)],
+            "argtypes": ["ctypes.c_ssize_t"] * (1 + self.broadcast) + [c_types[kind] for _, kind in self.inputs]
+                        + ["ctypes.c_void_p"] * len(outs),
             "params": [f"a{k}" for k in range(len(self.inputs))] + [f"{o}=None" for o in outs],
             # contiguous copies are bound to names first: a temporary's .ctypes.data would dangle
             "contiguous": [f"a{k}" for k, (_, kind) in enumerate(self.inputs) if kind != "scalar"],
@@ -98,7 +101,9 @@ class Kernel:
 def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -> Kernel | None:
     """A kernel for `members` [(target, SymPy expression over named symbols, source line)].
 
-    `inputs` [(name, kind)] are read per element ("array", "mask" for booleans) or once ("scalar");
+    `inputs` [(name, kind)] are read per element ("array", "mask" for booleans), per row ("rows": shape
+    (..., 1)) or column ("cols": shape (n,) or (1, ..., n)) of an output of shape (..., n), or once
+    ("scalar");
     `outputs` are the member targets stored to memory. With `alias`, an output may be the memory of
     an input (a donated buffer): pointers are not `restrict`, and since every element's inputs are
     loaded before any of its outputs is stored, `ivdep` still lets the loop vectorise.
@@ -110,15 +115,17 @@ def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -
     from symgrad.codegen.c_printer import c_printer
 
     ctype = _C_TYPES[dtype]
-    params = ["ptrdiff_t n"]
+    broadcast = any(kind in ("rows", "cols") for _, kind in inputs)
+    params = ["ptrdiff_t n", *["ptrdiff_t cols"] * broadcast]
     loads = []
+    index = {"array": "i", "mask": "i", "rows": "r", "cols": "c"}
     for k, (python_name, kind) in enumerate(inputs):
         if kind == "scalar":
             params.append(f"double v_{python_name}")
         else:
             element = "unsigned char" if kind == "mask" else ctype
             params.append(f"const {element} *{restrict}p{k}")
-            loads.append(f"const double v_{python_name} = (double)p{k}[i];")
+            loads.append(f"const double v_{python_name} = (double)p{k}[{index[kind]}];")
     params += [f"{ctype} *{restrict}o{k}" for k in range(len(outputs))]
     body, previous = [], None
     try:
@@ -133,7 +140,7 @@ def cluster_kernel(name, members, inputs, outputs, dtype, alias: bool = False) -
         return None
     stores = [f"o{k}[i] = ({ctype})v_{target};" for k, target in enumerate(outputs)]
     return Kernel(name, tuple(inputs), tuple(outputs), dtype, tuple(params), tuple(loads), tuple(body),
-                  tuple(stores))
+                  tuple(stores), broadcast)
 
 
 def _vector_math(codes) -> list[tuple[str, str]]:

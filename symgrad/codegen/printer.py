@@ -1,8 +1,9 @@
 """SymPy printers for generated code: SymPy expressions in, NumPy source text out.
 
 Known functions come from a table (SymPy's NumPy table re-spelled with the `np.` alias); the
-constructs NumPy spells differently get `_print_X` methods: Piecewise becomes nested `np.where`,
-Max/Min `np.maximum`/`np.minimum`, relations infix comparisons, floats their exact `repr`.
+constructs NumPy spells differently get `_print_X` methods: Piecewise becomes nested `np.where`
+(`where(c, x, 0)` the module's branch-free `_where_zero`), Max/Min `np.maximum`/`np.minimum`,
+relations infix comparisons, floats their exact `repr`.
 Python number literals are "weak" in NumPy 2, so float32 code stays float32.
 """
 
@@ -24,6 +25,7 @@ HELPERS = {
     "_conv2d_input_grad": "helper_conv2d.py.j2",
     "_conv2d_weight_grad": "helper_conv2d.py.j2",
     "_in_blocks": "helper_blocks.py.j2",
+    "_where_zero": "helper_where_zero.py.j2",
 }
 
 
@@ -31,9 +33,10 @@ class NumPyCodePrinter(NumPyPrinter):
     _kf = _KNOWN
     _module = "np"
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, helpers: bool = True):
         super().__init__({"fully_qualified_modules": True, **(settings or {})})
         self.known_functions = dict(_KNOWN)
+        self.helpers = helpers  # False: plain NumPy only (for comments that show the math)
 
     def _module_format(self, fqn, register=True):
         # SymPy's own methods (NaN, Infinity, ...) spell `numpy.x`; the module imports `np`.
@@ -75,6 +78,9 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_Piecewise(self, expr):
         *pieces, (last, last_cond) = expr.args
+        if self.helpers and len(pieces) == 1 and last == 0 and last_cond == True:  # noqa: E712
+            value, cond = pieces[0]  # where(cond, x, 0), a ReLU's gradient: branch-free (_where_zero)
+            return f"_where_zero({self._print(cond)}, {self._print(value)})"
         text = self._print(last) if last_cond == True else "np.nan"  # noqa: E712 - SymPy truth
         for value, cond in reversed(pieces):
             text = f"np.where({self._print(cond)}, {self._print(value)}, {text})"
@@ -145,20 +151,22 @@ def expm1_form(expr):
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def _printer() -> NumPyCodePrinter:
-    return NumPyCodePrinter()
+@functools.lru_cache(maxsize=2)
+def _printer(helpers: bool = True) -> NumPyCodePrinter:
+    return NumPyCodePrinter(helpers=helpers)
 
 
-def expression_code(expression, names) -> str:
-    """NumPy source of an expression in x0, x1, ... with operand k spelled `names[k]`."""
+def expression_code(expression, names, helpers: bool = True) -> str:
+    """NumPy source of an expression in x0, x1, ... with operand k spelled `names[k]`.
+
+    helpers=False spells it in plain NumPy only (no `_where_zero`), for comments showing the math."""
     import sympy as sp
 
     from symgrad.core.symbolic import arg_symbol
 
     renamed = expression.xreplace(
         {arg_symbol(k): sp.Symbol(name, real=True) for k, name in enumerate(names)})
-    return _printer().doprint(renamed)
+    return _printer(helpers).doprint(renamed)
 
 
 def expression_code_into(expression, names, out: str):
