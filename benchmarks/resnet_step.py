@@ -26,8 +26,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import symgrad
 
 
-def _symgrad_case(batch, frozen, mode="eager"):
-    """mode: "eager", "compile(model)" (forward and backward modules) or "compile(step)" (one module)."""
+def _symgrad_case(batch, frozen, mode="eager", backend="numpy"):
+    """mode: "eager", "compile(model)" (forward and backward modules) or "compile(step)" (one module);
+    backend: of the compiled modules."""
     symgrad.manual_seed(0)
     model = symgrad.models.resnet18()
     if frozen:
@@ -37,7 +38,7 @@ def _symgrad_case(batch, frozen, mode="eager"):
     opt = symgrad.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = symgrad.rand(batch, 3, 64, 64)
     y = symgrad.tensor(np.arange(batch) % 10)
-    forward = symgrad.compile(model) if mode == "compile(model)" else model
+    forward = symgrad.compile(model, backend=backend) if mode == "compile(model)" else model
 
     def step():
         opt.zero_grad()
@@ -45,7 +46,7 @@ def _symgrad_case(batch, frozen, mode="eager"):
         loss.backward()
         opt.step()
 
-    return symgrad.compile(step) if mode == "compile(step)" else step
+    return symgrad.compile(step, backend=backend) if mode == "compile(step)" else step
 
 
 def _torch_case(batch, frozen):
@@ -140,9 +141,10 @@ def rows(quick: bool = False, repeats: int = 5):
         for frozen in (False, True):
             name = f"resnet18 step {batch}x3x64x64{' frozen backbone' if frozen else ''}"
             result.append(Row(name, "symgrad (eager)", _time(_symgrad_case(batch, frozen), repeats)[1]))
-            for mode in () if frozen else ("compile(model)", "compile(step)"):
-                step = _symgrad_case(batch, frozen, mode)
-                result.append(Row(name, f"symgrad {mode}", _time(step, repeats, warmup=1)[1]))
+            for mode, backend in () if frozen else (("compile(model)", "numpy"), ("compile(step)", "numpy"),
+                                                    ("compile(step)", "c")):
+                step = _symgrad_case(batch, frozen, mode, backend)
+                result.append(Row(name, f"symgrad {mode} ({backend})", _time(step, repeats, warmup=1)[1]))
             if torch is not None:
                 result.append(Row(name, "torch", _time(_torch_case(batch, frozen), repeats)[1]))
     with tempfile.TemporaryDirectory() as cache:
