@@ -236,7 +236,7 @@ def test_manual_update_without_optimizer(recompiles):
 
 def test_batch_one_float64_gradients_exact_and_c_ordered(recompiles):
     """Batch 1: weight gradients are outer products (a broadcast product in the generated code) and
-    C-ordered (`passes.transposed_products`); float64 results equal eager to rounding."""
+    C-ordered (the transpose row's VJP and `rewrite`'s outer-product rule); float64 results equal eager to rounding."""
     models = []
     for _ in range(2):
         symgrad.manual_seed(0)

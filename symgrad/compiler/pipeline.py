@@ -85,7 +85,7 @@ def function_spec(name, graph, docstring, **options):
     return FunctionSpec(name, graph, comment_text(docstring), **options)
 
 
-def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None, passes=()):
+def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, recompute_from=None):
     """derive -> passes: (whole, forward, backward, saved) of a vector-Jacobian product.
 
     `whole` is `recorded` with a cotangent input per differentiated output and the gradients of
@@ -93,7 +93,7 @@ def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, reco
     then the saved values) and a backward graph (saved values, cotangents -> gradients). `saved`:
     positions in `whole` (`recompute_from`: as `split`'s, for eager tapes). With no `differentiated`
     output nothing is derived (`whole` is `recorded`, dead code removed; the backward returns
-    nothing). `passes`: Graph -> Graph rewrites applied to the forward and backward graphs.
+    nothing).
     """
     from symgrad.core.passes import split
 
@@ -105,8 +105,6 @@ def vjp_graphs(recorded, wrt, differentiated, cotangent_names, values=None, reco
         whole = dead_code_eliminated(recorded)
     cotangents = set(whole.inputs[len(recorded.inputs):])
     forward, backward, saved = split(whole, len(recorded.outputs), cotangents, recompute_from=recompute_from)
-    for rewrite in passes:
-        forward, backward = rewrite(forward), rewrite(backward)
     return whole, forward, backward, saved
 
 

@@ -27,7 +27,7 @@ Contract
   variants are kept. A function that calls `.backward()` or reaches an optimiser is a training
   step: `compile_step.CompiledStep` (a subclass) generates forward, backward and update as one module.
 * Index arrays taken from a recorded Tensor (`np.asarray(target)` in a loss) stay that Tensor's
-  node, never a constant; `passes.transposed_products` makes weight gradients C-ordered.
+  node, never a constant.
 """
 
 from __future__ import annotations
@@ -638,8 +638,6 @@ class CompiledTensorFunction:
 
     def _variant(self, trace, out):
         """The generated variant for a finished recording (`out`: what the function returned)."""
-        from symgrad.core.passes import transposed_products
-
         source_fn, builder = self._source_fn(), trace.builder
         grad_on = is_grad_enabled() and not getattr(trace, "took_backward", False)
         out_leaves, out_structure = tree.flatten(out)
@@ -667,7 +665,7 @@ class CompiledTensorFunction:
             recorded = Graph(tuple(builder.nodes), tuple(builder.inputs + builder.const_inputs),
                              tuple(out_ids + update_ids), builder.name, tuple(builder.guards))
             _, fwd, bwd, _ = vjp_graphs(recorded, wrt_nodes, diff_outs, [f"grad_output{k}" for k in diff_outs],
-                                        values=builder.values, passes=(transposed_products,))
+                                        values=builder.values)
             return [function_spec("forward", fwd, "forward pass: returns (*outputs, *state updates, *saved values)",
                                   donated=donated),
                     function_spec("backward", bwd, "backward pass: (*saved values, *output gradients) -> "
@@ -675,8 +673,7 @@ class CompiledTensorFunction:
 
         donated = self._donated(sources, [t for t, _ in updates])
         module = load_module(source_fn, _KIND, forward, make_specs, self.backend, wrt=list(wrt_nodes),
-                             diff=list(diff_outs), sources=[kind for kind, _ in sources], donated=donated,
-                             passes="transposed_products")
+                             diff=list(diff_outs), sources=[kind for kind, _ in sources], donated=donated)
         consts = [builder.values[i] for i in builder.const_inputs]
         variant = _TensorVariant(qualified_name(source_fn), module, consts, sources, [t for t, _ in updates],
                                  out_info, [trace.source_of[i] for i in wrt_nodes], (out_structure, out_static))
