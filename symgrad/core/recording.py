@@ -212,8 +212,8 @@ def _skipped_dirs() -> tuple:
 
     installed = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     # NOTE: tracing the lines of an import (or of SymPy) made a first compile 10x slower
-    return (PACKAGE_DIR, os.path.dirname(os.path.abspath(np.__file__)), os.path.dirname(contextlib.__file__),
-            *sorted(installed), os.path.join(os.path.dirname(PACKAGE_DIR), "templates"), "<")
+    templates = os.path.join(os.path.dirname(PACKAGE_DIR), "templates")
+    return (PACKAGE_DIR, os.path.dirname(os.path.abspath(np.__file__)), *sorted(installed), templates, "<")
 
 
 _SKIPPED = _skipped_dirs()
