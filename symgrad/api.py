@@ -34,7 +34,7 @@ from symgrad.compiler.outside import DrawLog, outside_objects, rebound
 from symgrad.compiler.pipeline import check_backend, function_spec, load_module, parameter_names, qualified_name
 from symgrad.compiler.variants import VariantCache
 from symgrad.composites import ops
-from symgrad.core import logs, recording, tree
+from symgrad.core import recording, tree
 from symgrad.core.ir import Graph
 from symgrad.interpret.trace import Builder, Tracer, active_builder, tracing, user_location
 
@@ -584,11 +584,10 @@ class _Compiled(Specialised):
             try:
                 result = variant(*leaves)
             except Exception as error:
-                if variant.guard_error is not None and isinstance(error, variant.guard_error):
-                    cause = f"the guard at {error} failed"
-                    logs.guards.info("%s: %s", self.variants.what, cause)
-                    continue
-                raise
+                cause = self.variants.failed_guard(variant, error)
+                if cause is None:
+                    raise
+                continue
             self._last = variant
             return variant, result
         variant, graph = self._build(args)

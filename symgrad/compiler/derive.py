@@ -158,11 +158,12 @@ def node_vjp(builder: Builder, index: int, g: Tracer, depends=None) -> tuple:
 
 
 # ----------------------------------------------------------------------------- elementwise
-def _operand_pattern(builder: Builder, node) -> tuple:
-    """Per operand: ("const", value) for a scalar literal, ("sym", k) for the k-th traced operand."""
+def operand_pattern(graph, node) -> tuple:
+    """Per operand: ("const", value) for a scalar literal, ("sym", k) for the k-th traced operand.
+    (`graph`: a Graph or a Builder, whose `nodes` `node.inputs` index.)"""
     pattern, k = [], 0
     for j in node.inputs:
-        operand = builder.nodes[j]
+        operand = graph.nodes[j]
         if operand.op == "const":
             pattern.append(("const", operand.attr("value")))
         else:
@@ -173,7 +174,7 @@ def _operand_pattern(builder: Builder, node) -> tuple:
 
 def _elementwise_vjp(builder, index, g, depends):
     node = builder.nodes[index]
-    pattern = _operand_pattern(builder, node)
+    pattern = operand_pattern(builder, node)
     traced = [j for j, (kind, _) in zip(node.inputs, pattern) if kind == "sym"]
     roles = {"cotangent": g, "out": Tracer(builder, index)}
     roles.update({f"x{k}": Tracer(builder, j) for k, j in enumerate(traced)})

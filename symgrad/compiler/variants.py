@@ -65,6 +65,14 @@ class VariantCache:
         if found and variant in found:
             found.remove(variant)
 
+    def failed_guard(self, variant, error: Exception) -> str | None:
+        """Why to try the next variant when `error` is `variant`'s guard failing (logged), else None."""
+        if variant.guard_error is None or not isinstance(error, variant.guard_error):
+            return None
+        cause = f"the guard at {error} failed"
+        logs.guards.info("%s: %s", self.what, cause)
+        return cause
+
     def add(self, key, variant, graph: Graph | None, cause: str | None = None) -> None:
         """Keep `variant` (tried first for `key` from now on) and log why it was made."""
         self._by_key.setdefault(key, []).insert(0, variant)

@@ -197,18 +197,10 @@ def _regions(graph, names: _Names) -> list:
 
 
 def _elementwise_rule(op: str, node, graph) -> PrimitiveRule:
-    from symgrad.compiler.derive import partial_derivative
+    from symgrad.compiler.derive import operand_pattern, partial_derivative
     from symgrad.core.primitives import PRIMITIVES
 
-    pattern, k = [], 0
-    for j in node.inputs:
-        operand = graph.nodes[j]
-        if operand.op == "const":
-            pattern.append(("const", operand.attr("value")))
-        else:
-            pattern.append(("sym", k))
-            k += 1
-    pattern = tuple(pattern)
+    pattern = operand_pattern(graph, node)
     row = PRIMITIVES[op]
     names = [f"x{v}" if kind == "sym" else repr(v) for kind, v in pattern]
     rule = PrimitiveRule(op, f"{op}({', '.join(names)})")

@@ -46,7 +46,7 @@ from symgrad.compiler.pipeline import (
     vjp_graphs,
 )
 from symgrad.compiler.variants import VariantCache
-from symgrad.core import logs, recording, tree
+from symgrad.core import recording, tree
 from symgrad.core.ir import Graph
 from symgrad.core.location import caller, location_text
 from symgrad.interpret.factories import random_generator
@@ -509,11 +509,10 @@ class CompiledTensorFunction:
             try:
                 return self._run(variant, leaves)
             except Exception as error:
-                if variant.guard_error is not None and isinstance(error, variant.guard_error):
-                    cause = f"the guard at {error} failed"
-                    logs.guards.info("%s: %s", self.variants.what, cause)
-                    continue
-                raise
+                cause = self.variants.failed_guard(variant, error)
+                if cause is None:
+                    raise
+                continue
         variant, result = self._build(args, leaves, modules)
         self.variants.add(key, variant, variant.graph, cause)
         return result
